@@ -1,0 +1,507 @@
+//! Write Hangar apps in Rust.
+//!
+//! An app is a type that implements the event-family traits it needs
+//! ([`Lifecycle`], [`Messages`], [`Commands`], [`Settings`]; every method has a
+//! default), registered with [`export_app!`], which also embeds the app's
+//! manifest (a JSON file in the crate) into the component. Build it for
+//! `wasm32-wasip2` (`hangar build`) and install the `.wasm` into a host.
+//!
+//! Each call runs in a fresh instance: keep nothing in statics, keep state
+//! in persistence. Reads ([`read`], settings, chat lookups) work in every
+//! call; writes need the [`Writer`] that only event handlers receive, and
+//! all of a handler's writes and sent messages are kept only if it returns
+//! `Ok`.
+//!
+//! # A complete app
+//! ```ignore
+//! use hangar_sdk::{Association, Commands, Command, Modifier, Result, Writer, read};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Visit { user: String }
+//!
+//! struct Guestbook;
+//!
+//! impl Commands for Guestbook {
+//!     fn execute(cmd: &Command, writer: &Writer, modifier: &Modifier) -> Result<()> {
+//!         let book = Association::misc("guestbook");
+//!         writer.create_with(&Visit { user: cmd.sender.clone() }, &[book.clone()])?;
+//!         let count = read::by_associations::<Visit>(&[book])?.len();
+//!         modifier.send_message(&cmd.room, &format!("{} signed; {count} visits so far", cmd.sender))
+//!     }
+//! }
+//!
+//! // hangar.json holds id, name, version, api-version, permissions,
+//! // events and commands (see the example apps).
+//! hangar_sdk::export_app!(Guestbook, manifest = "hangar.json", handles = [Commands]);
+//! ```
+
+extern crate self as hangar_sdk;
+
+use std::marker::PhantomData;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+#[doc(hidden)]
+pub mod __wit {
+    #![allow(missing_docs, clippy::all)]
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "app",
+        pub_export_macro: true,
+        export_macro_name: "__export_hangar_world",
+        default_bindings_module: "::hangar_sdk::__wit",
+        runtime_path: "::hangar_sdk::__private::wit_bindgen::rt",
+    });
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use wit_bindgen;
+}
+
+mod adapter;
+pub mod log;
+pub mod read;
+
+#[doc(hidden)]
+pub use adapter::Adapter as __Adapter;
+
+pub use serde;
+pub use serde_json;
+
+use __wit::hangar::app::types as wit;
+
+/// The WIT API version this SDK builds against.
+pub const API_VERSION: &str = "0.1.0";
+
+/// What a record is associated with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Model {
+    /// A chat room.
+    Room,
+    /// A discussion.
+    Discussion,
+    /// A message.
+    Message,
+    /// A livechat message.
+    LivechatMessage,
+    /// A user.
+    User,
+    /// A file.
+    File,
+    /// Anything else, keyed by the app.
+    Misc,
+    /// A video conference.
+    VideoConference,
+}
+
+/// A link from a record to a user, room, message, or an app-chosen key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Association {
+    /// What kind of thing.
+    pub model: Model,
+    /// Its id.
+    pub id: String,
+}
+
+impl Association {
+    /// An association with any model.
+    pub fn new(model: Model, id: impl Into<String>) -> Self {
+        Association { model, id: id.into() }
+    }
+    /// With a user: user-level data.
+    pub fn user(id: impl Into<String>) -> Self {
+        Self::new(Model::User, id)
+    }
+    /// With a room.
+    pub fn room(id: impl Into<String>) -> Self {
+        Self::new(Model::Room, id)
+    }
+    /// With a message.
+    pub fn message(id: impl Into<String>) -> Self {
+        Self::new(Model::Message, id)
+    }
+    /// With an app-chosen key: app-level data.
+    pub fn misc(key: impl Into<String>) -> Self {
+        Self::new(Model::Misc, key)
+    }
+    /// With a file.
+    pub fn file(id: impl Into<String>) -> Self {
+        Self::new(Model::File, id)
+    }
+    /// With a discussion.
+    pub fn discussion(id: impl Into<String>) -> Self {
+        Self::new(Model::Discussion, id)
+    }
+    /// With a livechat message.
+    pub fn livechat_message(id: impl Into<String>) -> Self {
+        Self::new(Model::LivechatMessage, id)
+    }
+    /// With a video conference.
+    pub fn video_conference(id: impl Into<String>) -> Self {
+        Self::new(Model::VideoConference, id)
+    }
+}
+
+/// A stored record with typed data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record<T> {
+    /// The record id.
+    pub id: String,
+    /// Its data.
+    pub data: T,
+    /// Its associations.
+    pub associations: Vec<Association>,
+}
+
+/// Errors an app sees: the host's (denied, too large, ...) and its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// A permission the manifest does not grant.
+    Denied(String),
+    /// A bad argument.
+    Invalid(String),
+    /// Over a size limit.
+    TooLarge(String),
+    /// The storage quota is full.
+    QuotaExceeded(String),
+    /// No such record or setting.
+    NotFound(String),
+    /// The host failed.
+    Host(String),
+    /// Data that does not (de)serialize as the type asked for.
+    Data(String),
+    /// The app's own error, shown in the dispatch report.
+    App(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Denied(m) => write!(f, "permission denied: {m}"),
+            Error::Invalid(m) => write!(f, "invalid argument: {m}"),
+            Error::TooLarge(m) => write!(f, "too large: {m}"),
+            Error::QuotaExceeded(m) => write!(f, "quota exceeded: {m}"),
+            Error::NotFound(m) => write!(f, "not found: {m}"),
+            Error::Host(m) => write!(f, "host error: {m}"),
+            Error::Data(m) => write!(f, "bad data: {m}"),
+            Error::App(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<wit::Error> for Error {
+    fn from(e: wit::Error) -> Self {
+        match e {
+            wit::Error::Denied(m) => Error::Denied(m),
+            wit::Error::Invalid(m) => Error::Invalid(m),
+            wit::Error::TooLarge(m) => Error::TooLarge(m),
+            wit::Error::QuotaExceeded(m) => Error::QuotaExceeded(m),
+            wit::Error::NotFound(m) => Error::NotFound(m),
+            wit::Error::Host(m) => Error::Host(m),
+        }
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Data(e.to_string())
+    }
+}
+
+impl From<String> for Error {
+    fn from(m: String) -> Self {
+        Error::App(m)
+    }
+}
+
+impl From<&str> for Error {
+    fn from(m: &str) -> Self {
+        Error::App(m.to_string())
+    }
+}
+
+/// The SDK's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A chat message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// Empty before the message is stored (pre-send events).
+    pub id: String,
+    /// Room id.
+    pub room: String,
+    /// Sender's user id.
+    pub sender: String,
+    /// The text.
+    pub text: String,
+    /// Public custom fields any app may read or set.
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: u64,
+}
+
+/// A chat room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    /// Room id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// A chat user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// User id.
+    pub id: String,
+    /// Login name.
+    pub username: String,
+    /// Display name.
+    pub display_name: String,
+}
+
+/// A slash command as typed by a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    /// The command without its slash.
+    pub name: String,
+    /// The words after it.
+    pub args: Vec<String>,
+    /// Where it was typed.
+    pub room: String,
+    /// Who typed it.
+    pub sender: String,
+}
+
+impl Command {
+    /// The arguments joined by single spaces.
+    pub fn text(&self) -> String {
+        self.args.join(" ")
+    }
+}
+
+/// One suggestion shown while the user types a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewItem {
+    /// Item id.
+    pub id: String,
+    /// Text shown.
+    pub text: String,
+}
+
+/// The persistence writer: handed to event handlers only, valid for the
+/// length of that call (the borrow checker and the runtime both see to it).
+pub struct Writer<'a> {
+    inner: &'a __wit::hangar::app::persistence::Writer,
+}
+
+fn to_json<T: Serialize + ?Sized>(data: &T) -> Result<String> {
+    Ok(serde_json::to_string(data)?)
+}
+
+fn wit_associations(list: &[Association]) -> Vec<wit::Association> {
+    list.iter().map(adapter::to_wit_association).collect()
+}
+
+impl<'a> Writer<'a> {
+    #[doc(hidden)]
+    pub fn __new(inner: &'a __wit::hangar::app::persistence::Writer) -> Self {
+        Writer { inner }
+    }
+
+    /// Store `data`; returns the new record's id.
+    pub fn create<T: Serialize + ?Sized>(&self, data: &T) -> Result<String> {
+        Ok(self.inner.create(&to_json(data)?)?)
+    }
+
+    /// Store `data` with associations; returns the new record's id.
+    pub fn create_with<T: Serialize + ?Sized>(&self, data: &T, associations: &[Association]) -> Result<String> {
+        Ok(self
+            .inner
+            .create_with_associations(&to_json(data)?, &wit_associations(associations))?)
+    }
+
+    /// Replace record `id`'s data; with `upsert`, create it if missing.
+    pub fn update<T: Serialize + ?Sized>(&self, id: &str, data: &T, upsert: bool) -> Result<String> {
+        Ok(self.inner.update(id, &to_json(data)?, upsert)?)
+    }
+
+    /// Replace the data of every record carrying all `associations`; with
+    /// `upsert` and no match, create one. Returns the ids written.
+    pub fn update_by_associations<T: Serialize + ?Sized>(
+        &self,
+        associations: &[Association],
+        data: &T,
+        upsert: bool,
+    ) -> Result<Vec<String>> {
+        Ok(self
+            .inner
+            .update_by_associations(&wit_associations(associations), &to_json(data)?, upsert)?)
+    }
+
+    /// Remove record `id`, returning it (data as JSON) if it existed.
+    pub fn remove(&self, id: &str) -> Result<Option<Record<serde_json::Value>>> {
+        self.inner.remove(id)?.map(adapter::from_wit_record).transpose()
+    }
+
+    /// Remove every record carrying all `associations`.
+    pub fn remove_by_associations(&self, associations: &[Association]) -> Result<Vec<Record<serde_json::Value>>> {
+        self.inner
+            .remove_by_associations(&wit_associations(associations))?
+            .into_iter()
+            .map(adapter::from_wit_record)
+            .collect()
+    }
+}
+
+/// Chat side effects, handed to event handlers only. Messages are delivered
+/// when the handler returns `Ok`, and never if it fails.
+pub struct Modifier<'a> {
+    inner: &'a __wit::hangar::app::modify::Modifier,
+}
+
+impl<'a> Modifier<'a> {
+    #[doc(hidden)]
+    pub fn __new(inner: &'a __wit::hangar::app::modify::Modifier) -> Self {
+        Modifier { inner }
+    }
+
+    /// Send a message to a room, as the app.
+    pub fn send_message(&self, room: &str, text: &str) -> Result<()> {
+        Ok(self.inner.send_message(room, text)?)
+    }
+
+    /// Show a message to one user only.
+    pub fn notify_user(&self, user: &str, room: &str, text: &str) -> Result<()> {
+        Ok(self.inner.notify_user(user, room, text)?)
+    }
+}
+
+/// Install, update, uninstall (with the writer), enable and disable.
+pub trait Lifecycle {
+    /// After the app is installed.
+    fn on_install(_writer: &Writer) -> Result<()> {
+        Ok(())
+    }
+    /// Before the app and its data are removed.
+    fn on_uninstall(_writer: &Writer) -> Result<()> {
+        Ok(())
+    }
+    /// After a new version replaced `previous_version`; data is kept.
+    fn on_update(_writer: &Writer, _previous_version: &str) -> Result<()> {
+        Ok(())
+    }
+    /// Return an error to refuse being enabled (with the reason).
+    fn on_enable() -> Result<()> {
+        Ok(())
+    }
+    /// When the app is disabled.
+    fn on_disable() -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The message pipeline.
+pub trait Messages {
+    /// Read-only filter run before `pre_message_sent_prevent`.
+    fn check_pre_message_sent_prevent(_message: &Message) -> Result<bool> {
+        Ok(true)
+    }
+    /// Return `true` to veto the message.
+    fn pre_message_sent_prevent(_message: &Message, _writer: &Writer) -> Result<bool> {
+        Ok(false)
+    }
+    /// Custom fields to add to the message (existing keys are kept).
+    fn pre_message_sent_extend(
+        _message: &Message,
+        _writer: &Writer,
+    ) -> Result<Vec<(String, serde_json::Value)>> {
+        Ok(Vec::new())
+    }
+    /// Return the message, changed or not (text and custom fields).
+    fn pre_message_sent_modify(message: Message, _writer: &Writer) -> Result<Message> {
+        Ok(message)
+    }
+    /// After the message is stored.
+    fn post_message_sent(_message: &Message, _writer: &Writer, _modifier: &Modifier) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Slash commands declared in the manifest.
+pub trait Commands {
+    /// Run a command.
+    fn execute(_command: &Command, _writer: &Writer, _modifier: &Modifier) -> Result<()> {
+        Err(Error::App("this app does not implement commands".into()))
+    }
+    /// Suggestions while the command is typed (read-only).
+    fn preview(_command: &Command) -> Result<Vec<PreviewItem>> {
+        Ok(Vec::new())
+    }
+}
+
+/// Settings declared in the manifest.
+pub trait Settings {
+    /// Refuse a new value with an error message (read-only).
+    fn validate(_id: &str, _old: &serde_json::Value, _new: &serde_json::Value) -> Result<()> {
+        Ok(())
+    }
+    /// After a value changed.
+    fn updated(_id: &str, _value: &serde_json::Value, _writer: &Writer) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Parse JSON text into `T`, naming what was being read on failure.
+fn parse<T: DeserializeOwned>(what: &str, json: &str) -> Result<T> {
+    serde_json::from_str(json).map_err(|e| Error::Data(format!("{what}: {e}")))
+}
+
+/// Keeps the type parameter used by [`__Adapter`].
+#[doc(hidden)]
+pub type __Phantom<A> = PhantomData<A>;
+
+/// Register an app: embeds its manifest and exports its handlers.
+///
+/// `handles` lists the traits the app implements; the others get their
+/// defaults. The manifest path is relative to the app crate's root.
+///
+/// ```ignore
+/// hangar_sdk::export_app!(Karma, manifest = "hangar.json", handles = [Messages, Commands]);
+/// ```
+#[macro_export]
+macro_rules! export_app {
+    ($app:ty, manifest = $path:literal, handles = [$($family:ident),* $(,)?] $(,)?) => {
+        #[used]
+        #[unsafe(link_section = "hangar:manifest")]
+        static __HANGAR_MANIFEST: [u8; include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $path)).len()] =
+            *include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $path));
+        $crate::__default_impl!(Lifecycle, $app, [$($family),*]);
+        $crate::__default_impl!(Messages, $app, [$($family),*]);
+        $crate::__default_impl!(Commands, $app, [$($family),*]);
+        $crate::__default_impl!(Settings, $app, [$($family),*]);
+        type __HangarExport = $crate::__Adapter<$app>;
+        $crate::__wit::__export_hangar_world!(__HangarExport with_types_in $crate::__wit);
+    };
+}
+
+/// Implement a family trait with its defaults unless it is listed.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __default_impl {
+    ($trait:ident, $app:ty, []) => {
+        impl $crate::$trait for $app {}
+    };
+    (Lifecycle, $app:ty, [Lifecycle $(, $rest:ident)*]) => {};
+    (Messages, $app:ty, [Messages $(, $rest:ident)*]) => {};
+    (Commands, $app:ty, [Commands $(, $rest:ident)*]) => {};
+    (Settings, $app:ty, [Settings $(, $rest:ident)*]) => {};
+    ($trait:ident, $app:ty, [$other:ident $(, $rest:ident)*]) => {
+        $crate::__default_impl!($trait, $app, [$($rest),*]);
+    };
+}

@@ -1,0 +1,178 @@
+//! The only place that runs `bindgen!`. The generated code stays in the
+//! private `generated` module; the rest of the crate uses the small API
+//! below (conversions and the per-call [`CallState`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use wasmtime::component::{ResourceTable, HasSelf};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bridge::{Bridge, Effect, Message};
+use crate::manifest::Manifest;
+use crate::persistence::{Association, Model, Record, StoreError, Txn};
+
+pub(crate) mod generated {
+    #![allow(missing_docs)]
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "app",
+        imports: { default: trappable },
+        with: {
+            "hangar:app/persistence.writer": super::WriterToken,
+            "hangar:app/modify.modifier": super::ModifierToken,
+        },
+    });
+}
+
+pub(crate) use generated::hangar::app::types as wit;
+pub(crate) use generated::{App as AppBindings, AppPre};
+pub(crate) use generated::exports::hangar::app::commands::CommandContext;
+
+/// Host-side marker for the borrowed `writer`: the call state holds the
+/// transaction; the token only proves the guest was handed one.
+pub struct WriterToken;
+/// Host-side marker for the borrowed `modifier`.
+pub struct ModifierToken;
+
+/// A log line an app wrote during a call.
+#[derive(Debug, Clone)]
+pub(crate) struct AppLog {
+    pub(crate) level: &'static str,
+    pub(crate) message: String,
+}
+
+/// Everything one call of one app can reach: the store data of a fresh
+/// `Store`, thrown away after the call.
+pub(crate) struct CallState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limits: wasmtime::StoreLimits,
+    pub(crate) manifest: Arc<Manifest>,
+    pub(crate) settings: Arc<HashMap<String, serde_json::Value>>,
+    pub(crate) bridge: Arc<dyn Bridge>,
+    /// Reads go through this, so a handler reads its own writes.
+    pub(crate) txn: Txn,
+    /// True only while an event handler holding the writer runs.
+    pub(crate) writer_live: bool,
+    /// Effects buffered until the transaction commits.
+    pub(crate) effects: Vec<Effect>,
+    pub(crate) logs: Vec<AppLog>,
+    /// Permissions the app lacked during this call, for the report.
+    pub(crate) denied: Vec<&'static str>,
+    /// Largest string an app may pass to a host call.
+    pub(crate) max_argument_bytes: usize,
+    /// Log lines kept per call; the rest are counted and dropped.
+    pub(crate) max_logs_per_call: usize,
+    pub(crate) dropped_logs: usize,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Register the app world's imports (and WASI, with nothing granted).
+pub(crate) fn add_to_linker(linker: &mut wasmtime::component::Linker<CallState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    AppBindings::add_to_linker::<CallState, HasSelf<CallState>>(linker, |s| s)?;
+    Ok(())
+}
+
+impl From<wit::Model> for Model {
+    fn from(m: wit::Model) -> Model {
+        match m {
+            wit::Model::Room => Model::Room,
+            wit::Model::Discussion => Model::Discussion,
+            wit::Model::Message => Model::Message,
+            wit::Model::LivechatMessage => Model::LivechatMessage,
+            wit::Model::User => Model::User,
+            wit::Model::File => Model::File,
+            wit::Model::Misc => Model::Misc,
+            wit::Model::VideoConference => Model::VideoConference,
+        }
+    }
+}
+
+impl From<Model> for wit::Model {
+    fn from(m: Model) -> wit::Model {
+        match m {
+            Model::Room => wit::Model::Room,
+            Model::Discussion => wit::Model::Discussion,
+            Model::Message => wit::Model::Message,
+            Model::LivechatMessage => wit::Model::LivechatMessage,
+            Model::User => wit::Model::User,
+            Model::File => wit::Model::File,
+            Model::Misc => wit::Model::Misc,
+            Model::VideoConference => wit::Model::VideoConference,
+        }
+    }
+}
+
+pub(crate) fn from_wit_associations(list: Vec<wit::Association>) -> Vec<Association> {
+    list.into_iter()
+        .map(|a| Association {
+            model: a.model.into(),
+            id: a.id,
+        })
+        .collect()
+}
+
+pub(crate) fn to_wit_record(r: Record) -> wit::Stored {
+    wit::Stored {
+        id: r.id,
+        data: r.data,
+        associations: r
+            .associations
+            .into_iter()
+            .map(|a| wit::Association {
+                model: a.model.into(),
+                id: a.id,
+            })
+            .collect(),
+    }
+}
+
+pub(crate) fn to_wit_error(e: StoreError) -> wit::Error {
+    match e {
+        StoreError::Invalid(m) => wit::Error::Invalid(m),
+        StoreError::TooLarge(m) => wit::Error::TooLarge(m),
+        StoreError::QuotaExceeded(m) => wit::Error::QuotaExceeded(m),
+        StoreError::NotFound(m) => wit::Error::NotFound(m),
+        StoreError::Backend(e) => wit::Error::Host(format!("storage failed: {e}")),
+    }
+}
+
+pub(crate) fn to_wit_message(m: &Message) -> wit::Message {
+    wit::Message {
+        id: m.id.clone(),
+        room: m.room.clone(),
+        sender: m.sender.clone(),
+        text: m.text.clone(),
+        custom_fields: serde_json::Value::Object(m.custom_fields.clone()).to_string(),
+        timestamp: m.timestamp,
+    }
+}
+
+/// Take back a message an app returned, refusing changes it may not make.
+pub(crate) fn from_wit_message(original: &Message, m: wit::Message) -> Result<Message, String> {
+    if m.room != original.room || m.sender != original.sender || m.id != original.id {
+        return Err("a modify handler may change the text and custom fields only, not id, room or sender".into());
+    }
+    let custom_fields = match serde_json::from_str::<serde_json::Value>(&m.custom_fields) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => return Err("custom-fields must be a JSON object".into()),
+    };
+    Ok(Message {
+        id: m.id,
+        room: m.room,
+        sender: m.sender,
+        text: m.text,
+        custom_fields,
+        timestamp: original.timestamp,
+    })
+}

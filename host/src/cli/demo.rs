@@ -1,0 +1,143 @@
+//! `hangar demo`: a guided, self-checking tour with the example apps.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+
+use super::open;
+use crate::dispatch::SendStatus;
+use crate::{Effect, Host};
+
+struct Tour {
+    color: bool,
+    failures: Vec<String>,
+}
+
+impl Tour {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    }
+    fn section(&self, title: &str) {
+        println!("\n{}", self.paint("1;36", &format!("== {title}")));
+    }
+    fn say(&self, who: &str, what: &str) {
+        println!("  {} {what}", self.paint("1", &format!("{who}>")));
+    }
+    fn show(&self, line: &str) {
+        println!("    {}", self.paint("2", line));
+    }
+    fn check(&mut self, ok: bool, what: &str) {
+        if ok {
+            println!("    {} {what}", self.paint("32", "ok"));
+        } else {
+            println!("    {} {what}", self.paint("31", "FAILED"));
+            self.failures.push(what.to_string());
+        }
+    }
+}
+
+fn effect_texts(effects: &[Effect]) -> Vec<String> {
+    effects
+        .iter()
+        .map(|e| match e {
+            Effect::SendMessage { app, text, .. } => format!("[{app}] {text}"),
+            Effect::NotifyUser { app, user, text, .. } => format!("[{app} -> {user}] {text}"),
+        })
+        .collect()
+}
+
+fn command(t: &mut Tour, host: &Host, user: &str, line: &str) -> Result<Vec<String>> {
+    t.say(user, line);
+    let report = host.command("general", user, line)?;
+    if let Some(e) = report.report.error {
+        bail!("{line} failed: {e}");
+    }
+    let texts = effect_texts(&report.effects);
+    for l in &texts {
+        for part in l.lines() {
+            t.show(part);
+        }
+    }
+    Ok(texts)
+}
+
+/// Run the tour; fails unless every step behaved as shown.
+pub fn run(data_dir: Option<PathBuf>, apps: Option<PathBuf>) -> Result<()> {
+    let mut t = Tour {
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        failures: Vec::new(),
+    };
+    let apps_dir = apps.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../example-apps"));
+    let temp = data_dir.is_none();
+    let dir = data_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("hangar-demo-{}", std::process::id())));
+    if temp {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    t.section("Building the example apps");
+    let built = crate::builder::build(&apps_dir, &|m| println!("  {m}"))
+        .with_context(|| format!("building the example apps in {}", apps_dir.display()))?;
+    for b in &built {
+        t.show(&format!("{} -> {} ({} KB)", b.package.manifest.id, b.path.display(), b.size / 1024));
+    }
+
+    t.section(&format!("Installing them into {}", dir.display()));
+    let (host, chat) = open(&dir)?;
+    for b in &built {
+        let app = host.install(&b.path)?;
+        t.show(&format!("installed {} {}: permissions {}", app.id, app.version, app.permissions.join(", ")));
+    }
+    for user in ["alice", "bob", "carol", "erin"] {
+        chat.ensure("general", user)?;
+    }
+
+    t.section("word-filter masks banned words (mode = mask)");
+    t.say("bob", "what the heck");
+    let r = host.send_message("general", "bob", "what the heck")?;
+    t.show(&format!("delivered as: {}", r.message.text));
+    t.check(r.status == SendStatus::Sent && r.message.text == "what the ****", "the message went out masked");
+
+    t.section("feedback stores app-level and user-level data");
+    command(&mut t, &host, "alice", "/feedback love it")?;
+    command(&mut t, &host, "carol", "/feedback more emoji please")?;
+    let mine = command(&mut t, &host, "alice", "/feedback mine")?;
+    t.check(mine.iter().any(|l| l.contains("love it")) && !mine.iter().any(|l| l.contains("emoji")), "/feedback mine shows only alice's");
+    let all = command(&mut t, &host, "bob", "/feedback list")?;
+    t.check(all.iter().any(|l| l.contains("love it")) && all.iter().any(|l| l.contains("emoji")), "/feedback list shows everyone's");
+
+    t.section("karma counts @name++ (read-modify-write in one transaction)");
+    for (who, text) in [("carol", "@dave++ thanks"), ("erin", "@dave++ nice work"), ("bob", "@dave++ @carol--")] {
+        t.say(who, text);
+        host.send_message("general", who, text)?;
+    }
+    let k = command(&mut t, &host, "alice", "/karma dave")?;
+    t.check(k.iter().any(|l| l.contains("dave has 3 karma")), "dave has 3 karma");
+
+    t.section("Stored data (hangar data <app>)");
+    for app in ["feedback", "word-filter", "karma"] {
+        for r in host.records(app)? {
+            let assoc: Vec<String> = r.associations.iter().map(|a| format!("{}:{}", a.model.as_str(), a.id)).collect();
+            t.show(&format!("{app:<12} [{}] {}", assoc.join(", "), r.data));
+        }
+    }
+
+    t.section("Restarting the host: state lives in persistence, not in app memory");
+    drop(host);
+    let (host, _chat) = open(&dir)?;
+    let k = command(&mut t, &host, "alice", "/karma dave")?;
+    t.check(k.iter().any(|l| l.contains("dave has 3 karma")), "karma survived the restart");
+    let s = command(&mut t, &host, "alice", "/strikes bob")?;
+    t.check(s.iter().any(|l| l.contains("bob has 1 strike")), "bob's strike survived the restart");
+
+    if temp {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    println!();
+    if t.failures.is_empty() {
+        println!("{}", t.paint("1;32", "demo complete: every step behaved as shown"));
+        Ok(())
+    } else {
+        bail!("{} demo step(s) failed: {}", t.failures.len(), t.failures.join("; "))
+    }
+}

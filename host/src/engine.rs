@@ -1,0 +1,160 @@
+//! The one shared wasmtime engine: configuration (pooling allocator, epoch
+//! interruption), the epoch ticker thread, and the compile cache of
+//! serialized components keyed by the component's hash and the engine's
+//! configuration.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::error::{Error, Result};
+
+/// How often the epoch advances; deadlines are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Per-instance resource caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstanceLimits {
+    /// Largest linear memory of one instance, in bytes.
+    pub max_memory_bytes: usize,
+    /// Most table elements.
+    pub max_table_elements: usize,
+    /// Largest wasm stack, in bytes (deep recursion traps past it).
+    pub max_wasm_stack: usize,
+    /// Most instances alive at once across the host (pool size).
+    pub max_concurrent_instances: u32,
+}
+
+impl Default for InstanceLimits {
+    fn default() -> Self {
+        InstanceLimits {
+            max_memory_bytes: 64 << 20,
+            max_table_elements: 20_000,
+            max_wasm_stack: 512 << 10,
+            max_concurrent_instances: 256,
+        }
+    }
+}
+
+/// The engine plus what keeps it ticking.
+pub(crate) struct Runtime {
+    pub(crate) engine: Engine,
+    cache_dir: PathBuf,
+    config_key: String,
+    stop: Arc<AtomicBool>,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl Runtime {
+    pub(crate) fn new(limits: &InstanceLimits, cache_dir: PathBuf) -> Result<Runtime> {
+        let mut pool = PoolingAllocationConfig::new();
+        // A Rust wasip2 component holds several core modules, memories and
+        // tables (the app plus the WASI adapter).
+        pool.total_component_instances(limits.max_concurrent_instances)
+            .total_core_instances(limits.max_concurrent_instances * 8)
+            .total_memories(limits.max_concurrent_instances * 2)
+            .total_tables(limits.max_concurrent_instances * 4)
+            .total_stacks(limits.max_concurrent_instances)
+            .max_core_instances_per_component(16)
+            .max_memories_per_component(4)
+            .max_tables_per_component(8)
+            .max_memory_size(limits.max_memory_bytes)
+            .max_component_instance_size(1 << 20)
+            .max_core_instance_size(1 << 20);
+
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            // A synchronous host: the async machinery only slows calls.
+            .concurrency_support(false)
+            .max_wasm_stack(limits.max_wasm_stack)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|e| Error::wasm("creating the wasm engine", e))?;
+
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let config_key = format!("{:016x}", hasher.finish());
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let engine = engine.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("hangar-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| Error::io("starting the epoch ticker thread", e))?
+        };
+        Ok(Runtime {
+            engine,
+            cache_dir,
+            config_key,
+            stop,
+            ticker: Some(ticker),
+        })
+    }
+
+    /// Compile `bytes`, or load the serialized artifact from the cache.
+    /// Returns the component and whether it came from the cache.
+    pub(crate) fn load(&self, bytes: &[u8]) -> Result<(Component, bool)> {
+        let digest = Sha256::digest(bytes);
+        let name = format!("{}-{}.cwasm", hex(&digest), self.config_key);
+        let path = self.cache_dir.join(name);
+        if path.exists() {
+            // SAFETY: the file is in the host's own cache directory, written
+            // by `precompile_component` of an engine with this exact
+            // configuration (its hash is in the file name).
+            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+                Ok(component) => return Ok((component, true)),
+                Err(_) => {
+                    // A damaged cache entry is rebuilt below.
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        let serialized = self
+            .engine
+            .precompile_component(bytes)
+            .map_err(|e| Error::wasm("compiling the component", e))?;
+        self.store_in_cache(&path, &serialized);
+        // SAFETY: produced just now by this engine.
+        let component = unsafe { Component::deserialize(&self.engine, &serialized) }
+            .map_err(|e| Error::wasm("loading the compiled component", e))?;
+        Ok((component, false))
+    }
+
+    fn store_in_cache(&self, path: &Path, serialized: &[u8]) {
+        // The cache is an optimisation: failing to write it is not an error.
+        if std::fs::create_dir_all(&self.cache_dir).is_err() {
+            return;
+        }
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, serialized).is_ok() && std::fs::rename(&tmp, path).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.ticker.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

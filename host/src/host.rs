@@ -1,0 +1,490 @@
+//! The embedding API: [`Host`], built from a [`HostBuilder`], shared with
+//! `Arc` (it is `Send + Sync`), called at each chat event.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use wasmtime::component::Linker;
+
+use crate::bindings::{AppPre, CallState};
+use crate::bridge::{Bridge, Message};
+use crate::dispatch::{AppReport, CommandReport, Deadlines, EventClass, PreviewItem, SendReport};
+use crate::engine::{InstanceLimits, Runtime, hex};
+use crate::error::{Error, Result};
+use crate::manifest::{Event, Manifest};
+use crate::package::Package;
+use crate::persistence::{Durability, Limits, Record, SqliteStore};
+use crate::registry::{AppEntry, LogEntry, Registry, Status};
+
+/// Everything an operator can tune.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Where the registry, app packages, stores and compile cache live.
+    pub data_dir: PathBuf,
+    /// Compile cache directory (default `<data_dir>/cache`).
+    pub cache_dir: Option<PathBuf>,
+    /// Per-app storage limits.
+    pub storage: Limits,
+    /// Per-instance caps.
+    pub instance: InstanceLimits,
+    /// Per-class call deadlines.
+    pub deadlines: Deadlines,
+    /// Commit durability.
+    pub durability: Durability,
+    /// How long a handler waits for another's write lock.
+    pub busy_timeout: Duration,
+    /// Largest string argument to a host call (records have their own limit).
+    pub max_argument_bytes: usize,
+    /// Log lines kept per call.
+    pub max_logs_per_call: usize,
+    /// Threads for post-event fan-out.
+    pub workers: usize,
+}
+
+impl HostConfig {
+    /// Defaults for `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        HostConfig {
+            data_dir: data_dir.into(),
+            cache_dir: None,
+            storage: Limits::default(),
+            instance: InstanceLimits::default(),
+            deadlines: Deadlines::default(),
+            durability: Durability::Normal,
+            busy_timeout: Duration::from_secs(5),
+            max_argument_bytes: 64 << 10,
+            max_logs_per_call: 100,
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+/// Builds a [`Host`].
+///
+/// ```no_run
+/// # use hangar_host::{HostBuilder, RefChat};
+/// # use std::sync::Arc;
+/// let chat = Arc::new(RefChat::open("/tmp/hangar-data".as_ref())?);
+/// let host = HostBuilder::new("/tmp/hangar-data")
+///     .deadline(hangar_host::EventClass::PreMessage, std::time::Duration::from_millis(200))
+///     .build(chat)?;
+/// # Ok::<(), hangar_host::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct HostBuilder {
+    config: HostConfig,
+}
+
+impl HostBuilder {
+    /// Start from defaults with the given data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        HostBuilder {
+            config: HostConfig::new(data_dir),
+        }
+    }
+
+    /// Start from a full configuration.
+    pub fn from_config(config: HostConfig) -> Self {
+        HostBuilder { config }
+    }
+
+    /// Keep compiled components here instead of `<data_dir>/cache`.
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Set the deadline of one event class.
+    pub fn deadline(mut self, class: EventClass, deadline: Duration) -> Self {
+        match class {
+            EventClass::PreMessage => self.config.deadlines.pre_message = deadline,
+            EventClass::PostMessage => self.config.deadlines.post_message = deadline,
+            EventClass::Command => self.config.deadlines.command = deadline,
+            EventClass::Lifecycle => self.config.deadlines.lifecycle = deadline,
+            EventClass::Settings => self.config.deadlines.settings = deadline,
+        }
+        self
+    }
+
+    /// Per-app storage limits.
+    pub fn storage_limits(mut self, limits: Limits) -> Self {
+        self.config.storage = limits;
+        self
+    }
+
+    /// Per-instance caps.
+    pub fn instance_limits(mut self, limits: InstanceLimits) -> Self {
+        self.config.instance = limits;
+        self
+    }
+
+    /// Commit durability.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.config.durability = durability;
+        self
+    }
+
+    /// Threads used for post-event fan-out.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.config.workers = workers.max(1);
+        self
+    }
+
+    /// Open the data directory and load every installed app.
+    pub fn build(self, bridge: Arc<dyn Bridge>) -> Result<Host> {
+        let config = self.config;
+        let dir = &config.data_dir;
+        std::fs::create_dir_all(dir.join("apps"))
+            .map_err(|e| Error::io(format!("creating the data directory {}", dir.display()), e))?;
+        let cache_dir = config.cache_dir.clone().unwrap_or_else(|| dir.join("cache"));
+        let runtime = Runtime::new(&config.instance, cache_dir)?;
+        let mut linker = Linker::new(&runtime.engine);
+        crate::bindings::add_to_linker(&mut linker).map_err(|e| Error::wasm("linking the host imports", e))?;
+        let registry = Registry::open(&dir.join("registry.db"), config.busy_timeout)?;
+        let inner = HostInner {
+            runtime,
+            linker,
+            registry,
+            bridge,
+            loaded: RwLock::new(Loaded {
+                version: -1,
+                apps: Vec::new(),
+            }),
+            config,
+        };
+        inner.refresh()?;
+        Ok(Host {
+            inner: Arc::new(inner),
+        })
+    }
+}
+
+/// An app ready to run: its compiled component, store and settings.
+pub(crate) struct LoadedApp {
+    pub(crate) manifest: Arc<Manifest>,
+    pub(crate) pre: AppPre<CallState>,
+    pub(crate) store: Arc<SqliteStore>,
+    pub(crate) settings: Arc<HashMap<String, serde_json::Value>>,
+    pub(crate) status: Status,
+    pub(crate) sha256: String,
+}
+
+struct Loaded {
+    version: i64,
+    apps: Vec<Arc<LoadedApp>>,
+}
+
+pub(crate) struct HostInner {
+    pub(crate) runtime: Runtime,
+    linker: Linker<CallState>,
+    pub(crate) registry: Registry,
+    pub(crate) bridge: Arc<dyn Bridge>,
+    loaded: RwLock<Loaded>,
+    pub(crate) config: HostConfig,
+}
+
+/// The plugin host. Cheap to clone (an `Arc` inside); every method is
+/// blocking, so call it from `spawn_blocking` in async code.
+#[derive(Clone)]
+pub struct Host {
+    inner: Arc<HostInner>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("data_dir", &self.inner.config.data_dir)
+            .finish()
+    }
+}
+
+/// An installed app, as `list` and `info` show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppSummary {
+    /// App id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Status.
+    pub status: Status,
+    /// Why it has that status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    /// Permissions granted by its manifest.
+    pub permissions: Vec<String>,
+    /// Events it handles.
+    pub events: Vec<Event>,
+    /// Slash commands it provides.
+    pub commands: Vec<String>,
+}
+
+impl From<&AppEntry> for AppSummary {
+    fn from(e: &AppEntry) -> Self {
+        AppSummary {
+            id: e.manifest.id.clone(),
+            name: e.manifest.name.clone(),
+            version: e.manifest.version.clone(),
+            status: e.status,
+            status_reason: e.status_reason.clone(),
+            permissions: e.manifest.permissions.iter().map(|p| p.name().to_string()).collect(),
+            events: e.manifest.events.clone(),
+            commands: e.manifest.commands.iter().map(|c| c.command.clone()).collect(),
+        }
+    }
+}
+
+impl HostInner {
+    fn app_dir(&self, id: &str) -> PathBuf {
+        self.config.data_dir.join("apps").join(id)
+    }
+
+    fn open_store(&self, id: &str) -> Result<Arc<SqliteStore>> {
+        let path = self.app_dir(id).join("store.db");
+        SqliteStore::open(path, self.config.storage, self.config.durability, self.config.busy_timeout)
+            .map(Arc::new)
+            .map_err(|e| Error::InvalidInput(format!("opening the store of app '{id}': {e}")))
+    }
+
+    fn prepare(
+        &self,
+        manifest: Manifest,
+        bytes: &[u8],
+        status: Status,
+        sha256: String,
+        store: Arc<SqliteStore>,
+    ) -> Result<LoadedApp> {
+        let id = manifest.id.clone();
+        let (component, _cached) = self.runtime.load(bytes)?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| Error::wasm(format!("app '{id}' needs imports this host does not give"), e))?;
+        let pre = AppPre::new(instance_pre).map_err(|e| {
+            Error::wasm(
+                format!("app '{id}' does not export the hangar:app world this host expects"),
+                e,
+            )
+        })?;
+        let mut settings: HashMap<String, serde_json::Value> =
+            manifest.settings.iter().map(|s| (s.id.clone(), s.default.clone())).collect();
+        for (k, v) in self.registry.settings(&id)? {
+            settings.insert(k, v);
+        }
+        Ok(LoadedApp {
+            store,
+            manifest: Arc::new(manifest),
+            pre,
+            settings: Arc::new(settings),
+            status,
+            sha256,
+        })
+    }
+
+    /// Reload from the registry if it changed (in this or another process).
+    pub(crate) fn refresh(&self) -> Result<()> {
+        let version = self.registry.version()?;
+        if self.loaded.read().expect("apps lock poisoned").version == version {
+            return Ok(());
+        }
+        let entries = self.registry.apps()?;
+        let old: HashMap<String, Arc<LoadedApp>> = self
+            .loaded
+            .read()
+            .expect("apps lock poisoned")
+            .apps
+            .iter()
+            .map(|a| (a.manifest.id.clone(), a.clone()))
+            .collect();
+        let mut apps = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let id = entry.manifest.id.clone();
+            let settings_now = self.registry.settings(&id)?;
+            let reuse = old.get(&id).filter(|a| {
+                a.sha256 == entry.sha256
+                    && a.status == entry.status
+                    && settings_now.iter().all(|(k, v)| a.settings.get(k) == Some(v))
+            });
+            let app = match reuse {
+                Some(a) => a.clone(),
+                None => {
+                    let path = self.app_dir(&id).join("app.wasm");
+                    let bytes = std::fs::read(&path)
+                        .map_err(|e| Error::io(format!("reading app '{id}' from {}", path.display()), e))?;
+                    Arc::new(self.prepare(entry.manifest, &bytes, entry.status, entry.sha256, self.open_store(&id)?)?)
+                }
+            };
+            apps.push(app);
+        }
+        *self.loaded.write().expect("apps lock poisoned") = Loaded { version, apps };
+        Ok(())
+    }
+
+    /// The enabled apps in dispatch order, after picking up registry changes.
+    pub(crate) fn enabled_apps(&self) -> Result<Vec<Arc<LoadedApp>>> {
+        self.refresh()?;
+        Ok(self
+            .loaded
+            .read()
+            .expect("apps lock poisoned")
+            .apps
+            .iter()
+            .filter(|a| a.status == Status::Enabled)
+            .cloned()
+            .collect())
+    }
+
+    fn loaded_app(&self, id: &str) -> Result<Arc<LoadedApp>> {
+        self.refresh()?;
+        self.loaded
+            .read()
+            .expect("apps lock poisoned")
+            .apps
+            .iter()
+            .find(|a| a.manifest.id == id)
+            .cloned()
+            .ok_or_else(|| Error::UnknownApp(id.to_string()))
+    }
+}
+
+impl Host {
+    /// Install the app package at `path`: validate, compile, run its install
+    /// hook, and enable it. On any failure nothing is installed and nothing
+    /// is left on disk.
+    pub fn install(&self, path: &Path) -> Result<AppSummary> {
+        let package = Package::read(path)?;
+        self.install_package(package)
+    }
+
+    /// Install an already-read package.
+    pub fn install_package(&self, package: Package) -> Result<AppSummary> {
+        let inner = &self.inner;
+        let manifest = package.manifest;
+        let id = manifest.id.clone();
+        if inner.registry.app(&id).is_ok() {
+            return Err(Error::AlreadyInstalled(id));
+        }
+        let sha256 = hex(&Sha256::digest(&package.bytes));
+        let dir = inner.app_dir(&id);
+        // Stage in a private directory; it becomes the app's only on commit.
+        let staging = inner
+            .config
+            .data_dir
+            .join("apps")
+            .join(format!(".staging-{id}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        let result = (|| {
+            std::fs::create_dir_all(&staging)
+                .map_err(|e| Error::io(format!("creating {}", staging.display()), e))?;
+            std::fs::write(staging.join("app.wasm"), &package.bytes)
+                .map_err(|e| Error::io(format!("writing {}", staging.display()), e))?;
+            // The install hook writes into the staged store.
+            let store = SqliteStore::open(
+                staging.join("store.db"),
+                inner.config.storage,
+                inner.config.durability,
+                inner.config.busy_timeout,
+            )
+            .map_err(|e| Error::InvalidInput(format!("creating the store of app '{id}': {e}")))?;
+            let app = inner.prepare(manifest.clone(), &package.bytes, Status::Enabled, sha256.clone(), Arc::new(store))?;
+            if manifest.handles(Event::Lifecycle) {
+                let out = inner.call(
+                    &app,
+                    "on-install",
+                    EventClass::Lifecycle,
+                    true,
+                    Box::new(|b, s, acc| {
+                        let acc = acc.expect("handler gets accessors");
+                        b.hangar_app_lifecycle().call_on_install(s, acc.writer)
+                    }),
+                );
+                check_ok(&id, out.report)?;
+            }
+            drop(app);
+            inner.registry.insert(&manifest, &sha256, Status::Enabled, || {
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir)
+                        .map_err(|e| Error::io(format!("clearing {}", dir.display()), e))?;
+                }
+                std::fs::rename(&staging, &dir)
+                    .map_err(|e| Error::io(format!("moving the app into {}", dir.display()), e))
+            })
+        })();
+        if let Err(e) = result {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+        let _ = inner
+            .registry
+            .log(&id, "host", &[("info", format!("installed version {}", manifest.version))]);
+        inner.refresh()?;
+        Ok(AppSummary::from(&inner.registry.app(&id)?))
+    }
+
+    /// Every installed app, in dispatch order.
+    pub fn list(&self) -> Result<Vec<AppSummary>> {
+        Ok(self.inner.registry.apps()?.iter().map(AppSummary::from).collect())
+    }
+
+    /// Every record in an app's store, oldest first.
+    pub fn records(&self, app: &str) -> Result<Vec<Record>> {
+        let app = self.inner.loaded_app(app)?;
+        app.store
+            .all_records()
+            .map_err(|e| Error::InvalidInput(format!("reading the records of app '{}': {e}", app.manifest.id)))
+    }
+
+    /// Push a message from `sender` in `room` through the whole pipeline.
+    pub fn send_message(&self, room: &str, sender: &str, text: &str) -> Result<SendReport> {
+        self.send(Message {
+            id: String::new(),
+            room: room.to_string(),
+            sender: sender.to_string(),
+            text: text.to_string(),
+            custom_fields: Default::default(),
+            timestamp: crate::registry::now_ms(),
+        })
+    }
+
+    /// Push a prepared message through the whole pipeline.
+    pub fn send(&self, message: Message) -> Result<SendReport> {
+        self.inner.send_message(message)
+    }
+
+    /// Run a slash command line such as `/karma bob`.
+    pub fn command(&self, room: &str, sender: &str, line: &str) -> Result<CommandReport> {
+        self.inner.run_command(room, sender, line)
+    }
+
+    /// Ask for a command's preview (read-only).
+    pub fn preview(&self, room: &str, sender: &str, line: &str) -> Result<(Vec<PreviewItem>, AppReport)> {
+        self.inner.preview_command(room, sender, line)
+    }
+
+    /// The most recent `limit` log lines of an app, oldest first.
+    pub fn logs(&self, app: &str, limit: usize) -> Result<Vec<LogEntry>> {
+        self.inner.registry.app(app)?;
+        self.inner.registry.logs(app, limit)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &HostConfig {
+        &self.inner.config
+    }
+}
+
+fn check_ok(id: &str, report: AppReport) -> Result<()> {
+    if report.outcome == crate::dispatch::Outcome::Error {
+        return Err(Error::App {
+            app: id.to_string(),
+            handler: report.handler,
+            message: report.error.unwrap_or_default(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,378 @@
+//! The app manifest: plain serde data embedded by the SDK in the component's
+//! `hangar:manifest` custom section, validated with errors naming the field.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The WIT API version this host implements.
+pub const API_VERSION: &str = "0.1.0";
+
+/// Name of the custom section that carries the manifest JSON.
+pub const MANIFEST_SECTION: &str = "hangar:manifest";
+
+/// What an app says about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Manifest {
+    /// Unique id: lower-case letters, digits and `-`, 1 to 64 characters.
+    pub id: String,
+    /// Human-readable name.
+    pub name: String,
+    /// The app's own version (semver).
+    pub version: String,
+    /// The `hangar:app` WIT version it was built against.
+    pub api_version: String,
+    /// One line about the app.
+    #[serde(default)]
+    pub description: String,
+    /// What the app may do; nothing is granted that is not listed.
+    #[serde(default)]
+    pub permissions: Vec<Permission>,
+    /// The events it handles; it is never instantiated for others.
+    #[serde(default)]
+    pub events: Vec<Event>,
+    /// Slash commands it provides.
+    #[serde(default)]
+    pub commands: Vec<CommandSpec>,
+    /// Settings the operator can change.
+    #[serde(default)]
+    pub settings: Vec<SettingSpec>,
+}
+
+/// A capability an app asks for in its manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Permission {
+    /// Read and write its own records.
+    #[serde(rename = "persistence")]
+    Persistence,
+    /// Read messages.
+    #[serde(rename = "message.read")]
+    MessageRead,
+    /// Send messages and notifications.
+    #[serde(rename = "message.write")]
+    MessageWrite,
+    /// Read rooms.
+    #[serde(rename = "room.read")]
+    RoomRead,
+    /// Read users.
+    #[serde(rename = "user.read")]
+    UserRead,
+    /// Provide slash commands.
+    #[serde(rename = "slashcommand")]
+    SlashCommand,
+    /// Read its settings.
+    #[serde(rename = "settings")]
+    Settings,
+}
+
+impl Permission {
+    /// The name used in manifests and error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Permission::Persistence => "persistence",
+            Permission::MessageRead => "message.read",
+            Permission::MessageWrite => "message.write",
+            Permission::RoomRead => "room.read",
+            Permission::UserRead => "user.read",
+            Permission::SlashCommand => "slashcommand",
+            Permission::Settings => "settings",
+        }
+    }
+}
+
+/// An event an app can handle; one per exported handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Event {
+    /// Lifecycle hooks (install, uninstall, update, enable, disable).
+    Lifecycle,
+    /// `check-pre-message-sent-prevent`.
+    CheckPreMessageSentPrevent,
+    /// `execute-pre-message-sent-prevent`.
+    PreMessageSentPrevent,
+    /// `execute-pre-message-sent-extend`.
+    PreMessageSentExtend,
+    /// `execute-pre-message-sent-modify`.
+    PreMessageSentModify,
+    /// `execute-post-message-sent`.
+    PostMessageSent,
+    /// `preview-command` for its slash commands.
+    CommandPreview,
+    /// `on-pre-setting-update` and `on-setting-updated`.
+    Settings,
+}
+
+/// A slash command an app provides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CommandSpec {
+    /// The command without its slash.
+    pub command: String,
+    /// What it does.
+    #[serde(default)]
+    pub description: String,
+    /// Arguments, for help text.
+    #[serde(default)]
+    pub usage: String,
+}
+
+/// The kind of value a setting holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SettingType {
+    /// `true` / `false`.
+    Bool,
+    /// A whole number.
+    Int,
+    /// Text.
+    String,
+    /// One of `values`.
+    Select,
+    /// Several of `values`.
+    MultiSelect,
+    /// A list of free-form strings.
+    StringList,
+}
+
+/// A setting the operator can change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SettingSpec {
+    /// Setting id.
+    pub id: String,
+    /// Value type.
+    #[serde(rename = "type")]
+    pub kind: SettingType,
+    /// Default value (JSON of the type).
+    pub default: serde_json::Value,
+    /// Allowed values for select and multi-select.
+    #[serde(default)]
+    pub values: Vec<String>,
+    /// Whether a value must be set.
+    #[serde(default)]
+    pub required: bool,
+    /// Help text.
+    #[serde(default)]
+    pub description: String,
+}
+
+impl SettingSpec {
+    /// Check that `value` fits this setting's type.
+    pub fn check(&self, value: &serde_json::Value) -> Result<()> {
+        use serde_json::Value;
+        let bad = |want: &str| {
+            Err(Error::InvalidInput(format!(
+                "setting '{}' takes {want}, not {value}",
+                self.id
+            )))
+        };
+        match (self.kind, value) {
+            (SettingType::Bool, Value::Bool(_)) => Ok(()),
+            (SettingType::Int, Value::Number(n)) if n.is_i64() => Ok(()),
+            (SettingType::String, Value::String(_)) => Ok(()),
+            (SettingType::Select, Value::String(s)) if self.values.contains(s) => Ok(()),
+            (SettingType::Select, _) => bad(&format!("one of {:?}", self.values)),
+            (SettingType::MultiSelect, Value::Array(items))
+                if items
+                    .iter()
+                    .all(|i| i.as_str().is_some_and(|s| self.values.iter().any(|v| v == s))) =>
+            {
+                Ok(())
+            }
+            (SettingType::MultiSelect, _) => bad(&format!("a list drawn from {:?}", self.values)),
+            (SettingType::StringList, Value::Array(items)) if items.iter().all(Value::is_string) => {
+                Ok(())
+            }
+            (SettingType::Bool, _) => bad("true or false"),
+            (SettingType::Int, _) => bad("a whole number"),
+            (SettingType::String, _) => bad("a string"),
+            (SettingType::StringList, _) => bad("a list of strings"),
+        }
+    }
+}
+
+impl Manifest {
+    /// Parse and validate manifest JSON.
+    pub fn parse(json: &[u8]) -> Result<Manifest> {
+        let manifest: Manifest = serde_json::from_slice(json)
+            .map_err(|e| Error::InvalidManifest(format!("{e}")))?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// Whether the app handles `event`.
+    pub fn handles(&self, event: Event) -> bool {
+        self.events.contains(&event)
+    }
+
+    /// Whether the manifest grants `permission`.
+    pub fn grants(&self, permission: Permission) -> bool {
+        self.permissions.contains(&permission)
+    }
+
+    /// The spec of setting `id`.
+    pub fn setting(&self, id: &str) -> Option<&SettingSpec> {
+        self.settings.iter().find(|s| s.id == id)
+    }
+
+    /// Check every field, naming the first one that is wrong.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, why: String| Err(Error::InvalidManifest(format!("{field}: {why}")));
+        validate_app_id(&self.id).or_else(|e| bad("id", e))?;
+        if self.name.trim().is_empty() || self.name.len() > 100 {
+            return bad("name", "must be 1 to 100 characters".into());
+        }
+        if !is_semver(&self.version) {
+            return bad(
+                "version",
+                format!("'{}' is not a version like 1.2.3", self.version),
+            );
+        }
+        check_api_version(&self.api_version).or_else(|e| bad("api-version", e))?;
+        for (i, command) in self.commands.iter().enumerate() {
+            let c = &command.command;
+            if c.is_empty()
+                || c.len() > 32
+                || !c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+            {
+                return bad(
+                    &format!("commands[{i}].command"),
+                    format!("'{c}' must be 1 to 32 letters, digits, '-' or '_', without '/'"),
+                );
+            }
+            if self.commands[..i].iter().any(|o| &o.command == c) {
+                return bad(&format!("commands[{i}].command"), format!("'{c}' is declared twice"));
+            }
+        }
+        if !self.commands.is_empty() && !self.grants(Permission::SlashCommand) {
+            return bad(
+                "permissions",
+                "an app with commands must ask for \"slashcommand\"".into(),
+            );
+        }
+        for (i, setting) in self.settings.iter().enumerate() {
+            if setting.id.is_empty() || self.settings[..i].iter().any(|o| o.id == setting.id) {
+                return bad(
+                    &format!("settings[{i}].id"),
+                    format!("'{}' must be non-empty and unique", setting.id),
+                );
+            }
+            setting
+                .check(&setting.default)
+                .or_else(|e| bad(&format!("settings[{i}].default"), e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Check an app id: it names files, so it must be a safe path segment.
+pub fn validate_app_id(id: &str) -> std::result::Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{}' must be 1 to 64 lower-case letters, digits or '-', not starting with '-'",
+            id.escape_debug()
+        ))
+    }
+}
+
+fn is_semver(v: &str) -> bool {
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Whether an app built against `wanted` can run on this host: same major,
+/// and for 0.x the same minor, with a minor no newer than ours.
+pub fn check_api_version(wanted: &str) -> std::result::Result<(), String> {
+    let parse = |v: &str| -> Option<(u64, u64)> {
+        if !is_semver(v) {
+            return None;
+        }
+        let mut it = v.split('.');
+        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+    };
+    let ours = parse(API_VERSION).expect("own API version parses");
+    let Some(theirs) = parse(wanted) else {
+        return Err(format!("'{wanted}' is not a version like {API_VERSION}"));
+    };
+    let compatible = if ours.0 == 0 {
+        theirs == ours
+    } else {
+        theirs.0 == ours.0 && theirs.1 <= ours.1
+    };
+    if compatible {
+        Ok(())
+    } else {
+        Err(format!(
+            "the app was built against hangar:app API {wanted}, but this host implements {API_VERSION}; rebuild the app with a hangar-sdk for API {API_VERSION}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> serde_json::Value {
+        serde_json::json!({
+            "id": "karma", "name": "Karma", "version": "0.1.0", "api-version": "0.1.0",
+            "permissions": ["persistence", "slashcommand"],
+            "events": ["post-message-sent"],
+            "commands": [{"command": "karma"}],
+            "settings": [{"id": "mode", "type": "select", "values": ["a", "b"], "default": "a"}]
+        })
+    }
+
+    #[test]
+    fn parses_a_good_manifest() {
+        let m = Manifest::parse(sample().to_string().as_bytes()).unwrap();
+        assert_eq!(m.id, "karma");
+        assert!(m.handles(Event::PostMessageSent));
+        assert!(m.grants(Permission::Persistence));
+        assert!(!m.grants(Permission::MessageWrite));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            ("id", serde_json::json!("../x")),
+            ("id", serde_json::json!("a/b")),
+            ("id", serde_json::json!("nul\u{0}")),
+            ("version", serde_json::json!("one")),
+            ("api-version", serde_json::json!("9.0.0")),
+        ];
+        for (field, value) in cases {
+            let mut m = sample();
+            m[field] = value;
+            let err = Manifest::parse(m.to_string().as_bytes()).unwrap_err().to_string();
+            assert!(err.contains(field), "{err}");
+        }
+        let mut m = sample();
+        m["settings"][0]["default"] = serde_json::json!("c");
+        let err = Manifest::parse(m.to_string().as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("settings[0].default"), "{err}");
+        let mut m = sample();
+        m["surprise"] = serde_json::json!(1);
+        let err = Manifest::parse(m.to_string().as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("surprise"), "{err}");
+    }
+
+    #[test]
+    fn api_version_compatibility() {
+        assert!(check_api_version("0.1.0").is_ok());
+        let err = check_api_version("0.2.0").unwrap_err();
+        assert!(err.contains("0.2.0") && err.contains(API_VERSION), "{err}");
+    }
+}

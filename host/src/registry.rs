@@ -1,0 +1,303 @@
+//! The host registry: which apps are installed, in what order, with what
+//! status and settings, plus their logs. One SQLite file in the data dir,
+//! shared by every host process using that dir; a version counter bumped on
+//! each change lets other processes notice and reload.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+
+/// An app's status, after the Apps-Engine's where they mean something here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Receives events.
+    Enabled,
+    /// Turned off by the operator.
+    Disabled,
+    /// Turned off because it kept failing, or refused to enable.
+    ErrorDisabled,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Enabled => "enabled",
+            Status::Disabled => "disabled",
+            Status::ErrorDisabled => "error-disabled",
+        }
+    }
+    fn parse(s: &str) -> Status {
+        match s {
+            "enabled" => Status::Enabled,
+            "disabled" => Status::Disabled,
+            _ => Status::ErrorDisabled,
+        }
+    }
+}
+
+/// One installed app as the registry records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppEntry {
+    /// The manifest it was installed with.
+    pub manifest: Manifest,
+    /// Install order; dispatch follows it.
+    pub order: i64,
+    /// Current status.
+    pub status: Status,
+    /// Why it has that status, when it is not enabled.
+    pub status_reason: Option<String>,
+    /// SHA-256 of the package.
+    pub sha256: String,
+    /// When it was installed (ms since the epoch).
+    pub installed_at: u64,
+}
+
+/// A log line about an app: its own, or the host's about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// The app.
+    pub app: String,
+    /// Milliseconds since the epoch.
+    pub time: u64,
+    /// debug, info, warn or error.
+    pub level: String,
+    /// "app" for the app's own lines, "host" for the host's.
+    pub source: String,
+    /// The text.
+    pub message: String,
+}
+
+/// Log lines kept per app; older ones are deleted.
+pub const LOG_RETENTION: u64 = 5_000;
+
+pub(crate) struct Registry {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS apps (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    manifest TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    status TEXT NOT NULL,
+    status_reason TEXT,
+    installed_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settings (
+    app TEXT NOT NULL,
+    id TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (app, id)
+);
+CREATE TABLE IF NOT EXISTS logs (
+    seq INTEGER PRIMARY KEY,
+    app TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    level TEXT NOT NULL,
+    source TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_by_app ON logs(app, seq);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('version', 0), ('next-seq', 1);
+";
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
+impl Registry {
+    pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<Registry> {
+        let conn = Connection::open(path).map_err(|e| Error::Storage {
+            context: Some(format!("opening the registry {}", path.display())),
+            source: e,
+        })?;
+        conn.busy_timeout(busy_timeout)?;
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")?;
+        conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))?;
+        Ok(Registry {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let conn = self.conn.lock().expect("registry lock poisoned");
+        Ok(f(&conn)?)
+    }
+
+    /// Run `f` in a write transaction that also bumps the version.
+    fn change<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.conn.lock().expect("registry lock poisoned");
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let out = f(&conn).and_then(|v| {
+            conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'", [])?;
+            conn.execute_batch("COMMIT")?;
+            Ok(v)
+        });
+        if out.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        out
+    }
+
+    /// The change counter; differs from a cached value when anything changed.
+    pub(crate) fn version(&self) -> Result<i64> {
+        self.with(|c| c.query_row("SELECT value FROM meta WHERE key = 'version'", [], |r| r.get(0)))
+    }
+
+    pub(crate) fn apps(&self) -> Result<Vec<AppEntry>> {
+        let rows = self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT manifest, seq, status, status_reason, sha256, installed_at FROM apps ORDER BY seq",
+            )?;
+            stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get::<_, i64>(5)? as u64,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        rows.into_iter()
+            .map(|(manifest, order, status, status_reason, sha256, installed_at)| {
+                Ok(AppEntry {
+                    manifest: serde_json::from_str(&manifest)
+                        .map_err(|e| Error::InvalidManifest(format!("registry entry: {e}")))?,
+                    order,
+                    status: Status::parse(&status),
+                    status_reason,
+                    sha256,
+                    installed_at,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) fn app(&self, id: &str) -> Result<AppEntry> {
+        self.apps()?
+            .into_iter()
+            .find(|a| a.manifest.id == id)
+            .ok_or_else(|| Error::UnknownApp(id.to_string()))
+    }
+
+    /// Add an app; `before_commit` runs inside the transaction (the files
+    /// are moved into place there) so a failure leaves no entry.
+    pub(crate) fn insert(
+        &self,
+        manifest: &Manifest,
+        sha256: &str,
+        status: Status,
+        before_commit: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
+        self.change(|c| {
+            let exists: Option<i64> = c
+                .query_row("SELECT 1 FROM apps WHERE id = ?1", [&manifest.id], |r| r.get(0))
+                .optional()?;
+            if exists.is_some() {
+                return Err(Error::AlreadyInstalled(manifest.id.clone()));
+            }
+            let seq: i64 = c.query_row("SELECT value FROM meta WHERE key = 'next-seq'", [], |r| r.get(0))?;
+            c.execute("UPDATE meta SET value = value + 1 WHERE key = 'next-seq'", [])?;
+            c.execute(
+                "INSERT INTO apps (id, seq, manifest, sha256, status, status_reason, installed_at) VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6)",
+                params![
+                    manifest.id,
+                    seq,
+                    serde_json::to_string(manifest).expect("manifest serializes"),
+                    sha256,
+                    status.as_str(),
+                    now_ms() as i64
+                ],
+            )?;
+            before_commit()
+        })
+    }
+
+    pub(crate) fn settings(&self, app: &str) -> Result<Vec<(String, serde_json::Value)>> {
+        let rows = self.with(|c| {
+            c.prepare_cached("SELECT id, value FROM settings WHERE app = ?1")?
+                .query_map([app], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, v)| serde_json::from_str(&v).ok().map(|v| (id, v)))
+            .collect())
+    }
+
+    pub(crate) fn set_setting(&self, app: &str, id: &str, value: &serde_json::Value) -> Result<()> {
+        self.change(|c| {
+            c.execute(
+                "INSERT INTO settings (app, id, value) VALUES (?1, ?2, ?3) ON CONFLICT (app, id) DO UPDATE SET value = excluded.value",
+                params![app, id, value.to_string()],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub(crate) fn log(&self, app: &str, source: &str, lines: &[(&str, String)]) -> Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let time = now_ms() as i64;
+        self.with(|c| {
+            c.execute_batch("BEGIN IMMEDIATE")?;
+            let run = || -> rusqlite::Result<()> {
+                let mut stmt = c.prepare_cached(
+                    "INSERT INTO logs (app, time, level, source, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for (level, message) in lines {
+                    stmt.execute(params![app, time, level, source, message])?;
+                }
+                // Bounded retention: an app cannot fill the disk with logs.
+                c.prepare_cached(
+                    "DELETE FROM logs WHERE app = ?1 AND seq <= (SELECT seq FROM logs WHERE app = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+                )?
+                .execute(params![app, LOG_RETENTION as i64])?;
+                Ok(())
+            };
+            match run() {
+                Ok(()) => c.execute_batch("COMMIT"),
+                Err(e) => {
+                    let _ = c.execute_batch("ROLLBACK");
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    pub(crate) fn logs(&self, app: &str, limit: usize) -> Result<Vec<LogEntry>> {
+        let mut rows = self.with(|c| {
+            c.prepare_cached(
+                "SELECT app, time, level, source, message FROM logs WHERE app = ?1 ORDER BY seq DESC LIMIT ?2",
+            )?
+            .query_map(params![app, limit as i64], |r| {
+                Ok(LogEntry {
+                    app: r.get(0)?,
+                    time: r.get::<_, i64>(1)? as u64,
+                    level: r.get(2)?,
+                    source: r.get(3)?,
+                    message: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        rows.reverse();
+        Ok(rows)
+    }
+}
