@@ -314,6 +314,12 @@ impl<'a> Writer<'a> {
         Writer { inner }
     }
 
+    /// The raw WIT handle, for the host's own adversarial tests.
+    #[doc(hidden)]
+    pub fn __raw(&self) -> &'a __wit::hangar::app::persistence::Writer {
+        self.inner
+    }
+
     /// Store `data`; returns the new record's id.
     pub fn create<T: Serialize + ?Sized>(&self, data: &T) -> Result<String> {
         Ok(self.inner.create(&to_json(data)?)?)

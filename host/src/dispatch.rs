@@ -18,6 +18,9 @@ use crate::error::{Error, Result};
 use crate::host::{HostInner, LoadedApp};
 use crate::manifest::Event;
 
+/// Bytes of a guest's stderr kept for a failure report.
+const STDERR_CAPTURE: usize = 4096;
+
 /// The event classes that have their own deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -239,8 +242,10 @@ impl HostInner {
                 return out;
             }
         };
+        // The guest's stderr (panic messages) is kept, bounded, for the report.
+        let stderr = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(STDERR_CAPTURE);
         let state = CallState {
-            wasi: wasmtime_wasi::WasiCtx::builder().build(),
+            wasi: wasmtime_wasi::WasiCtx::builder().stderr(stderr.clone()).build(),
             table: wasmtime::component::ResourceTable::new(),
             limits: wasmtime::StoreLimitsBuilder::new()
                 .memory_size(self.config.instance.max_memory_bytes)
@@ -310,7 +315,11 @@ impl HostInner {
             }
             Ok(Err(message)) => fail(report, FailureKind::AppError, message),
             Err(trap) => {
-                let (kind, message) = classify(&trap, deadline, self.config.instance.max_memory_bytes);
+                let (kind, mut message) = classify(&trap, deadline, self.config.instance.max_memory_bytes);
+                let said = String::from_utf8_lossy(&stderr.contents()).trim().to_string();
+                if !said.is_empty() {
+                    message = format!("{message}\nguest stderr: {said}");
+                }
                 fail(report, kind, message)
             }
         };

@@ -472,6 +472,60 @@ impl Host {
         self.inner.registry.logs(app, limit)
     }
 
+    /// The current settings of an app (manifest defaults overlaid with the
+    /// operator's values).
+    pub fn settings(&self, app: &str) -> Result<Vec<(String, serde_json::Value)>> {
+        let app = self.inner.loaded_app(app)?;
+        Ok(app
+            .manifest
+            .settings
+            .iter()
+            .map(|s| (s.id.clone(), app.settings.get(&s.id).cloned().unwrap_or(s.default.clone())))
+            .collect())
+    }
+
+    /// Change a setting: checked against its declared type, then offered to
+    /// the app's read-only validation hook (which may refuse it: the value
+    /// is then unchanged), stored, and passed to the app's updated hook.
+    pub fn set_setting(&self, app_id: &str, id: &str, value: serde_json::Value) -> Result<()> {
+        let inner = &self.inner;
+        let app = inner.loaded_app(app_id)?;
+        let spec = app.manifest.setting(id).ok_or_else(|| {
+            let known: Vec<&str> = app.manifest.settings.iter().map(|s| s.id.as_str()).collect();
+            Error::InvalidInput(format!("app '{app_id}' has no setting '{id}'; its settings are {known:?}"))
+        })?;
+        spec.check(&value)?;
+        let old = app.settings.get(id).cloned().unwrap_or(spec.default.clone());
+        if app.manifest.handles(Event::Settings) {
+            let (sid, old_text, new_text) = (id.to_string(), old.to_string(), value.to_string());
+            let out = inner.call(
+                &app,
+                "on-pre-setting-update",
+                EventClass::Settings,
+                false,
+                Box::new(move |b, s, _| b.hangar_app_settings().call_on_pre_setting_update(s, &sid, &old_text, &new_text)),
+            );
+            check_ok(app_id, out.report)?;
+        }
+        inner.registry.set_setting(app_id, id, &value)?;
+        let app = inner.loaded_app(app_id)?;
+        if app.manifest.handles(Event::Settings) {
+            let (sid, text) = (id.to_string(), value.to_string());
+            let out = inner.call(
+                &app,
+                "on-setting-updated",
+                EventClass::Settings,
+                true,
+                Box::new(move |b, s, acc| {
+                    let acc = acc.expect("handler gets accessors");
+                    b.hangar_app_settings().call_on_setting_updated(s, &sid, &text, acc.writer)
+                }),
+            );
+            check_ok(app_id, out.report)?;
+        }
+        Ok(())
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &HostConfig {
         &self.inner.config

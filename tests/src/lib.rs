@@ -1,1 +1,71 @@
-//! stub
+//! Shared helpers for Hangar's end-to-end tests: the paths of the guests
+//! built by `build.rs`, and hosts on temporary data directories.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hangar_host::{CommandReport, Effect, Host, HostBuilder, RefChat};
+
+/// Paths of the built guest components.
+pub mod guests {
+    include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+}
+
+/// Compiled components are cached here across tests (keyed by hash).
+pub fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/hangar-test-cache")
+}
+
+/// A host and its reference chat on `dir`.
+pub fn host_at(dir: &Path) -> (Host, Arc<RefChat>) {
+    let chat = Arc::new(RefChat::open(dir).expect("open chat"));
+    let host = HostBuilder::new(dir)
+        .cache_dir(cache_dir())
+        .build(chat.clone())
+        .expect("build host");
+    (host, chat)
+}
+
+/// A host on a fresh temporary data directory, with the given guests installed.
+pub fn host_with(apps: &[&str]) -> (tempfile::TempDir, Host, Arc<RefChat>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (host, chat) = host_at(dir.path());
+    for app in apps {
+        host.install(Path::new(app)).expect("install");
+    }
+    (dir, host, chat)
+}
+
+/// The text of each effect, in order.
+pub fn texts(effects: &[Effect]) -> Vec<String> {
+    effects
+        .iter()
+        .map(|e| match e {
+            Effect::SendMessage { text, .. } | Effect::NotifyUser { text, .. } => text.clone(),
+        })
+        .collect()
+}
+
+/// Run a probe command (`/p ...` or `/n ...`) and parse its JSON reply.
+pub fn probe(host: &Host, line: &str) -> serde_json::Value {
+    let report: CommandReport = host.command("general", "tester", line).expect("command runs");
+    assert!(report.report.error.is_none(), "{line}: {:?}", report.report.error);
+    let texts = texts(&report.effects);
+    assert_eq!(texts.len(), 1, "{line}: one reply expected, got {texts:?}");
+    serde_json::from_str(&texts[0]).expect("probe replies JSON")
+}
+
+/// The `hangar` binary next to the test executables.
+pub fn hangar_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join(format!("hangar{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "-p", "hangar-host", "--bin", "hangar"])
+            .status()
+            .expect("cargo build hangar");
+        assert!(status.success());
+    }
+    bin
+}
