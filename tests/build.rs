@@ -8,7 +8,9 @@ use std::process::Command;
 const TARGET: &str = "wasm32-wasip2";
 
 fn watch(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name();
@@ -24,11 +26,24 @@ fn watch(dir: &Path) {
 }
 
 fn ensure_target() {
-    let out = Command::new("rustup").args(["target", "list", "--installed"]).output();
-    let installed = out.map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET));
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    let installed = out.map(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .any(|l| l.trim() == TARGET)
+    });
     if !installed.unwrap_or(false) {
-        let ok = Command::new("rustup").args(["target", "add", TARGET]).status().map(|s| s.success());
-        assert_eq!(ok.ok(), Some(true), "could not install the {TARGET} target; run `rustup target add {TARGET}`");
+        let ok = Command::new("rustup")
+            .args(["target", "add", TARGET])
+            .status()
+            .map(|s| s.success());
+        assert_eq!(
+            ok.ok(),
+            Some(true),
+            "could not install the {TARGET} target; run `rustup target add {TARGET}`"
+        );
     }
 }
 
@@ -55,11 +70,19 @@ fn main() {
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
             .env_remove("CARGO_BUILD_TARGET")
             .env_remove("CARGO_TARGET_DIR")
+            .env_remove("RUSTC_WORKSPACE_WRAPPER")
+            .env_remove("RUSTC_WRAPPER")
             .status()
             .expect("running cargo for the guests");
-        assert!(status.success(), "building the guests in {workspace} failed");
+        assert!(
+            status.success(),
+            "building the guests in {workspace} failed"
+        );
         for guest in guests {
-            let path = target_dir.join(TARGET).join("release").join(format!("{guest}.wasm"));
+            let path = target_dir
+                .join(TARGET)
+                .join("release")
+                .join(format!("{guest}.wasm"));
             assert!(path.exists(), "{} missing", path.display());
             consts.push_str(&format!(
                 "/// `{guest}.wasm`, built from `{workspace}`.\npub const {}: &str = {:?};\n",

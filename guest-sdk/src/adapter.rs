@@ -6,8 +6,8 @@ use crate::__wit::hangar::app::modify::Modifier as WitModifier;
 use crate::__wit::hangar::app::persistence::Writer as WitWriter;
 use crate::__wit::hangar::app::types as wit;
 use crate::{
-    Association, Command, Commands, Lifecycle, Message, Messages, Model, Modifier, Record, Result,
-    Settings, Writer, __Phantom, parse,
+    __Phantom, Association, Command, Commands, Lifecycle, Message, Messages, Model, Modifier,
+    Record, Result, Settings, Writer, parse,
 };
 
 /// Exports the WIT world for app type `A`.
@@ -24,7 +24,10 @@ pub(crate) fn to_wit_association(a: &Association) -> wit::Association {
         Model::Misc => wit::Model::Misc,
         Model::VideoConference => wit::Model::VideoConference,
     };
-    wit::Association { model, id: a.id.clone() }
+    wit::Association {
+        model,
+        id: a.id.clone(),
+    }
 }
 
 fn from_wit_association(a: wit::Association) -> Association {
@@ -45,7 +48,11 @@ pub(crate) fn from_wit_record(r: wit::Stored) -> Result<Record<serde_json::Value
     Ok(Record {
         data: parse(&format!("record {}", r.id), &r.data)?,
         id: r.id,
-        associations: r.associations.into_iter().map(from_wit_association).collect(),
+        associations: r
+            .associations
+            .into_iter()
+            .map(from_wit_association)
+            .collect(),
     })
 }
 
@@ -107,20 +114,35 @@ impl<A: Messages> messages::Guest for Adapter<A> {
     fn check_pre_message_sent_prevent(message: wit::Message) -> Result<bool, String> {
         done(from_wit_message(message).and_then(|m| A::check_pre_message_sent_prevent(&m)))
     }
-    fn execute_pre_message_sent_prevent(message: wit::Message, writer: &WitWriter) -> Result<bool, String> {
-        done(from_wit_message(message).and_then(|m| A::pre_message_sent_prevent(&m, &Writer::__new(writer))))
+    fn execute_pre_message_sent_prevent(
+        message: wit::Message,
+        writer: &WitWriter,
+    ) -> Result<bool, String> {
+        done(
+            from_wit_message(message)
+                .and_then(|m| A::pre_message_sent_prevent(&m, &Writer::__new(writer))),
+        )
     }
     fn execute_pre_message_sent_extend(
         message: wit::Message,
         writer: &WitWriter,
     ) -> Result<Vec<messages::CustomField>, String> {
-        let fields = done(from_wit_message(message).and_then(|m| A::pre_message_sent_extend(&m, &Writer::__new(writer))))?;
+        let fields = done(
+            from_wit_message(message)
+                .and_then(|m| A::pre_message_sent_extend(&m, &Writer::__new(writer))),
+        )?;
         Ok(fields
             .into_iter()
-            .map(|(key, value)| messages::CustomField { key, value: value.to_string() })
+            .map(|(key, value)| messages::CustomField {
+                key,
+                value: value.to_string(),
+            })
             .collect())
     }
-    fn execute_pre_message_sent_modify(message: wit::Message, writer: &WitWriter) -> Result<wit::Message, String> {
+    fn execute_pre_message_sent_modify(
+        message: wit::Message,
+        writer: &WitWriter,
+    ) -> Result<wit::Message, String> {
         done(
             from_wit_message(message)
                 .and_then(|m| A::pre_message_sent_modify(m, &Writer::__new(writer)))
@@ -132,10 +154,9 @@ impl<A: Messages> messages::Guest for Adapter<A> {
         writer: &WitWriter,
         modifier: &WitModifier,
     ) -> Result<(), String> {
-        done(
-            from_wit_message(message)
-                .and_then(|m| A::post_message_sent(&m, &Writer::__new(writer), &Modifier::__new(modifier))),
-        )
+        done(from_wit_message(message).and_then(|m| {
+            A::post_message_sent(&m, &Writer::__new(writer), &Modifier::__new(modifier))
+        }))
     }
 }
 
@@ -145,19 +166,32 @@ impl<A: Commands> commands::Guest for Adapter<A> {
         writer: &WitWriter,
         modifier: &WitModifier,
     ) -> Result<(), String> {
-        done(A::execute(&command(context), &Writer::__new(writer), &Modifier::__new(modifier)))
+        done(A::execute(
+            &command(context),
+            &Writer::__new(writer),
+            &Modifier::__new(modifier),
+        ))
     }
-    fn preview_command(context: commands::CommandContext) -> Result<Vec<commands::PreviewItem>, String> {
+    fn preview_command(
+        context: commands::CommandContext,
+    ) -> Result<Vec<commands::PreviewItem>, String> {
         let items = done(A::preview(&command(context)))?;
         Ok(items
             .into_iter()
-            .map(|i| commands::PreviewItem { id: i.id, text: i.text })
+            .map(|i| commands::PreviewItem {
+                id: i.id,
+                text: i.text,
+            })
             .collect())
     }
 }
 
 impl<A: Settings> settings::Guest for Adapter<A> {
-    fn on_pre_setting_update(id: String, old_value: String, new_value: String) -> Result<(), String> {
+    fn on_pre_setting_update(
+        id: String,
+        old_value: String,
+        new_value: String,
+    ) -> Result<(), String> {
         let run = || -> Result<()> {
             let old = parse("old setting value", &old_value)?;
             let new = parse("new setting value", &new_value)?;
@@ -166,6 +200,9 @@ impl<A: Settings> settings::Guest for Adapter<A> {
         done(run())
     }
     fn on_setting_updated(id: String, value: String, writer: &WitWriter) -> Result<(), String> {
-        done(parse("setting value", &value).and_then(|v| A::updated(&id, &v, &Writer::__new(writer))))
+        done(
+            parse("setting value", &value)
+                .and_then(|v| A::updated(&id, &v, &Writer::__new(writer))),
+        )
     }
 }

@@ -109,7 +109,10 @@ pub struct Association {
 impl Association {
     /// An association with any model.
     pub fn new(model: Model, id: impl Into<String>) -> Self {
-        Association { model, id: id.into() }
+        Association {
+            model,
+            id: id.into(),
+        }
     }
     /// With a user: user-level data.
     pub fn user(id: impl Into<String>) -> Self {
@@ -326,14 +329,23 @@ impl<'a> Writer<'a> {
     }
 
     /// Store `data` with associations; returns the new record's id.
-    pub fn create_with<T: Serialize + ?Sized>(&self, data: &T, associations: &[Association]) -> Result<String> {
+    pub fn create_with<T: Serialize + ?Sized>(
+        &self,
+        data: &T,
+        associations: &[Association],
+    ) -> Result<String> {
         Ok(self
             .inner
             .create_with_associations(&to_json(data)?, &wit_associations(associations))?)
     }
 
     /// Replace record `id`'s data; with `upsert`, create it if missing.
-    pub fn update<T: Serialize + ?Sized>(&self, id: &str, data: &T, upsert: bool) -> Result<String> {
+    pub fn update<T: Serialize + ?Sized>(
+        &self,
+        id: &str,
+        data: &T,
+        upsert: bool,
+    ) -> Result<String> {
         Ok(self.inner.update(id, &to_json(data)?, upsert)?)
     }
 
@@ -345,18 +357,26 @@ impl<'a> Writer<'a> {
         data: &T,
         upsert: bool,
     ) -> Result<Vec<String>> {
-        Ok(self
-            .inner
-            .update_by_associations(&wit_associations(associations), &to_json(data)?, upsert)?)
+        Ok(self.inner.update_by_associations(
+            &wit_associations(associations),
+            &to_json(data)?,
+            upsert,
+        )?)
     }
 
     /// Remove record `id`, returning it (data as JSON) if it existed.
     pub fn remove(&self, id: &str) -> Result<Option<Record<serde_json::Value>>> {
-        self.inner.remove(id)?.map(adapter::from_wit_record).transpose()
+        self.inner
+            .remove(id)?
+            .map(adapter::from_wit_record)
+            .transpose()
     }
 
     /// Remove every record carrying all `associations`.
-    pub fn remove_by_associations(&self, associations: &[Association]) -> Result<Vec<Record<serde_json::Value>>> {
+    pub fn remove_by_associations(
+        &self,
+        associations: &[Association],
+    ) -> Result<Vec<Record<serde_json::Value>>> {
         self.inner
             .remove_by_associations(&wit_associations(associations))?
             .into_iter()

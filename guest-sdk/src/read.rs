@@ -15,7 +15,9 @@ pub fn by_id<T: DeserializeOwned>(id: &str) -> Result<Option<Record<T>>> {
 
 /// Every record carrying all `associations` (AND; order and duplicates
 /// ignored), oldest first, with data as `T`.
-pub fn by_associations<T: DeserializeOwned>(associations: &[Association]) -> Result<Vec<Record<T>>> {
+pub fn by_associations<T: DeserializeOwned>(
+    associations: &[Association],
+) -> Result<Vec<Record<T>>> {
     reader::read_by_associations(&wit_associations(associations))?
         .into_iter()
         .map(|r| typed(from_wit_record(r)?))
@@ -24,7 +26,8 @@ pub fn by_associations<T: DeserializeOwned>(associations: &[Association]) -> Res
 
 fn typed<T: DeserializeOwned>(r: Record<serde_json::Value>) -> Result<Record<T>> {
     Ok(Record {
-        data: serde_json::from_value(r.data).map_err(|e| crate::Error::Data(format!("record {}: {e}", r.id)))?,
+        data: serde_json::from_value(r.data)
+            .map_err(|e| crate::Error::Data(format!("record {}: {e}", r.id)))?,
         id: r.id,
         associations: r.associations,
     })
@@ -44,7 +47,10 @@ pub fn app_info() -> (String, String, String, String) {
 
 /// A room by id.
 pub fn room(id: &str) -> Result<Option<Room>> {
-    Ok(reader::get_room(id)?.map(|r| Room { id: r.id, name: r.name }))
+    Ok(reader::get_room(id)?.map(|r| Room {
+        id: r.id,
+        name: r.name,
+    }))
 }
 
 /// A user by id.

@@ -8,8 +8,8 @@ use wasmtime::component::Resource;
 
 use crate::bindings::generated::hangar::app::{log, modify, persistence, reader, types};
 use crate::bindings::{
-    AppLog, CallState, ModifierToken, WriterToken, from_wit_associations, to_wit_error, to_wit_message,
-    to_wit_record, wit,
+    AppLog, CallState, ModifierToken, WriterToken, from_wit_associations, to_wit_error,
+    to_wit_message, to_wit_record, wit,
 };
 use crate::bridge::Effect;
 use crate::manifest::{API_VERSION, Permission};
@@ -75,10 +75,17 @@ impl reader::Host for CallState {
         if let Err(e) = self.need(Permission::Persistence) {
             return Ok(Err(e));
         }
-        Ok(self.txn.read(&id).map(|r| r.map(to_wit_record)).map_err(to_wit_error))
+        Ok(self
+            .txn
+            .read(&id)
+            .map(|r| r.map(to_wit_record))
+            .map_err(to_wit_error))
     }
 
-    fn read_by_associations(&mut self, associations: Vec<wit::Association>) -> HostResult<Vec<wit::Stored>> {
+    fn read_by_associations(
+        &mut self,
+        associations: Vec<wit::Association>,
+    ) -> HostResult<Vec<wit::Stored>> {
         if let Err(e) = self.need(Permission::Persistence) {
             return Ok(Err(e));
         }
@@ -114,18 +121,29 @@ impl reader::Host for CallState {
     }
 
     fn get_room(&mut self, id: String) -> HostResult<Option<wit::Room>> {
-        if let Err(e) = self.need(Permission::RoomRead).and_then(|_| self.check_size("room id", &id)) {
+        if let Err(e) = self
+            .need(Permission::RoomRead)
+            .and_then(|_| self.check_size("room id", &id))
+        {
             return Ok(Err(e));
         }
         Ok(self
             .bridge
             .room(&id)
-            .map(|r| r.map(|r| wit::Room { id: r.id, name: r.name }))
+            .map(|r| {
+                r.map(|r| wit::Room {
+                    id: r.id,
+                    name: r.name,
+                })
+            })
             .map_err(wit::Error::Host))
     }
 
     fn get_user(&mut self, id: String) -> HostResult<Option<wit::User>> {
-        if let Err(e) = self.need(Permission::UserRead).and_then(|_| self.check_size("user id", &id)) {
+        if let Err(e) = self
+            .need(Permission::UserRead)
+            .and_then(|_| self.check_size("user id", &id))
+        {
             return Ok(Err(e));
         }
         Ok(self
@@ -142,7 +160,10 @@ impl reader::Host for CallState {
     }
 
     fn get_message(&mut self, id: String) -> HostResult<Option<wit::Message>> {
-        if let Err(e) = self.need(Permission::MessageRead).and_then(|_| self.check_size("message id", &id)) {
+        if let Err(e) = self
+            .need(Permission::MessageRead)
+            .and_then(|_| self.check_size("message id", &id))
+        {
             return Ok(Err(e));
         }
         Ok(self
@@ -164,10 +185,19 @@ impl persistence::HostWriter for CallState {
         data: String,
         associations: Vec<wit::Association>,
     ) -> HostResult<String> {
-        write_op!(self, self.txn.create(&data, &from_wit_associations(associations)))
+        write_op!(
+            self,
+            self.txn.create(&data, &from_wit_associations(associations))
+        )
     }
 
-    fn update(&mut self, _w: Resource<WriterToken>, id: String, data: String, upsert: bool) -> HostResult<String> {
+    fn update(
+        &mut self,
+        _w: Resource<WriterToken>,
+        id: String,
+        data: String,
+        upsert: bool,
+    ) -> HostResult<String> {
         write_op!(self, self.txn.update(&id, &data, upsert))
     }
 
@@ -209,7 +239,12 @@ impl persistence::HostWriter for CallState {
 }
 
 impl modify::HostModifier for CallState {
-    fn send_message(&mut self, _m: Resource<ModifierToken>, room: String, text: String) -> HostResult<()> {
+    fn send_message(
+        &mut self,
+        _m: Resource<ModifierToken>,
+        room: String,
+        text: String,
+    ) -> HostResult<()> {
         self.writer_must_be_live()?;
         if let Err(e) = self
             .need(Permission::MessageWrite)

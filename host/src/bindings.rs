@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use wasmtime::component::{ResourceTable, HasSelf};
+use wasmtime::component::{HasSelf, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bridge::{Bridge, Effect, Message};
@@ -25,9 +25,9 @@ pub(crate) mod generated {
     });
 }
 
+pub(crate) use generated::exports::hangar::app::commands::CommandContext;
 pub(crate) use generated::hangar::app::types as wit;
 pub(crate) use generated::{App as AppBindings, AppPre};
-pub(crate) use generated::exports::hangar::app::commands::CommandContext;
 
 /// Host-side marker for the borrowed `writer`: the call state holds the
 /// transaction; the token only proves the guest was handed one.
@@ -77,7 +77,9 @@ impl WasiView for CallState {
 }
 
 /// Register the app world's imports (and WASI, with nothing granted).
-pub(crate) fn add_to_linker(linker: &mut wasmtime::component::Linker<CallState>) -> wasmtime::Result<()> {
+pub(crate) fn add_to_linker(
+    linker: &mut wasmtime::component::Linker<CallState>,
+) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
     AppBindings::add_to_linker::<CallState, HasSelf<CallState>>(linker, |s| s)?;
     Ok(())
@@ -161,7 +163,10 @@ pub(crate) fn to_wit_message(m: &Message) -> wit::Message {
 /// Take back a message an app returned, refusing changes it may not make.
 pub(crate) fn from_wit_message(original: &Message, m: wit::Message) -> Result<Message, String> {
     if m.room != original.room || m.sender != original.sender || m.id != original.id {
-        return Err("a modify handler may change the text and custom fields only, not id, room or sender".into());
+        return Err(
+            "a modify handler may change the text and custom fields only, not id, room or sender"
+                .into(),
+        );
     }
     let custom_fields = match serde_json::from_str::<serde_json::Value>(&m.custom_fields) {
         Ok(serde_json::Value::Object(map)) => map,

@@ -16,7 +16,10 @@ pub fn ensure_target(progress: &dyn Fn(&str)) -> Result<()> {
         .args(["target", "list", "--installed"])
         .output()
         .map_err(|e| Error::io("running `rustup target list` (is rustup installed?)", e))?;
-    if String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.trim() == TARGET) {
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == TARGET)
+    {
         return Ok(());
     }
     progress(&format!("installing the {TARGET} target with rustup..."));
@@ -54,10 +57,20 @@ pub fn build(dir: &Path, progress: &dyn Fn(&str)) -> Result<Vec<Built>> {
         )));
     }
     ensure_target(progress)?;
-    progress(&format!("building {} for {TARGET} (release)...", dir.display()));
+    progress(&format!(
+        "building {} for {TARGET} (release)...",
+        dir.display()
+    ));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut child = Command::new(cargo)
-        .args(["build", "--release", "--target", TARGET, "--message-format=json-render-diagnostics", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            TARGET,
+            "--message-format=json-render-diagnostics",
+            "--manifest-path",
+        ])
         .arg(&manifest)
         // Flags meant for the host build must not leak into the guest build.
         .env_remove("RUSTFLAGS")
@@ -81,7 +94,9 @@ pub fn build(dir: &Path, progress: &dyn Fn(&str)) -> Result<Vec<Built>> {
             }
         }
     }
-    let status = child.wait().map_err(|e| Error::io("waiting for cargo", e))?;
+    let status = child
+        .wait()
+        .map_err(|e| Error::io("waiting for cargo", e))?;
     if !status.success() {
         return Err(Error::InvalidInput(format!(
             "building {} failed; see cargo's errors above",
@@ -98,7 +113,11 @@ pub fn build(dir: &Path, progress: &dyn Fn(&str)) -> Result<Vec<Built>> {
         .map(|path| {
             let package = Package::read(&path)?;
             let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            Ok(Built { path, size, package })
+            Ok(Built {
+                path,
+                size,
+                package,
+            })
         })
         .collect()
 }

@@ -113,6 +113,55 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Enable an app (it may refuse, saying why).
+    Enable {
+        /// App id.
+        app: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable an app: no events; data kept.
+    Disable {
+        /// App id.
+        app: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace an installed app with a new build of the same id; data kept.
+    Update {
+        /// The new package.
+        path: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an app and purge its data.
+    Uninstall {
+        /// App id.
+        app: String,
+    },
+    /// Show an app's manifest, status, permissions, settings and storage use.
+    Info {
+        /// App id.
+        app: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an app's settings, or set one: `hangar settings word-filter mode '"block"'`.
+    Settings {
+        /// App id.
+        app: String,
+        /// Setting id to change.
+        id: Option<String>,
+        /// New value as JSON (a bare word is taken as a string).
+        value: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// A guided tour with the example apps, on a fresh temporary data dir.
     Demo {
         /// The example apps' workspace (default: the one in this checkout).
@@ -134,7 +183,10 @@ pub fn default_data_dir() -> PathBuf {
 
 /// Open the host and reference chat in `dir`.
 pub fn open(dir: &Path) -> Result<(Host, Arc<RefChat>)> {
-    let chat = Arc::new(RefChat::open(dir).with_context(|| format!("opening the reference chat in {}", dir.display()))?);
+    let chat = Arc::new(
+        RefChat::open(dir)
+            .with_context(|| format!("opening the reference chat in {}", dir.display()))?,
+    );
     let host = HostBuilder::new(dir)
         .build(chat.clone())
         .with_context(|| format!("opening the host data directory {}", dir.display()))?;
@@ -149,7 +201,9 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
 fn describe(effect: &Effect) -> String {
     match effect {
         Effect::SendMessage { app, room, text } => format!("[{app} -> #{room}] {text}"),
-        Effect::NotifyUser { app, user, text, .. } => format!("[{app} -> @{user}, only they see it] {text}"),
+        Effect::NotifyUser {
+            app, user, text, ..
+        } => format!("[{app} -> @{user}, only they see it] {text}"),
     }
 }
 
@@ -166,10 +220,21 @@ pub fn run(cli: Cli) -> Result<()> {
                 return print_json(&app);
             }
             println!("installed {} {} ({})", app.id, app.version, app.name);
-            let perms = if app.permissions.is_empty() { "none".to_string() } else { app.permissions.join(", ") };
+            let perms = if app.permissions.is_empty() {
+                "none".to_string()
+            } else {
+                app.permissions.join(", ")
+            };
             println!("  permissions: {perms}");
             if !app.commands.is_empty() {
-                println!("  commands: {}", app.commands.iter().map(|c| format!("/{c}")).collect::<Vec<_>>().join(" "));
+                println!(
+                    "  commands: {}",
+                    app.commands
+                        .iter()
+                        .map(|c| format!("/{c}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
             }
         }
         Cmd::List { json } => {
@@ -182,10 +247,21 @@ pub fn run(cli: Cli) -> Result<()> {
                 println!("no apps installed; `hangar install <app.wasm>` adds one");
             }
             for a in apps {
-                println!("{:<16} {:<10} {:<15} {}", a.id, a.version, format!("{:?}", a.status).to_lowercase(), a.name);
+                println!(
+                    "{:<16} {:<10} {:<15} {}",
+                    a.id,
+                    a.version,
+                    format!("{:?}", a.status).to_lowercase(),
+                    a.name
+                );
             }
         }
-        Cmd::Send { room, user, text, json } => {
+        Cmd::Send {
+            room,
+            user,
+            text,
+            json,
+        } => {
             let (host, chat) = open(&dir)?;
             chat.ensure(&room, &user)?;
             let report = host.send_message(&room, &user, &text)?;
@@ -202,14 +278,25 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             for a in &report.apps {
                 if a.outcome == Outcome::Error {
-                    println!("  {} {}: error: {}", a.app, a.handler, a.error.as_deref().unwrap_or(""));
+                    println!(
+                        "  {} {}: error: {}",
+                        a.app,
+                        a.handler,
+                        a.error.as_deref().unwrap_or("")
+                    );
                 }
             }
             for e in &report.effects {
                 println!("  {}", describe(e));
             }
         }
-        Cmd::Command { room, user, line, preview, json } => {
+        Cmd::Command {
+            room,
+            user,
+            line,
+            preview,
+            json,
+        } => {
             let (host, chat) = open(&dir)?;
             chat.ensure(&room, &user)?;
             if preview {
@@ -256,7 +343,11 @@ pub fn run(cli: Cli) -> Result<()> {
                 println!("app {app} has no records");
             }
             for r in records {
-                let assoc: Vec<String> = r.associations.iter().map(|a| format!("{}:{}", a.model.as_str(), a.id)).collect();
+                let assoc: Vec<String> = r
+                    .associations
+                    .iter()
+                    .map(|a| format!("{}:{}", a.model.as_str(), a.id))
+                    .collect();
                 println!("{}  [{}]  {}", r.id, assoc.join(", "), r.data);
             }
         }
@@ -277,7 +368,10 @@ pub fn run(cli: Cli) -> Result<()> {
                 return print_json(&history);
             }
             for m in history {
-                let to = m.visible_to.map(|u| format!(" (to {u})")).unwrap_or_default();
+                let to = m
+                    .visible_to
+                    .map(|u| format!(" (to {u})"))
+                    .unwrap_or_default();
                 println!("{}{to}: {}", m.message.sender, m.message.text);
             }
         }
@@ -291,7 +385,90 @@ pub fn run(cli: Cli) -> Result<()> {
                 return print_json(&out);
             }
             for b in built {
-                println!("{} {} -> {} ({} KB)", b.package.manifest.id, b.package.manifest.version, b.path.display(), b.size / 1024);
+                println!(
+                    "{} {} -> {} ({} KB)",
+                    b.package.manifest.id,
+                    b.package.manifest.version,
+                    b.path.display(),
+                    b.size / 1024
+                );
+            }
+        }
+        Cmd::Enable { app, json } => {
+            let (host, _) = open(&dir)?;
+            let a = host.enable(&app)?;
+            if json {
+                return print_json(&a);
+            }
+            println!("{} enabled", a.id);
+        }
+        Cmd::Disable { app, json } => {
+            let (host, _) = open(&dir)?;
+            let a = host.disable(&app)?;
+            if json {
+                return print_json(&a);
+            }
+            println!("{} disabled; its data is kept (`hangar enable {}` turns it back on)", a.id, a.id);
+        }
+        Cmd::Update { path, json } => {
+            let (host, _) = open(&dir)?;
+            let a = host.update(&path).with_context(|| format!("updating from {}", path.display()))?;
+            if json {
+                return print_json(&a);
+            }
+            println!("updated {} to {}; data kept", a.id, a.version);
+        }
+        Cmd::Uninstall { app } => {
+            let (host, _) = open(&dir)?;
+            host.uninstall(&app)?;
+            println!("uninstalled {app}; its data and files are deleted");
+        }
+        Cmd::Info { app, json } => {
+            let (host, _) = open(&dir)?;
+            let i = host.info(&app)?;
+            if json {
+                return print_json(&i);
+            }
+            let s = &i.summary;
+            println!("{} {} ({})", s.id, s.version, s.name);
+            if !i.manifest.description.is_empty() {
+                println!("  {}", i.manifest.description);
+            }
+            let status = format!("{:?}", s.status).to_lowercase();
+            match &s.status_reason {
+                Some(r) => println!("  status: {status} ({r})"),
+                None => println!("  status: {status}"),
+            }
+            println!("  api version: {}", i.manifest.api_version);
+            println!("  permissions: {}", if s.permissions.is_empty() { "none".into() } else { s.permissions.join(", ") });
+            println!("  events: {}", s.events.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>().join(", "));
+            println!("  commands: {}", s.commands.iter().map(|c| format!("/{c}")).collect::<Vec<_>>().join(" "));
+            for (k, v) in &i.settings {
+                println!("  setting {k} = {v}");
+            }
+            println!("  storage: {} records, {} bytes", i.records, i.storage_bytes);
+        }
+        Cmd::Settings { app, id, value, json } => {
+            let (host, _) = open(&dir)?;
+            match (id, value) {
+                (Some(id), Some(value)) => {
+                    let v = serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
+                    host.set_setting(&app, &id, v.clone())?;
+                    if json {
+                        return print_json(&serde_json::json!({ "app": app, "id": id, "value": v }));
+                    }
+                    println!("{app}: {id} = {v}");
+                }
+                (Some(id), None) => bail!("give a value for '{id}', e.g. `hangar settings {app} {id} '<json>'`"),
+                _ => {
+                    let settings: serde_json::Map<_, _> = host.settings(&app)?.into_iter().collect();
+                    if json {
+                        return print_json(&settings);
+                    }
+                    for (k, v) in settings {
+                        println!("{k} = {v}");
+                    }
+                }
             }
         }
         Cmd::Demo { apps } => demo::run(cli.data_dir, apps)?,

@@ -193,7 +193,11 @@ pub(crate) struct Accessors {
     pub(crate) modifier: Resource<ModifierToken>,
 }
 
-type Export<T> = dyn FnOnce(&AppBindings, &mut Store<CallState>, Option<Accessors>) -> wasmtime::Result<Result<T, String>>;
+type Export<T> = dyn FnOnce(
+    &AppBindings,
+    &mut Store<CallState>,
+    Option<Accessors>,
+) -> wasmtime::Result<Result<T, String>>;
 
 impl HostInner {
     /// Call one export of `app` in a fresh instance. With `writes`, the call
@@ -237,7 +241,11 @@ impl HostInner {
         } {
             Ok(t) => t,
             Err(e) => {
-                let out = fail(report, FailureKind::Host, format!("opening the app's store: {e}"));
+                let out = fail(
+                    report,
+                    FailureKind::Host,
+                    format!("opening the app's store: {e}"),
+                );
                 self.log_failure(app, &out.report);
                 return out;
             }
@@ -245,7 +253,9 @@ impl HostInner {
         // The guest's stderr (panic messages) is kept, bounded, for the report.
         let stderr = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(STDERR_CAPTURE);
         let state = CallState {
-            wasi: wasmtime_wasi::WasiCtx::builder().stderr(stderr.clone()).build(),
+            wasi: wasmtime_wasi::WasiCtx::builder()
+                .stderr(stderr.clone())
+                .build(),
             table: wasmtime::component::ResourceTable::new(),
             limits: wasmtime::StoreLimitsBuilder::new()
                 .memory_size(self.config.instance.max_memory_bytes)
@@ -269,7 +279,8 @@ impl HostInner {
         let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|s| &mut s.limits);
         let deadline = self.config.deadlines.of(class);
-        let ticks = (deadline.as_millis() / crate::engine::EPOCH_TICK.as_millis()).max(1) as u64 + 1;
+        let ticks =
+            (deadline.as_millis() / crate::engine::EPOCH_TICK.as_millis()).max(1) as u64 + 1;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
 
@@ -291,9 +302,19 @@ impl HostInner {
         };
         let state = store.into_data();
         report.denied = state.denied.iter().map(|s| s.to_string()).collect();
-        let mut logs: Vec<(&str, String)> = state.logs.iter().map(|l| (l.level, l.message.clone())).collect();
+        let mut logs: Vec<(&str, String)> = state
+            .logs
+            .iter()
+            .map(|l| (l.level, l.message.clone()))
+            .collect();
         if state.dropped_logs > 0 {
-            logs.push(("warn", format!("{} log lines dropped: over the per-call limit of {}", state.dropped_logs, self.config.max_logs_per_call)));
+            logs.push((
+                "warn",
+                format!(
+                    "{} log lines dropped: over the per-call limit of {}",
+                    state.dropped_logs, self.config.max_logs_per_call
+                ),
+            ));
         }
         let _ = self.registry.log(&app.manifest.id, "app", &logs);
 
@@ -310,13 +331,20 @@ impl HostInner {
                             effects,
                         }
                     }
-                    Err(e) => fail(report, FailureKind::Host, format!("committing the handler's writes: {e}")),
+                    Err(e) => fail(
+                        report,
+                        FailureKind::Host,
+                        format!("committing the handler's writes: {e}"),
+                    ),
                 }
             }
             Ok(Err(message)) => fail(report, FailureKind::AppError, message),
             Err(trap) => {
-                let (kind, mut message) = classify(&trap, deadline, self.config.instance.max_memory_bytes);
-                let said = String::from_utf8_lossy(&stderr.contents()).trim().to_string();
+                let (kind, mut message) =
+                    classify(&trap, deadline, self.config.instance.max_memory_bytes);
+                let said = String::from_utf8_lossy(&stderr.contents())
+                    .trim()
+                    .to_string();
                 if !said.is_empty() {
                     message = format!("{message}\nguest stderr: {said}");
                 }
@@ -345,7 +373,12 @@ impl HostInner {
             report.error.as_deref().unwrap_or("")
         );
         let mut lines = vec![("error", line)];
-        lines.extend(report.denied.iter().map(|p| ("warn", format!("{}: permission '{p}' denied", report.handler))));
+        lines.extend(report.denied.iter().map(|p| {
+            (
+                "warn",
+                format!("{}: permission '{p}' denied", report.handler),
+            )
+        }));
         let _ = self.registry.log(&app.manifest.id, "host", &lines);
     }
 
@@ -373,7 +406,10 @@ impl HostInner {
         let mut effects = Vec::new();
 
         // 1. Prevent: stable order, first veto stops the chain.
-        for app in apps.iter().filter(|a| a.manifest.handles(Event::PreMessageSentPrevent)) {
+        for app in apps
+            .iter()
+            .filter(|a| a.manifest.handles(Event::PreMessageSentPrevent))
+        {
             if app.manifest.handles(Event::CheckPreMessageSentPrevent) {
                 let msg = to_wit_message(&message);
                 let check = self.call(
@@ -381,7 +417,10 @@ impl HostInner {
                     "check-pre-message-sent-prevent",
                     EventClass::PreMessage,
                     false,
-                    Box::new(move |b, s, _| b.hangar_app_messages().call_check_pre_message_sent_prevent(s, &msg)),
+                    Box::new(move |b, s, _| {
+                        b.hangar_app_messages()
+                            .call_check_pre_message_sent_prevent(s, &msg)
+                    }),
                 );
                 let wanted = check.value;
                 reports.push(check.report);
@@ -397,7 +436,8 @@ impl HostInner {
                 true,
                 Box::new(move |b, s, acc| {
                     let acc = acc.expect("handler gets accessors");
-                    b.hangar_app_messages().call_execute_pre_message_sent_prevent(s, &msg, acc.writer)
+                    b.hangar_app_messages()
+                        .call_execute_pre_message_sent_prevent(s, &msg, acc.writer)
                 }),
             );
             effects.append(&mut out.effects);
@@ -418,7 +458,10 @@ impl HostInner {
         }
 
         // 2. Extend: each app adds custom fields; existing keys are kept.
-        for app in apps.iter().filter(|a| a.manifest.handles(Event::PreMessageSentExtend)) {
+        for app in apps
+            .iter()
+            .filter(|a| a.manifest.handles(Event::PreMessageSentExtend))
+        {
             let msg = to_wit_message(&message);
             let mut out = self.call(
                 app,
@@ -427,7 +470,8 @@ impl HostInner {
                 true,
                 Box::new(move |b, s, acc| {
                     let acc = acc.expect("handler gets accessors");
-                    b.hangar_app_messages().call_execute_pre_message_sent_extend(s, &msg, acc.writer)
+                    b.hangar_app_messages()
+                        .call_execute_pre_message_sent_extend(s, &msg, acc.writer)
                 }),
             );
             effects.append(&mut out.effects);
@@ -444,7 +488,10 @@ impl HostInner {
                         Err(e) => {
                             out.report.outcome = Outcome::Error;
                             out.report.failure = Some(FailureKind::AppError);
-                            out.report.error = Some(format!("custom field '{}' is not valid JSON: {e}", field.key));
+                            out.report.error = Some(format!(
+                                "custom field '{}' is not valid JSON: {e}",
+                                field.key
+                            ));
                         }
                     }
                 }
@@ -456,7 +503,10 @@ impl HostInner {
         }
 
         // 3. Modify: a pipeline, each app sees the previous output.
-        for app in apps.iter().filter(|a| a.manifest.handles(Event::PreMessageSentModify)) {
+        for app in apps
+            .iter()
+            .filter(|a| a.manifest.handles(Event::PreMessageSentModify))
+        {
             let msg = to_wit_message(&message);
             let mut out = self.call(
                 app,
@@ -465,7 +515,8 @@ impl HostInner {
                 true,
                 Box::new(move |b, s, acc| {
                     let acc = acc.expect("handler gets accessors");
-                    b.hangar_app_messages().call_execute_pre_message_sent_modify(s, &msg, acc.writer)
+                    b.hangar_app_messages()
+                        .call_execute_pre_message_sent_modify(s, &msg, acc.writer)
                 }),
             );
             effects.append(&mut out.effects);
@@ -507,8 +558,12 @@ impl HostInner {
                 true,
                 Box::new(move |b, s, acc| {
                     let acc = acc.expect("handler gets accessors");
-                    b.hangar_app_messages()
-                        .call_execute_post_message_sent(s, &msg, acc.writer, acc.modifier)
+                    b.hangar_app_messages().call_execute_post_message_sent(
+                        s,
+                        &msg,
+                        acc.writer,
+                        acc.modifier,
+                    )
                 }),
             )
         };
@@ -518,7 +573,9 @@ impl HostInner {
             std::thread::scope(|scope| {
                 let chunks = post.chunks(post.len().div_ceil(self.config.workers));
                 let handles: Vec<_> = chunks
-                    .map(|chunk| scope.spawn(|| chunk.iter().map(|a| run_post(a)).collect::<Vec<_>>()))
+                    .map(|chunk| {
+                        scope.spawn(|| chunk.iter().map(|a| run_post(a)).collect::<Vec<_>>())
+                    })
                     .collect();
                 handles
                     .into_iter()
@@ -540,10 +597,17 @@ impl HostInner {
         })
     }
 
-    fn command_target(&self, line: &str, room: &str, sender: &str) -> Result<(Arc<LoadedApp>, CommandContext)> {
+    fn command_target(
+        &self,
+        line: &str,
+        room: &str,
+        sender: &str,
+    ) -> Result<(Arc<LoadedApp>, CommandContext)> {
         let line = line.trim();
         let body = line.strip_prefix('/').ok_or_else(|| {
-            Error::InvalidInput(format!("'{line}' is not a slash command; it must start with '/'"))
+            Error::InvalidInput(format!(
+                "'{line}' is not a slash command; it must start with '/'"
+            ))
         })?;
         let mut words = body.split_whitespace();
         let command = words.next().unwrap_or("").to_string();
@@ -568,7 +632,12 @@ impl HostInner {
     }
 
     /// Run a slash command line such as `/karma bob`.
-    pub(crate) fn run_command(&self, room: &str, sender: &str, line: &str) -> Result<CommandReport> {
+    pub(crate) fn run_command(
+        &self,
+        room: &str,
+        sender: &str,
+        line: &str,
+    ) -> Result<CommandReport> {
         let (app, ctx) = self.command_target(line, room, sender)?;
         let command = ctx.command.clone();
         let out = self.call(
@@ -578,7 +647,8 @@ impl HostInner {
             true,
             Box::new(move |b, s, acc| {
                 let acc = acc.expect("handler gets accessors");
-                b.hangar_app_commands().call_execute_command(s, &ctx, acc.writer, acc.modifier)
+                b.hangar_app_commands()
+                    .call_execute_command(s, &ctx, acc.writer, acc.modifier)
             }),
         );
         Ok(CommandReport {
@@ -614,25 +684,33 @@ impl HostInner {
             .value
             .unwrap_or_default()
             .into_iter()
-            .map(|i| PreviewItem { id: i.id, text: i.text })
+            .map(|i| PreviewItem {
+                id: i.id,
+                text: i.text,
+            })
             .collect();
         Ok((items, out.report))
     }
 }
 
 /// Name a trap: deadline, memory cap, or another guest fault.
-fn classify(trap: &wasmtime::Error, deadline: Duration, max_memory: usize) -> (FailureKind, String) {
-    if let Some(t) = trap.downcast_ref::<wasmtime::Trap>() {
-        if *t == wasmtime::Trap::Interrupt {
-            return (
-                FailureKind::Timeout,
-                format!("ran past its deadline of {} ms and was stopped", deadline.as_millis()),
-            );
-        }
+fn classify(
+    trap: &wasmtime::Error,
+    deadline: Duration,
+    max_memory: usize,
+) -> (FailureKind, String) {
+    if trap.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+        return (
+            FailureKind::Timeout,
+            format!("ran past its deadline of {} ms and was stopped", deadline.as_millis()),
+        );
     }
     let text = format!("{trap:#}");
     let lower = text.to_lowercase();
-    if lower.contains("memory allocation failed") || lower.contains("memory.grow") || lower.contains("out of memory") {
+    if lower.contains("memory allocation failed")
+        || lower.contains("memory.grow")
+        || lower.contains("out of memory")
+    {
         return (
             FailureKind::OutOfMemory,
             format!("exceeded its memory cap of {max_memory} bytes: {text}"),

@@ -76,7 +76,8 @@ impl Runtime {
             .concurrency_support(false)
             .max_wasm_stack(limits.max_wasm_stack)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&config).map_err(|e| Error::wasm("creating the wasm engine", e))?;
+        let engine =
+            Engine::new(&config).map_err(|e| Error::wasm("creating the wasm engine", e))?;
 
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);

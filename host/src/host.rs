@@ -140,10 +140,14 @@ impl HostBuilder {
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir.join("apps"))
             .map_err(|e| Error::io(format!("creating the data directory {}", dir.display()), e))?;
-        let cache_dir = config.cache_dir.clone().unwrap_or_else(|| dir.join("cache"));
+        let cache_dir = config
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| dir.join("cache"));
         let runtime = Runtime::new(&config.instance, cache_dir)?;
         let mut linker = Linker::new(&runtime.engine);
-        crate::bindings::add_to_linker(&mut linker).map_err(|e| Error::wasm("linking the host imports", e))?;
+        crate::bindings::add_to_linker(&mut linker)
+            .map_err(|e| Error::wasm("linking the host imports", e))?;
         let registry = Registry::open(&dir.join("registry.db"), config.busy_timeout)?;
         let inner = HostInner {
             runtime,
@@ -224,6 +228,24 @@ pub struct AppSummary {
     pub commands: Vec<String>,
 }
 
+/// Everything `hangar info` shows about an app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppInfo {
+    /// Status and the short facts.
+    #[serde(flatten)]
+    pub summary: AppSummary,
+    /// The full manifest.
+    pub manifest: Manifest,
+    /// SHA-256 of the package.
+    pub sha256: String,
+    /// Records in its store.
+    pub records: u64,
+    /// Size of its store, in bytes.
+    pub storage_bytes: u64,
+    /// Current setting values.
+    pub settings: serde_json::Map<String, serde_json::Value>,
+}
+
 impl From<&AppEntry> for AppSummary {
     fn from(e: &AppEntry) -> Self {
         AppSummary {
@@ -232,9 +254,19 @@ impl From<&AppEntry> for AppSummary {
             version: e.manifest.version.clone(),
             status: e.status,
             status_reason: e.status_reason.clone(),
-            permissions: e.manifest.permissions.iter().map(|p| p.name().to_string()).collect(),
+            permissions: e
+                .manifest
+                .permissions
+                .iter()
+                .map(|p| p.name().to_string())
+                .collect(),
             events: e.manifest.events.clone(),
-            commands: e.manifest.commands.iter().map(|c| c.command.clone()).collect(),
+            commands: e
+                .manifest
+                .commands
+                .iter()
+                .map(|c| c.command.clone())
+                .collect(),
         }
     }
 }
@@ -246,9 +278,14 @@ impl HostInner {
 
     fn open_store(&self, id: &str) -> Result<Arc<SqliteStore>> {
         let path = self.app_dir(id).join("store.db");
-        SqliteStore::open(path, self.config.storage, self.config.durability, self.config.busy_timeout)
-            .map(Arc::new)
-            .map_err(|e| Error::InvalidInput(format!("opening the store of app '{id}': {e}")))
+        SqliteStore::open(
+            path,
+            self.config.storage,
+            self.config.durability,
+            self.config.busy_timeout,
+        )
+        .map(Arc::new)
+        .map_err(|e| Error::InvalidInput(format!("opening the store of app '{id}': {e}")))
     }
 
     fn prepare(
@@ -261,18 +298,23 @@ impl HostInner {
     ) -> Result<LoadedApp> {
         let id = manifest.id.clone();
         let (component, _cached) = self.runtime.load(bytes)?;
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| Error::wasm(format!("app '{id}' needs imports this host does not give"), e))?;
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            Error::wasm(
+                format!("app '{id}' needs imports this host does not give"),
+                e,
+            )
+        })?;
         let pre = AppPre::new(instance_pre).map_err(|e| {
             Error::wasm(
                 format!("app '{id}' does not export the hangar:app world this host expects"),
                 e,
             )
         })?;
-        let mut settings: HashMap<String, serde_json::Value> =
-            manifest.settings.iter().map(|s| (s.id.clone(), s.default.clone())).collect();
+        let mut settings: HashMap<String, serde_json::Value> = manifest
+            .settings
+            .iter()
+            .map(|s| (s.id.clone(), s.default.clone()))
+            .collect();
         for (k, v) in self.registry.settings(&id)? {
             settings.insert(k, v);
         }
@@ -308,15 +350,24 @@ impl HostInner {
             let reuse = old.get(&id).filter(|a| {
                 a.sha256 == entry.sha256
                     && a.status == entry.status
-                    && settings_now.iter().all(|(k, v)| a.settings.get(k) == Some(v))
+                    && settings_now
+                        .iter()
+                        .all(|(k, v)| a.settings.get(k) == Some(v))
             });
             let app = match reuse {
                 Some(a) => a.clone(),
                 None => {
                     let path = self.app_dir(&id).join("app.wasm");
-                    let bytes = std::fs::read(&path)
-                        .map_err(|e| Error::io(format!("reading app '{id}' from {}", path.display()), e))?;
-                    Arc::new(self.prepare(entry.manifest, &bytes, entry.status, entry.sha256, self.open_store(&id)?)?)
+                    let bytes = std::fs::read(&path).map_err(|e| {
+                        Error::io(format!("reading app '{id}' from {}", path.display()), e)
+                    })?;
+                    Arc::new(self.prepare(
+                        entry.manifest,
+                        &bytes,
+                        entry.status,
+                        entry.sha256,
+                        self.open_store(&id)?,
+                    )?)
                 }
             };
             apps.push(app);
@@ -391,7 +442,13 @@ impl Host {
                 inner.config.busy_timeout,
             )
             .map_err(|e| Error::InvalidInput(format!("creating the store of app '{id}': {e}")))?;
-            let app = inner.prepare(manifest.clone(), &package.bytes, Status::Enabled, sha256.clone(), Arc::new(store))?;
+            let app = inner.prepare(
+                manifest.clone(),
+                &package.bytes,
+                Status::Enabled,
+                sha256.clone(),
+                Arc::new(store),
+            )?;
             if manifest.handles(Event::Lifecycle) {
                 let out = inner.call(
                     &app,
@@ -406,37 +463,198 @@ impl Host {
                 check_ok(&id, out.report)?;
             }
             drop(app);
-            inner.registry.insert(&manifest, &sha256, Status::Enabled, || {
-                if dir.exists() {
-                    std::fs::remove_dir_all(&dir)
-                        .map_err(|e| Error::io(format!("clearing {}", dir.display()), e))?;
-                }
-                std::fs::rename(&staging, &dir)
-                    .map_err(|e| Error::io(format!("moving the app into {}", dir.display()), e))
-            })
+            inner
+                .registry
+                .insert(&manifest, &sha256, Status::Enabled, || {
+                    if dir.exists() {
+                        std::fs::remove_dir_all(&dir)
+                            .map_err(|e| Error::io(format!("clearing {}", dir.display()), e))?;
+                    }
+                    std::fs::rename(&staging, &dir)
+                        .map_err(|e| Error::io(format!("moving the app into {}", dir.display()), e))
+                })
         })();
         if let Err(e) = result {
             let _ = std::fs::remove_dir_all(&staging);
             return Err(e);
         }
-        let _ = inner
-            .registry
-            .log(&id, "host", &[("info", format!("installed version {}", manifest.version))]);
+        let _ = inner.registry.log(
+            &id,
+            "host",
+            &[("info", format!("installed version {}", manifest.version))],
+        );
         inner.refresh()?;
         Ok(AppSummary::from(&inner.registry.app(&id)?))
     }
 
+    /// Enable an app. Its read-only enable hook may refuse, with a reason:
+    /// the app then stays disabled and its status says why.
+    pub fn enable(&self, id: &str) -> Result<AppSummary> {
+        let inner = &self.inner;
+        let app = inner.loaded_app(id)?;
+        if app.manifest.handles(Event::Lifecycle) {
+            let out = inner.call(
+                &app,
+                "on-enable",
+                EventClass::Lifecycle,
+                false,
+                Box::new(|b, s, _| b.hangar_app_lifecycle().call_on_enable(s)),
+            );
+            if let Some(reason) = out.report.error {
+                let why = format!("refused to enable: {reason}");
+                inner.registry.set_status(id, Status::Disabled, Some(&why))?;
+                return Err(Error::App {
+                    app: id.to_string(),
+                    handler: "on-enable".into(),
+                    message: format!("{reason}; the app stays disabled"),
+                });
+            }
+        }
+        inner.registry.set_status(id, Status::Enabled, None)?;
+        let _ = inner.registry.log(id, "host", &[("info", "enabled".to_string())]);
+        Ok(AppSummary::from(&inner.registry.app(id)?))
+    }
+
+    /// Disable an app: it receives no events; its data is kept.
+    pub fn disable(&self, id: &str) -> Result<AppSummary> {
+        let inner = &self.inner;
+        let app = inner.loaded_app(id)?;
+        inner
+            .registry
+            .set_status(id, Status::Disabled, Some("disabled by the operator"))?;
+        if app.manifest.handles(Event::Lifecycle) {
+            // The app is told; it cannot keep itself enabled.
+            inner.call(
+                &app,
+                "on-disable",
+                EventClass::Lifecycle,
+                false,
+                Box::new(|b, s, _| b.hangar_app_lifecycle().call_on_disable(s)),
+            );
+        }
+        let _ = inner.registry.log(id, "host", &[("info", "disabled by the operator".to_string())]);
+        Ok(AppSummary::from(&inner.registry.app(id)?))
+    }
+
+    /// Replace an installed app with a new version of the same id; its data
+    /// and status are kept, and its update hook (with the writer) is told the
+    /// previous version. On failure the old version stays.
+    pub fn update(&self, path: &Path) -> Result<AppSummary> {
+        let inner = &self.inner;
+        let package = Package::read(path)?;
+        let manifest = package.manifest;
+        let id = manifest.id.clone();
+        let old = inner.loaded_app(&id)?;
+        let sha256 = hex(&Sha256::digest(&package.bytes));
+        let dir = inner.app_dir(&id);
+        let staged = dir.join(format!("app.wasm.new-{}", std::process::id()));
+        let result = (|| {
+            std::fs::write(&staged, &package.bytes)
+                .map_err(|e| Error::io(format!("writing {}", staged.display()), e))?;
+            let app = inner.prepare(manifest.clone(), &package.bytes, old.status, sha256.clone(), old.store.clone())?;
+            if manifest.handles(Event::Lifecycle) {
+                let previous = old.manifest.version.clone();
+                let out = inner.call(
+                    &app,
+                    "on-update",
+                    EventClass::Lifecycle,
+                    true,
+                    Box::new(move |b, s, acc| {
+                        let acc = acc.expect("handler gets accessors");
+                        b.hangar_app_lifecycle().call_on_update(s, acc.writer, &previous)
+                    }),
+                );
+                check_ok(&id, out.report)?;
+            }
+            inner.registry.replace(&manifest, &sha256, || {
+                std::fs::rename(&staged, dir.join("app.wasm"))
+                    .map_err(|e| Error::io(format!("replacing {}", dir.display()), e))
+            })
+        })();
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&staged);
+            return Err(e);
+        }
+        let _ = inner.registry.log(
+            &id,
+            "host",
+            &[("info", format!("updated from {} to {}", old.manifest.version, manifest.version))],
+        );
+        inner.refresh()?;
+        Ok(AppSummary::from(&inner.registry.app(&id)?))
+    }
+
+    /// Uninstall an app: its uninstall hook runs (with the writer), then its
+    /// entry, settings, logs, package and store are deleted.
+    pub fn uninstall(&self, id: &str) -> Result<()> {
+        let inner = &self.inner;
+        let app = inner.loaded_app(id)?;
+        if app.manifest.handles(Event::Lifecycle) {
+            // A failing hook does not keep an app the operator removes.
+            inner.call(
+                &app,
+                "on-uninstall",
+                EventClass::Lifecycle,
+                true,
+                Box::new(|b, s, acc| {
+                    let acc = acc.expect("handler gets accessors");
+                    b.hangar_app_lifecycle().call_on_uninstall(s, acc.writer)
+                }),
+            );
+        }
+        drop(app);
+        let dir = inner.app_dir(id);
+        let trash = inner
+            .config
+            .data_dir
+            .join("apps")
+            .join(format!(".removed-{id}-{}", std::process::id()));
+        inner.registry.remove(id, || {
+            std::fs::rename(&dir, &trash).map_err(|e| Error::io(format!("removing {}", dir.display()), e))
+        })?;
+        inner.refresh()?;
+        let _ = std::fs::remove_dir_all(&trash);
+        Ok(())
+    }
+
+    /// Everything about one app: manifest, status, storage use, settings.
+    pub fn info(&self, id: &str) -> Result<AppInfo> {
+        let entry = self.inner.registry.app(id)?;
+        let app = self.inner.loaded_app(id)?;
+        let (records, storage_bytes) = app
+            .store
+            .usage()
+            .map_err(|e| Error::InvalidInput(format!("reading the store of app '{id}': {e}")))?;
+        Ok(AppInfo {
+            summary: AppSummary::from(&entry),
+            manifest: entry.manifest,
+            sha256: entry.sha256,
+            records,
+            storage_bytes,
+            settings: self.settings(id)?.into_iter().collect(),
+        })
+    }
+
     /// Every installed app, in dispatch order.
     pub fn list(&self) -> Result<Vec<AppSummary>> {
-        Ok(self.inner.registry.apps()?.iter().map(AppSummary::from).collect())
+        Ok(self
+            .inner
+            .registry
+            .apps()?
+            .iter()
+            .map(AppSummary::from)
+            .collect())
     }
 
     /// Every record in an app's store, oldest first.
     pub fn records(&self, app: &str) -> Result<Vec<Record>> {
         let app = self.inner.loaded_app(app)?;
-        app.store
-            .all_records()
-            .map_err(|e| Error::InvalidInput(format!("reading the records of app '{}': {e}", app.manifest.id)))
+        app.store.all_records().map_err(|e| {
+            Error::InvalidInput(format!(
+                "reading the records of app '{}': {e}",
+                app.manifest.id
+            ))
+        })
     }
 
     /// Push a message from `sender` in `room` through the whole pipeline.
@@ -462,7 +680,12 @@ impl Host {
     }
 
     /// Ask for a command's preview (read-only).
-    pub fn preview(&self, room: &str, sender: &str, line: &str) -> Result<(Vec<PreviewItem>, AppReport)> {
+    pub fn preview(
+        &self,
+        room: &str,
+        sender: &str,
+        line: &str,
+    ) -> Result<(Vec<PreviewItem>, AppReport)> {
         self.inner.preview_command(room, sender, line)
     }
 
@@ -480,7 +703,15 @@ impl Host {
             .manifest
             .settings
             .iter()
-            .map(|s| (s.id.clone(), app.settings.get(&s.id).cloned().unwrap_or(s.default.clone())))
+            .map(|s| {
+                (
+                    s.id.clone(),
+                    app.settings
+                        .get(&s.id)
+                        .cloned()
+                        .unwrap_or(s.default.clone()),
+                )
+            })
             .collect())
     }
 
@@ -491,11 +722,22 @@ impl Host {
         let inner = &self.inner;
         let app = inner.loaded_app(app_id)?;
         let spec = app.manifest.setting(id).ok_or_else(|| {
-            let known: Vec<&str> = app.manifest.settings.iter().map(|s| s.id.as_str()).collect();
-            Error::InvalidInput(format!("app '{app_id}' has no setting '{id}'; its settings are {known:?}"))
+            let known: Vec<&str> = app
+                .manifest
+                .settings
+                .iter()
+                .map(|s| s.id.as_str())
+                .collect();
+            Error::InvalidInput(format!(
+                "app '{app_id}' has no setting '{id}'; its settings are {known:?}"
+            ))
         })?;
         spec.check(&value)?;
-        let old = app.settings.get(id).cloned().unwrap_or(spec.default.clone());
+        let old = app
+            .settings
+            .get(id)
+            .cloned()
+            .unwrap_or(spec.default.clone());
         if app.manifest.handles(Event::Settings) {
             let (sid, old_text, new_text) = (id.to_string(), old.to_string(), value.to_string());
             let out = inner.call(
@@ -503,7 +745,10 @@ impl Host {
                 "on-pre-setting-update",
                 EventClass::Settings,
                 false,
-                Box::new(move |b, s, _| b.hangar_app_settings().call_on_pre_setting_update(s, &sid, &old_text, &new_text)),
+                Box::new(move |b, s, _| {
+                    b.hangar_app_settings()
+                        .call_on_pre_setting_update(s, &sid, &old_text, &new_text)
+                }),
             );
             check_ok(app_id, out.report)?;
         }
@@ -518,7 +763,8 @@ impl Host {
                 true,
                 Box::new(move |b, s, acc| {
                     let acc = acc.expect("handler gets accessors");
-                    b.hangar_app_settings().call_on_setting_updated(s, &sid, &text, acc.writer)
+                    b.hangar_app_settings()
+                        .call_on_setting_updated(s, &sid, &text, acc.writer)
                 }),
             );
             check_ok(app_id, out.report)?;

@@ -56,10 +56,13 @@ mod bindings;
 pub mod cli;
 
 pub use bridge::{Bridge, Effect, Message, Room, User};
-pub use dispatch::{AppReport, CommandReport, Deadlines, EventClass, FailureKind, Outcome, PreviewItem, SendReport, SendStatus};
+pub use dispatch::{
+    AppReport, CommandReport, Deadlines, EventClass, FailureKind, Outcome, PreviewItem, SendReport,
+    SendStatus,
+};
 pub use engine::InstanceLimits;
 pub use error::{Error, Result};
-pub use host::{AppSummary, Host, HostBuilder, HostConfig};
+pub use host::{AppInfo, AppSummary, Host, HostBuilder, HostConfig};
 pub use manifest::{API_VERSION, Manifest, Permission};
 pub use package::Package;
 pub use persistence::{Association, Durability, Limits, Model, Record};

@@ -174,14 +174,17 @@ impl SettingSpec {
             (SettingType::Select, Value::String(s)) if self.values.contains(s) => Ok(()),
             (SettingType::Select, _) => bad(&format!("one of {:?}", self.values)),
             (SettingType::MultiSelect, Value::Array(items))
-                if items
-                    .iter()
-                    .all(|i| i.as_str().is_some_and(|s| self.values.iter().any(|v| v == s))) =>
+                if items.iter().all(|i| {
+                    i.as_str()
+                        .is_some_and(|s| self.values.iter().any(|v| v == s))
+                }) =>
             {
                 Ok(())
             }
             (SettingType::MultiSelect, _) => bad(&format!("a list drawn from {:?}", self.values)),
-            (SettingType::StringList, Value::Array(items)) if items.iter().all(Value::is_string) => {
+            (SettingType::StringList, Value::Array(items))
+                if items.iter().all(Value::is_string) =>
+            {
                 Ok(())
             }
             (SettingType::Bool, _) => bad("true or false"),
@@ -195,8 +198,8 @@ impl SettingSpec {
 impl Manifest {
     /// Parse and validate manifest JSON.
     pub fn parse(json: &[u8]) -> Result<Manifest> {
-        let manifest: Manifest = serde_json::from_slice(json)
-            .map_err(|e| Error::InvalidManifest(format!("{e}")))?;
+        let manifest: Manifest =
+            serde_json::from_slice(json).map_err(|e| Error::InvalidManifest(format!("{e}")))?;
         manifest.validate()?;
         Ok(manifest)
     }
@@ -234,7 +237,9 @@ impl Manifest {
             let c = &command.command;
             if c.is_empty()
                 || c.len() > 32
-                || !c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+                || !c
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
             {
                 return bad(
                     &format!("commands[{i}].command"),
@@ -242,7 +247,10 @@ impl Manifest {
                 );
             }
             if self.commands[..i].iter().any(|o| &o.command == c) {
-                return bad(&format!("commands[{i}].command"), format!("'{c}' is declared twice"));
+                return bad(
+                    &format!("commands[{i}].command"),
+                    format!("'{c}' is declared twice"),
+                );
             }
         }
         if !self.commands.is_empty() && !self.grants(Permission::SlashCommand) {
@@ -356,16 +364,22 @@ mod tests {
         for (field, value) in cases {
             let mut m = sample();
             m[field] = value;
-            let err = Manifest::parse(m.to_string().as_bytes()).unwrap_err().to_string();
+            let err = Manifest::parse(m.to_string().as_bytes())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(field), "{err}");
         }
         let mut m = sample();
         m["settings"][0]["default"] = serde_json::json!("c");
-        let err = Manifest::parse(m.to_string().as_bytes()).unwrap_err().to_string();
+        let err = Manifest::parse(m.to_string().as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("settings[0].default"), "{err}");
         let mut m = sample();
         m["surprise"] = serde_json::json!(1);
-        let err = Manifest::parse(m.to_string().as_bytes()).unwrap_err().to_string();
+        let err = Manifest::parse(m.to_string().as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("surprise"), "{err}");
     }
 

@@ -29,7 +29,8 @@ impl Package {
             path: path.to_path_buf(),
             reason,
         };
-        let meta = std::fs::metadata(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let meta = std::fs::metadata(path)
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
         if !meta.is_file() {
             return Err(invalid("not a file".into()));
         }
@@ -39,7 +40,8 @@ impl Package {
                 meta.len()
             )));
         }
-        let bytes = std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
         Package::from_bytes(bytes).map_err(|e| match e {
             Error::InvalidManifest(m) => invalid(format!("invalid manifest: {m}")),
             Error::InvalidPackage { reason, .. } => invalid(reason),
@@ -57,7 +59,9 @@ impl Package {
         let mut first = true;
         for payload in Parser::new(0).parse_all(&bytes) {
             let payload = payload.map_err(|e| {
-                invalid(format!("not a valid WebAssembly file ({e}); build it with `hangar build`"))
+                invalid(format!(
+                    "not a valid WebAssembly file ({e}); build it with `hangar build`"
+                ))
             })?;
             match payload {
                 Payload::Version { encoding, .. } if first => {
@@ -84,7 +88,11 @@ impl Package {
                     "no '{MANIFEST_SECTION}' section: is this a Hangar app? Apps register with `hangar_sdk::export_app!`"
                 )));
             }
-            _ => return Err(invalid(format!("more than one '{MANIFEST_SECTION}' section"))),
+            _ => {
+                return Err(invalid(format!(
+                    "more than one '{MANIFEST_SECTION}' section"
+                )));
+            }
         };
         let manifest = Manifest::parse(json)?;
         Ok(Package { manifest, bytes })

@@ -330,7 +330,8 @@ impl SqliteStore {
     pub fn usage(self: &Arc<Self>) -> StoreResult<(u64, u64)> {
         let mut txn = self.reader()?;
         let conn = txn.conn()?;
-        let count = conn.query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0))? as u64;
+        let count =
+            conn.query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0))? as u64;
         let pages = conn.query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0))? as u64;
         let size = conn.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))? as u64;
         Ok((count, pages * size))
@@ -392,7 +393,9 @@ impl Txn {
         let conn = self.conn.as_ref().expect("connection present");
         let mut stmt = conn.prepare_cached("SELECT model, key FROM associations WHERE seq = ?1")?;
         let associations = stmt
-            .query_map([seq], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .query_map([seq], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?
             .map(|row| {
                 let (model, key) = row?;
                 let model = Model::parse(&model).ok_or_else(|| {
@@ -408,7 +411,10 @@ impl Txn {
         })
     }
 
-    fn matching(&mut self, associations: &[Association]) -> StoreResult<Vec<(i64, String, String)>> {
+    fn matching(
+        &mut self,
+        associations: &[Association],
+    ) -> StoreResult<Vec<(i64, String, String)>> {
         let wanted = normalize(associations)?;
         let mut sql = String::from(
             "SELECT r.seq, r.id, r.data FROM associations a0 JOIN records r ON r.seq = a0.seq \
@@ -421,7 +427,10 @@ impl Txn {
                 2 * i + 2
             ));
         }
-        sql.push_str(&format!(" ORDER BY r.seq LIMIT {}", self.store.limits.max_records_per_call + 1));
+        sql.push_str(&format!(
+            " ORDER BY r.seq LIMIT {}",
+            self.store.limits.max_records_per_call + 1
+        ));
         let args: Vec<&str> = wanted
             .iter()
             .flat_map(|a| [a.model.as_str(), a.id.as_str()])
@@ -512,7 +521,10 @@ fn check_associations(associations: &[Association]) -> StoreResult<()> {
             associations.len()
         )));
     }
-    if let Some(a) = associations.iter().find(|a| a.id.len() > MAX_ASSOCIATION_ID) {
+    if let Some(a) = associations
+        .iter()
+        .find(|a| a.id.len() > MAX_ASSOCIATION_ID)
+    {
         return Err(StoreError::TooLarge(format!(
             "an association id of {} bytes is over the limit of {MAX_ASSOCIATION_ID}",
             a.id.len()
@@ -687,16 +699,29 @@ mod tests {
         let only_user = t.create("2", &[user("a")]).unwrap();
         t.create("3", &[misc("k")]).unwrap();
         let ids = |v: Vec<Record>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
-        assert_eq!(ids(t.read_by_associations(&[user("a")]).unwrap()), vec![both.clone(), only_user]);
-        assert_eq!(ids(t.read_by_associations(&[misc("k"), user("a")]).unwrap()), vec![both.clone()]);
         assert_eq!(
-            ids(t.read_by_associations(&[user("a"), misc("k"), user("a")]).unwrap()),
+            ids(t.read_by_associations(&[user("a")]).unwrap()),
+            vec![both.clone(), only_user]
+        );
+        assert_eq!(
+            ids(t.read_by_associations(&[misc("k"), user("a")]).unwrap()),
+            vec![both.clone()]
+        );
+        assert_eq!(
+            ids(t
+                .read_by_associations(&[user("a"), misc("k"), user("a")])
+                .unwrap()),
             vec![both.clone()]
         );
         assert!(t.read_by_associations(&[user("b")]).unwrap().is_empty());
-        assert!(matches!(t.read_by_associations(&[]), Err(StoreError::Invalid(_))));
+        assert!(matches!(
+            t.read_by_associations(&[]),
+            Err(StoreError::Invalid(_))
+        ));
         // update uses the same rule as read.
-        let updated = t.update_by_associations(&[misc("k"), user("a")], "9", false).unwrap();
+        let updated = t
+            .update_by_associations(&[misc("k"), user("a")], "9", false)
+            .unwrap();
         assert_eq!(updated, vec![both.clone()]);
         assert_eq!(t.read(&both).unwrap().unwrap().data, "9");
         // and remove too.
@@ -709,7 +734,11 @@ mod tests {
     fn update_by_associations_upserts_only_when_nothing_matches() {
         let (_d, store) = store();
         let mut t = store.transaction().unwrap();
-        assert!(t.update_by_associations(&[user("x")], "1", false).unwrap().is_empty());
+        assert!(
+            t.update_by_associations(&[user("x")], "1", false)
+                .unwrap()
+                .is_empty()
+        );
         let created = t.update_by_associations(&[user("x")], "1", true).unwrap();
         assert_eq!(created.len(), 1);
         let again = t.update_by_associations(&[user("x")], "2", true).unwrap();
@@ -724,11 +753,17 @@ mod tests {
     fn rejects_bad_data() {
         let (_d, store) = store();
         let mut t = store.transaction().unwrap();
-        assert!(matches!(t.create("{not json", &[]), Err(StoreError::Invalid(_))));
+        assert!(matches!(
+            t.create("{not json", &[]),
+            Err(StoreError::Invalid(_))
+        ));
         let big = format!("\"{}\"", "x".repeat(Limits::default().max_record_bytes));
         assert!(matches!(t.create(&big, &[]), Err(StoreError::TooLarge(_))));
         let long = "y".repeat(MAX_ASSOCIATION_ID + 1);
-        assert!(matches!(t.create("1", &[misc(&long)]), Err(StoreError::TooLarge(_))));
+        assert!(matches!(
+            t.create("1", &[misc(&long)]),
+            Err(StoreError::TooLarge(_))
+        ));
     }
 
     #[test]
@@ -754,10 +789,20 @@ mod tests {
             max_storage_bytes: 256 * 1024,
             ..Limits::default()
         };
-        let store = Arc::new(SqliteStore::open(dir.path().join("s.db"), limits, Durability::Normal, Duration::from_secs(1)).unwrap());
+        let store = Arc::new(
+            SqliteStore::open(
+                dir.path().join("s.db"),
+                limits,
+                Durability::Normal,
+                Duration::from_secs(1),
+            )
+            .unwrap(),
+        );
         let mut t = store.transaction().unwrap();
         let chunk = format!("\"{}\"", "z".repeat(16 * 1024));
-        let err = (0..100).find_map(|_| t.create(&chunk, &[]).err()).expect("quota hit");
+        let err = (0..100)
+            .find_map(|_| t.create(&chunk, &[]).err())
+            .expect("quota hit");
         assert!(matches!(err, StoreError::QuotaExceeded(_)), "{err}");
     }
 
@@ -780,11 +825,13 @@ mod tests {
         let op = prop_oneof![
             (any::<u8>(), assocs.clone()).prop_map(|(d, a)| Op::Create(d, a)),
             (0..8usize, any::<u8>(), any::<bool>()).prop_map(|(i, d, u)| Op::Update(i, d, u)),
-            (assocs.clone(), any::<u8>(), any::<bool>()).prop_map(|(a, d, u)| Op::UpdateBy(a, d, u)),
+            (assocs.clone(), any::<u8>(), any::<bool>())
+                .prop_map(|(a, d, u)| Op::UpdateBy(a, d, u)),
             (0..8usize).prop_map(Op::Remove),
             assocs.clone().prop_map(Op::RemoveBy),
         ];
-        let matches = |have: &[Association], want: &[Association]| want.iter().all(|w| have.contains(w));
+        let matches =
+            |have: &[Association], want: &[Association]| want.iter().all(|w| have.contains(w));
         proptest!(ProptestConfig::with_cases(48), |(ops in proptest::collection::vec(op, 1..30), probe in assocs)| {
             let (_d, store) = store();
             let mut t = store.transaction().unwrap();

@@ -59,8 +59,14 @@ impl RefChat {
     /// Create a room and a user if they do not exist yet.
     pub fn ensure(&self, room: &str, user: &str) -> Result<()> {
         let conn = self.conn.lock().expect("chat lock poisoned");
-        conn.execute("INSERT OR IGNORE INTO rooms (id, name) VALUES (?1, ?1)", [room])?;
-        conn.execute("INSERT OR IGNORE INTO users (id, display_name) VALUES (?1, ?1)", [user])?;
+        conn.execute(
+            "INSERT OR IGNORE INTO rooms (id, name) VALUES (?1, ?1)",
+            [room],
+        )?;
+        conn.execute(
+            "INSERT OR IGNORE INTO users (id, display_name) VALUES (?1, ?1)",
+            [user],
+        )?;
         Ok(())
     }
 
@@ -116,7 +122,10 @@ impl Bridge for RefChat {
     fn room(&self, id: &str) -> Result<Option<Room>, String> {
         let conn = self.conn.lock().expect("chat lock poisoned");
         conn.query_row("SELECT id, name FROM rooms WHERE id = ?1", [id], |r| {
-            Ok(Room { id: r.get(0)?, name: r.get(1)? })
+            Ok(Room {
+                id: r.get(0)?,
+                name: r.get(1)?,
+            })
         })
         .optional()
         .map_err(|e| e.to_string())
@@ -124,13 +133,17 @@ impl Bridge for RefChat {
 
     fn user(&self, id: &str) -> Result<Option<User>, String> {
         let conn = self.conn.lock().expect("chat lock poisoned");
-        conn.query_row("SELECT id, display_name FROM users WHERE id = ?1", [id], |r| {
-            Ok(User {
-                id: r.get(0)?,
-                username: r.get(0)?,
-                display_name: r.get(1)?,
-            })
-        })
+        conn.query_row(
+            "SELECT id, display_name FROM users WHERE id = ?1",
+            [id],
+            |r| {
+                Ok(User {
+                    id: r.get(0)?,
+                    username: r.get(0)?,
+                    display_name: r.get(1)?,
+                })
+            },
+        )
         .optional()
         .map_err(|e| e.to_string())
     }
@@ -156,7 +169,12 @@ impl Bridge for RefChat {
     fn deliver(&self, effect: &Effect) -> Result<(), String> {
         let (room, text, sender, visible_to) = match effect {
             Effect::SendMessage { app, room, text } => (room, text, format!("app:{app}"), None),
-            Effect::NotifyUser { app, user, room, text } => (room, text, format!("app:{app}"), Some(user.as_str())),
+            Effect::NotifyUser {
+                app,
+                user,
+                room,
+                text,
+            } => (room, text, format!("app:{app}"), Some(user.as_str())),
         };
         let m = Message {
             id: crate::persistence::new_record_id(),

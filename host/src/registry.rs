@@ -141,7 +141,10 @@ impl Registry {
         let conn = self.conn.lock().expect("registry lock poisoned");
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let out = f(&conn).and_then(|v| {
-            conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'", [])?;
+            conn.execute(
+                "UPDATE meta SET value = value + 1 WHERE key = 'version'",
+                [],
+            )?;
             conn.execute_batch("COMMIT")?;
             Ok(v)
         });
@@ -153,7 +156,11 @@ impl Registry {
 
     /// The change counter; differs from a cached value when anything changed.
     pub(crate) fn version(&self) -> Result<i64> {
-        self.with(|c| c.query_row("SELECT value FROM meta WHERE key = 'version'", [], |r| r.get(0)))
+        self.with(|c| {
+            c.query_row("SELECT value FROM meta WHERE key = 'version'", [], |r| {
+                r.get(0)
+            })
+        })
     }
 
     pub(crate) fn apps(&self) -> Result<Vec<AppEntry>> {
@@ -174,17 +181,19 @@ impl Registry {
             .collect::<rusqlite::Result<Vec<_>>>()
         })?;
         rows.into_iter()
-            .map(|(manifest, order, status, status_reason, sha256, installed_at)| {
-                Ok(AppEntry {
-                    manifest: serde_json::from_str(&manifest)
-                        .map_err(|e| Error::InvalidManifest(format!("registry entry: {e}")))?,
-                    order,
-                    status: Status::parse(&status),
-                    status_reason,
-                    sha256,
-                    installed_at,
-                })
-            })
+            .map(
+                |(manifest, order, status, status_reason, sha256, installed_at)| {
+                    Ok(AppEntry {
+                        manifest: serde_json::from_str(&manifest)
+                            .map_err(|e| Error::InvalidManifest(format!("registry entry: {e}")))?,
+                        order,
+                        status: Status::parse(&status),
+                        status_reason,
+                        sha256,
+                        installed_at,
+                    })
+                },
+            )
             .collect()
     }
 
@@ -228,10 +237,61 @@ impl Registry {
         })
     }
 
+    pub(crate) fn set_status(&self, app: &str, status: Status, reason: Option<&str>) -> Result<()> {
+        self.change(|c| {
+            let n = c.execute(
+                "UPDATE apps SET status = ?2, status_reason = ?3 WHERE id = ?1",
+                params![app, status.as_str(), reason],
+            )?;
+            if n == 0 {
+                return Err(Error::UnknownApp(app.to_string()));
+            }
+            Ok(())
+        })
+    }
+
+    /// Replace an app's manifest and hash; `before_commit` swaps the files.
+    pub(crate) fn replace(&self, manifest: &Manifest, sha256: &str, before_commit: impl FnOnce() -> Result<()>) -> Result<()> {
+        self.change(|c| {
+            let n = c.execute(
+                "UPDATE apps SET manifest = ?2, sha256 = ?3 WHERE id = ?1",
+                params![manifest.id, serde_json::to_string(manifest).expect("manifest serializes"), sha256],
+            )?;
+            if n == 0 {
+                return Err(Error::UnknownApp(manifest.id.clone()));
+            }
+            // Settings the new version no longer declares are dropped.
+            let keep: Vec<&str> = manifest.settings.iter().map(|s| s.id.as_str()).collect();
+            let stored: Vec<String> = c
+                .prepare("SELECT id FROM settings WHERE app = ?1")?
+                .query_map([&manifest.id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for id in stored.iter().filter(|id| !keep.contains(&id.as_str())) {
+                c.execute("DELETE FROM settings WHERE app = ?1 AND id = ?2", params![manifest.id, id])?;
+            }
+            before_commit()
+        })
+    }
+
+    /// Remove an app's entry, settings and logs; `before_commit` removes its files.
+    pub(crate) fn remove(&self, app: &str, before_commit: impl FnOnce() -> Result<()>) -> Result<()> {
+        self.change(|c| {
+            let n = c.execute("DELETE FROM apps WHERE id = ?1", [app])?;
+            if n == 0 {
+                return Err(Error::UnknownApp(app.to_string()));
+            }
+            c.execute("DELETE FROM settings WHERE app = ?1", [app])?;
+            c.execute("DELETE FROM logs WHERE app = ?1", [app])?;
+            before_commit()
+        })
+    }
+
     pub(crate) fn settings(&self, app: &str) -> Result<Vec<(String, serde_json::Value)>> {
         let rows = self.with(|c| {
             c.prepare_cached("SELECT id, value FROM settings WHERE app = ?1")?
-                .query_map([app], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .query_map([app], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })?
                 .collect::<rusqlite::Result<Vec<_>>>()
         })?;
         Ok(rows

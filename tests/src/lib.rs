@@ -48,8 +48,14 @@ pub fn texts(effects: &[Effect]) -> Vec<String> {
 
 /// Run a probe command (`/p ...` or `/n ...`) and parse its JSON reply.
 pub fn probe(host: &Host, line: &str) -> serde_json::Value {
-    let report: CommandReport = host.command("general", "tester", line).expect("command runs");
-    assert!(report.report.error.is_none(), "{line}: {:?}", report.report.error);
+    let report: CommandReport = host
+        .command("general", "tester", line)
+        .expect("command runs");
+    assert!(
+        report.report.error.is_none(),
+        "{line}: {:?}",
+        report.report.error
+    );
     let texts = texts(&report.effects);
     assert_eq!(texts.len(), 1, "{line}: one reply expected, got {texts:?}");
     serde_json::from_str(&texts[0]).expect("probe replies JSON")
@@ -61,10 +67,11 @@ pub fn hangar_bin() -> PathBuf {
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let bin = dir.join(format!("hangar{}", std::env::consts::EXE_SUFFIX));
     if !bin.exists() {
-        let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "-p", "hangar-host", "--bin", "hangar"])
-            .status()
-            .expect("cargo build hangar");
+        let status =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["build", "-p", "hangar-host", "--bin", "hangar"])
+                .status()
+                .expect("cargo build hangar");
         assert!(status.success());
     }
     bin

@@ -18,14 +18,27 @@ fn hangar(dir: &Path, args: &[&str]) -> Output {
 
 fn ok_json(dir: &Path, args: &[&str]) -> Value {
     let out = hangar(dir, args);
-    assert!(out.status.success(), "hangar {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("hangar {args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    assert!(
+        out.status.success(),
+        "hangar {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "hangar {args:?} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 fn install_examples(dir: &Path) {
     for app in [guests::FEEDBACK, guests::WORD_FILTER, guests::KARMA] {
         let out = hangar(dir, &["install", app]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -35,34 +48,87 @@ fn the_issue_walkthrough_works_across_invocations() {
     let d = dir.path();
     install_examples(d);
     let list = ok_json(d, &["list", "--json"]);
-    let ids: Vec<&str> = list.as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, vec!["feedback", "word-filter", "karma"]);
 
-    let reply = hangar(d, &["command", "--room", "general", "--user", "alice", "/feedback love it"]);
+    let reply = hangar(
+        d,
+        &[
+            "command",
+            "--room",
+            "general",
+            "--user",
+            "alice",
+            "/feedback love it",
+        ],
+    );
     assert!(reply.status.success());
     assert!(String::from_utf8_lossy(&reply.stdout).contains("Thanks for your feedback, alice!"));
     let data = ok_json(d, &["data", "feedback", "--json"]);
     let rec = &data[0];
     assert_eq!(rec["data"]["text"], "love it");
-    assert!(rec["associations"].as_array().unwrap().contains(&json!({"model": "user", "id": "alice"})));
+    assert!(
+        rec["associations"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"model": "user", "id": "alice"}))
+    );
 
-    let sent = ok_json(d, &["send", "--room", "general", "--user", "bob", "what the heck", "--json"]);
+    let sent = ok_json(
+        d,
+        &[
+            "send",
+            "--room",
+            "general",
+            "--user",
+            "bob",
+            "what the heck",
+            "--json",
+        ],
+    );
     assert_eq!(sent["status"], "sent");
     assert_eq!(sent["message"]["text"], "what the ****");
-    assert!(sent["apps"].as_array().unwrap().iter().any(|a| a["app"] == "word-filter" && a["outcome"] == "modified"));
+    assert!(
+        sent["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["app"] == "word-filter" && a["outcome"] == "modified")
+    );
     let strikes = ok_json(d, &["data", "word-filter", "--json"]);
     assert_eq!(strikes[0]["data"], json!({"user": "bob", "count": 1}));
 
     // HANGAR_DATA_DIR works like --data-dir.
     let out = Command::new(hangar_bin())
         .env("HANGAR_DATA_DIR", d)
-        .args(["send", "--room", "general", "--user", "carol", "@dave++ thanks"])
+        .args([
+            "send",
+            "--room",
+            "general",
+            "--user",
+            "carol",
+            "@dave++ thanks",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let karma = ok_json(d, &["data", "karma", "--json"]);
     assert_eq!(karma[0]["data"], json!({"user": "dave", "score": 1}));
-    assert!(karma[0]["associations"].as_array().unwrap().contains(&json!({"model": "user", "id": "dave"})));
+    assert!(
+        karma[0]["associations"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"model": "user", "id": "dave"}))
+    );
 }
 
 #[test]
@@ -77,7 +143,10 @@ fn a_bad_package_changes_nothing() {
     let truncated = d.join("truncated.wasm");
     let bytes = std::fs::read(guests::KARMA).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
-    let before: Vec<_> = std::fs::read_dir(d.join("apps")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let before: Vec<_> = std::fs::read_dir(d.join("apps"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     for (file, says) in [
         (&junk, "not a valid WebAssembly file"),
         (&core, "core wasm module, not a component"),
@@ -89,7 +158,10 @@ fn a_bad_package_changes_nothing() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "{file:?}: {err}");
     }
-    let after: Vec<_> = std::fs::read_dir(d.join("apps")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let after: Vec<_> = std::fs::read_dir(d.join("apps"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(before, after);
     assert_eq!(ok_json(d, &["list", "--json"]).as_array().unwrap().len(), 3);
 }
@@ -106,8 +178,23 @@ fn concurrent_processes_never_lose_a_karma_increment() {
             let d = d.clone();
             std::thread::spawn(move || {
                 for _ in 0..messages {
-                    let out = hangar(&d, &["send", "--room", "general", "--user", &format!("p{p}"), "@bob++", "--json"]);
-                    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                    let out = hangar(
+                        &d,
+                        &[
+                            "send",
+                            "--room",
+                            "general",
+                            "--user",
+                            &format!("p{p}"),
+                            "@bob++",
+                            "--json",
+                        ],
+                    );
+                    assert!(
+                        out.status.success(),
+                        "{}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
                     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
                     assert_eq!(report["apps"][0]["outcome"], "ok", "{report}");
                 }

@@ -35,10 +35,10 @@ fn banned_ranges(text: &str, banned: &[String]) -> Vec<(usize, usize)> {
     for (i, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
         if c.is_alphanumeric() {
             start.get_or_insert(i);
-        } else if let Some(s) = start.take() {
-            if banned.iter().any(|b| *b == text[s..i].to_lowercase()) {
-                ranges.push((s, i));
-            }
+        } else if let Some(s) = start.take()
+            && banned.iter().any(|b| *b == text[s..i].to_lowercase())
+        {
+            ranges.push((s, i));
         }
     }
     ranges

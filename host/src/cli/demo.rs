@@ -16,7 +16,11 @@ struct Tour {
 
 impl Tour {
     fn paint(&self, code: &str, text: &str) -> String {
-        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
     }
     fn section(&self, title: &str) {
         println!("\n{}", self.paint("1;36", &format!("== {title}")));
@@ -42,7 +46,9 @@ fn effect_texts(effects: &[Effect]) -> Vec<String> {
         .iter()
         .map(|e| match e {
             Effect::SendMessage { app, text, .. } => format!("[{app}] {text}"),
-            Effect::NotifyUser { app, user, text, .. } => format!("[{app} -> {user}] {text}"),
+            Effect::NotifyUser {
+                app, user, text, ..
+            } => format!("[{app} -> {user}] {text}"),
         })
         .collect()
 }
@@ -68,9 +74,12 @@ pub fn run(data_dir: Option<PathBuf>, apps: Option<PathBuf>) -> Result<()> {
         color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
         failures: Vec::new(),
     };
-    let apps_dir = apps.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../example-apps"));
+    let apps_dir =
+        apps.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../example-apps"));
     let temp = data_dir.is_none();
-    let dir = data_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("hangar-demo-{}", std::process::id())));
+    let dir = data_dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("hangar-demo-{}", std::process::id()))
+    });
     if temp {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -79,14 +88,24 @@ pub fn run(data_dir: Option<PathBuf>, apps: Option<PathBuf>) -> Result<()> {
     let built = crate::builder::build(&apps_dir, &|m| println!("  {m}"))
         .with_context(|| format!("building the example apps in {}", apps_dir.display()))?;
     for b in &built {
-        t.show(&format!("{} -> {} ({} KB)", b.package.manifest.id, b.path.display(), b.size / 1024));
+        t.show(&format!(
+            "{} -> {} ({} KB)",
+            b.package.manifest.id,
+            b.path.display(),
+            b.size / 1024
+        ));
     }
 
     t.section(&format!("Installing them into {}", dir.display()));
     let (host, chat) = open(&dir)?;
     for b in &built {
         let app = host.install(&b.path)?;
-        t.show(&format!("installed {} {}: permissions {}", app.id, app.version, app.permissions.join(", ")));
+        t.show(&format!(
+            "installed {} {}: permissions {}",
+            app.id,
+            app.version,
+            app.permissions.join(", ")
+        ));
     }
     for user in ["alice", "bob", "carol", "erin"] {
         chat.ensure("general", user)?;
@@ -96,28 +115,48 @@ pub fn run(data_dir: Option<PathBuf>, apps: Option<PathBuf>) -> Result<()> {
     t.say("bob", "what the heck");
     let r = host.send_message("general", "bob", "what the heck")?;
     t.show(&format!("delivered as: {}", r.message.text));
-    t.check(r.status == SendStatus::Sent && r.message.text == "what the ****", "the message went out masked");
+    t.check(
+        r.status == SendStatus::Sent && r.message.text == "what the ****",
+        "the message went out masked",
+    );
 
     t.section("feedback stores app-level and user-level data");
     command(&mut t, &host, "alice", "/feedback love it")?;
     command(&mut t, &host, "carol", "/feedback more emoji please")?;
     let mine = command(&mut t, &host, "alice", "/feedback mine")?;
-    t.check(mine.iter().any(|l| l.contains("love it")) && !mine.iter().any(|l| l.contains("emoji")), "/feedback mine shows only alice's");
+    t.check(
+        mine.iter().any(|l| l.contains("love it")) && !mine.iter().any(|l| l.contains("emoji")),
+        "/feedback mine shows only alice's",
+    );
     let all = command(&mut t, &host, "bob", "/feedback list")?;
-    t.check(all.iter().any(|l| l.contains("love it")) && all.iter().any(|l| l.contains("emoji")), "/feedback list shows everyone's");
+    t.check(
+        all.iter().any(|l| l.contains("love it")) && all.iter().any(|l| l.contains("emoji")),
+        "/feedback list shows everyone's",
+    );
 
     t.section("karma counts @name++ (read-modify-write in one transaction)");
-    for (who, text) in [("carol", "@dave++ thanks"), ("erin", "@dave++ nice work"), ("bob", "@dave++ @carol--")] {
+    for (who, text) in [
+        ("carol", "@dave++ thanks"),
+        ("erin", "@dave++ nice work"),
+        ("bob", "@dave++ @carol--"),
+    ] {
         t.say(who, text);
         host.send_message("general", who, text)?;
     }
     let k = command(&mut t, &host, "alice", "/karma dave")?;
-    t.check(k.iter().any(|l| l.contains("dave has 3 karma")), "dave has 3 karma");
+    t.check(
+        k.iter().any(|l| l.contains("dave has 3 karma")),
+        "dave has 3 karma",
+    );
 
     t.section("Stored data (hangar data <app>)");
     for app in ["feedback", "word-filter", "karma"] {
         for r in host.records(app)? {
-            let assoc: Vec<String> = r.associations.iter().map(|a| format!("{}:{}", a.model.as_str(), a.id)).collect();
+            let assoc: Vec<String> = r
+                .associations
+                .iter()
+                .map(|a| format!("{}:{}", a.model.as_str(), a.id))
+                .collect();
             t.show(&format!("{app:<12} [{}] {}", assoc.join(", "), r.data));
         }
     }
@@ -126,18 +165,51 @@ pub fn run(data_dir: Option<PathBuf>, apps: Option<PathBuf>) -> Result<()> {
     drop(host);
     let (host, _chat) = open(&dir)?;
     let k = command(&mut t, &host, "alice", "/karma dave")?;
-    t.check(k.iter().any(|l| l.contains("dave has 3 karma")), "karma survived the restart");
+    t.check(
+        k.iter().any(|l| l.contains("dave has 3 karma")),
+        "karma survived the restart",
+    );
     let s = command(&mut t, &host, "alice", "/strikes bob")?;
-    t.check(s.iter().any(|l| l.contains("bob has 1 strike")), "bob's strike survived the restart");
+    t.check(
+        s.iter().any(|l| l.contains("bob has 1 strike")),
+        "bob's strike survived the restart",
+    );
+
+    t.section("word-filter in block mode vetoes the message");
+    t.say("operator", "hangar settings word-filter mode block");
+    host.set_setting("word-filter", "mode", serde_json::json!("block"))?;
+    t.say("bob", "darn it");
+    let r = host.send_message("general", "bob", "darn it")?;
+    t.check(r.status == SendStatus::Prevented && r.prevented_by.as_deref() == Some("word-filter"), "the message was vetoed and not stored");
+
+    t.section("Disabling an app: no events, data kept");
+    host.disable("karma")?;
+    t.say("carol", "@dave++ while karma is off");
+    host.send_message("general", "carol", "@dave++ while karma is off")?;
+    host.enable("karma")?;
+    let k = command(&mut t, &host, "alice", "/karma dave")?;
+    t.check(k.iter().any(|l| l.contains("dave has 3 karma")), "karma kept its data and missed the event while disabled");
+
+    t.section("Uninstalling an app purges its data");
+    host.uninstall("feedback")?;
+    let gone = !dir.join("apps/feedback").exists() && host.list()?.iter().all(|a| a.id != "feedback");
+    t.check(gone, "feedback and its store are gone");
 
     if temp {
         let _ = std::fs::remove_dir_all(&dir);
     }
     println!();
     if t.failures.is_empty() {
-        println!("{}", t.paint("1;32", "demo complete: every step behaved as shown"));
+        println!(
+            "{}",
+            t.paint("1;32", "demo complete: every step behaved as shown")
+        );
         Ok(())
     } else {
-        bail!("{} demo step(s) failed: {}", t.failures.len(), t.failures.join("; "))
+        bail!(
+            "{} demo step(s) failed: {}",
+            t.failures.len(),
+            t.failures.join("; ")
+        )
     }
 }
