@@ -1,0 +1,80 @@
+//! Lifecycle transitions and package validation through the real host.
+
+use hangar_host::{Error, Package, Status};
+use hangar_tests::{guests, host_with, probe, texts};
+use serde_json::json;
+
+fn patched(path: &str, from: &str, to: &str) -> Vec<u8> {
+    assert_eq!(from.len(), to.len(), "patch must keep the section size");
+    let mut bytes = std::fs::read(path).unwrap();
+    let mut found = 0;
+    let mut at = 0;
+    while let Some(i) = bytes[at..].windows(from.len()).position(|w| w == from.as_bytes()) {
+        bytes[at + i..at + i + to.len()].copy_from_slice(to.as_bytes());
+        at += i + to.len();
+        found += 1;
+    }
+    assert!(found > 0, "pattern in the manifest section");
+    bytes
+}
+
+#[test]
+fn disabled_apps_get_no_events_and_keep_their_data() {
+    let (_dir, host, _chat) = host_with(&[guests::KARMA]);
+    host.send_message("general", "carol", "@dave++").unwrap();
+    let a = host.disable("karma").unwrap();
+    assert_eq!(a.status, Status::Disabled);
+    let r = host.send_message("general", "carol", "@dave++").unwrap();
+    assert!(r.apps.is_empty(), "a disabled app is not called: {:?}", r.apps);
+    assert!(host.command("general", "a", "/karma dave").is_err());
+    assert_eq!(host.enable("karma").unwrap().status, Status::Enabled);
+    let reply = host.command("general", "a", "/karma dave").unwrap();
+    assert_eq!(texts(&reply.effects), vec!["dave has 1 karma"]);
+}
+
+#[test]
+fn update_keeps_data_and_uninstall_purges_it() {
+    let (dir, host, _chat) = host_with(&[guests::PROBE]);
+    probe(&host, r#"/p create {"v":1} misc:keep"#);
+    let newer = patched(guests::PROBE, r#""version": "0.1.0""#, r#""version": "0.1.1""#);
+    let path = dir.path().join("probe-0.1.1.wasm");
+    std::fs::write(&path, newer).unwrap();
+    let updated = host.update(&path).unwrap();
+    assert_eq!(updated.version, "0.1.1");
+    assert_eq!(probe(&host, "/p read-by misc:keep")["ok"][0]["data"], json!({"v": 1}));
+    assert!(host.logs("probe", 10).unwrap().iter().any(|l| l.message.contains("updated from 0.1.0 to 0.1.1")));
+
+    host.uninstall("probe").unwrap();
+    assert!(!dir.path().join("apps/probe").exists());
+    assert!(matches!(host.records("probe"), Err(Error::UnknownApp(_))));
+    // Reinstalling starts from an empty store.
+    host.install(guests::PROBE.as_ref()).unwrap();
+    assert_eq!(probe(&host, "/p read-by misc:keep")["ok"], json!([]));
+}
+
+#[test]
+fn incompatible_api_version_is_refused_naming_both() {
+    let bytes = patched(guests::PROBE, r#""api-version": "0.1.0""#, r#""api-version": "0.2.0""#);
+    let Err(err) = Package::from_bytes(bytes) else { panic!("an app built for API 0.2.0 was accepted") };
+    let err = err.to_string();
+    assert!(err.contains("0.2.0") && err.contains("0.1.0") && err.contains("api-version"), "{err}");
+}
+
+#[test]
+fn ids_with_path_characters_are_refused_and_nothing_is_left() {
+    let (dir, host, _chat) = host_with(&[]);
+    for to in [r#""id": "../pr""#, r#""id": "a/b/c""#, r#""id":"\u0000""#] {
+        let bad = to;
+        let bytes = patched(guests::PROBE, r#""id": "probe""#, to);
+        let err = Package::from_bytes(bytes).map(|p| host.install_package(p));
+        let msg = match err {
+            Err(e) => e.to_string(),
+            Ok(Err(e)) => e.to_string(),
+            Ok(Ok(_)) => panic!("{bad} was installed"),
+        };
+        assert!(msg.contains("id"), "{bad}: {msg}");
+    }
+    assert!(host.list().unwrap().is_empty());
+    let entries: Vec<_> = std::fs::read_dir(dir.path().join("apps")).unwrap().collect();
+    assert!(entries.is_empty(), "{entries:?}");
+}
