@@ -408,11 +408,16 @@ pub fn run(cli: Cli) -> Result<()> {
             if json {
                 return print_json(&a);
             }
-            println!("{} disabled; its data is kept (`hangar enable {}` turns it back on)", a.id, a.id);
+            println!(
+                "{} disabled; its data is kept (`hangar enable {}` turns it back on)",
+                a.id, a.id
+            );
         }
         Cmd::Update { path, json } => {
             let (host, _) = open(&dir)?;
-            let a = host.update(&path).with_context(|| format!("updating from {}", path.display()))?;
+            let a = host
+                .update(&path)
+                .with_context(|| format!("updating from {}", path.display()))?;
             if json {
                 return print_json(&a);
             }
@@ -440,28 +445,63 @@ pub fn run(cli: Cli) -> Result<()> {
                 None => println!("  status: {status}"),
             }
             println!("  api version: {}", i.manifest.api_version);
-            println!("  permissions: {}", if s.permissions.is_empty() { "none".into() } else { s.permissions.join(", ") });
-            println!("  events: {}", s.events.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>().join(", "));
-            println!("  commands: {}", s.commands.iter().map(|c| format!("/{c}")).collect::<Vec<_>>().join(" "));
+            println!(
+                "  permissions: {}",
+                if s.permissions.is_empty() {
+                    "none".into()
+                } else {
+                    s.permissions.join(", ")
+                }
+            );
+            println!(
+                "  events: {}",
+                s.events
+                    .iter()
+                    .map(|e| format!("{e:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            println!(
+                "  commands: {}",
+                s.commands
+                    .iter()
+                    .map(|c| format!("/{c}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
             for (k, v) in &i.settings {
                 println!("  setting {k} = {v}");
             }
-            println!("  storage: {} records, {} bytes", i.records, i.storage_bytes);
+            println!(
+                "  storage: {} records, {} bytes",
+                i.records, i.storage_bytes
+            );
         }
-        Cmd::Settings { app, id, value, json } => {
+        Cmd::Settings {
+            app,
+            id,
+            value,
+            json,
+        } => {
             let (host, _) = open(&dir)?;
             match (id, value) {
                 (Some(id), Some(value)) => {
-                    let v = serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
+                    let v =
+                        serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
                     host.set_setting(&app, &id, v.clone())?;
                     if json {
-                        return print_json(&serde_json::json!({ "app": app, "id": id, "value": v }));
+                        return print_json(
+                            &serde_json::json!({ "app": app, "id": id, "value": v }),
+                        );
                     }
                     println!("{app}: {id} = {v}");
                 }
-                (Some(id), None) => bail!("give a value for '{id}', e.g. `hangar settings {app} {id} '<json>'`"),
+                (Some(id), None) => {
+                    bail!("give a value for '{id}', e.g. `hangar settings {app} {id} '<json>'`")
+                }
                 _ => {
-                    let settings: serde_json::Map<_, _> = host.settings(&app)?.into_iter().collect();
+                    let settings: serde_json::Map<_, _> =
+                        host.settings(&app)?.into_iter().collect();
                     if json {
                         return print_json(&settings);
                     }

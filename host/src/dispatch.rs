@@ -702,7 +702,10 @@ fn classify(
     if trap.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
         return (
             FailureKind::Timeout,
-            format!("ran past its deadline of {} ms and was stopped", deadline.as_millis()),
+            format!(
+                "ran past its deadline of {} ms and was stopped",
+                deadline.as_millis()
+            ),
         );
     }
     let text = format!("{trap:#}");

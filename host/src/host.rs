@@ -502,7 +502,9 @@ impl Host {
             );
             if let Some(reason) = out.report.error {
                 let why = format!("refused to enable: {reason}");
-                inner.registry.set_status(id, Status::Disabled, Some(&why))?;
+                inner
+                    .registry
+                    .set_status(id, Status::Disabled, Some(&why))?;
                 return Err(Error::App {
                     app: id.to_string(),
                     handler: "on-enable".into(),
@@ -511,7 +513,9 @@ impl Host {
             }
         }
         inner.registry.set_status(id, Status::Enabled, None)?;
-        let _ = inner.registry.log(id, "host", &[("info", "enabled".to_string())]);
+        let _ = inner
+            .registry
+            .log(id, "host", &[("info", "enabled".to_string())]);
         Ok(AppSummary::from(&inner.registry.app(id)?))
     }
 
@@ -532,7 +536,11 @@ impl Host {
                 Box::new(|b, s, _| b.hangar_app_lifecycle().call_on_disable(s)),
             );
         }
-        let _ = inner.registry.log(id, "host", &[("info", "disabled by the operator".to_string())]);
+        let _ = inner.registry.log(
+            id,
+            "host",
+            &[("info", "disabled by the operator".to_string())],
+        );
         Ok(AppSummary::from(&inner.registry.app(id)?))
     }
 
@@ -551,7 +559,13 @@ impl Host {
         let result = (|| {
             std::fs::write(&staged, &package.bytes)
                 .map_err(|e| Error::io(format!("writing {}", staged.display()), e))?;
-            let app = inner.prepare(manifest.clone(), &package.bytes, old.status, sha256.clone(), old.store.clone())?;
+            let app = inner.prepare(
+                manifest.clone(),
+                &package.bytes,
+                old.status,
+                sha256.clone(),
+                old.store.clone(),
+            )?;
             if manifest.handles(Event::Lifecycle) {
                 let previous = old.manifest.version.clone();
                 let out = inner.call(
@@ -561,7 +575,8 @@ impl Host {
                     true,
                     Box::new(move |b, s, acc| {
                         let acc = acc.expect("handler gets accessors");
-                        b.hangar_app_lifecycle().call_on_update(s, acc.writer, &previous)
+                        b.hangar_app_lifecycle()
+                            .call_on_update(s, acc.writer, &previous)
                     }),
                 );
                 check_ok(&id, out.report)?;
@@ -578,7 +593,13 @@ impl Host {
         let _ = inner.registry.log(
             &id,
             "host",
-            &[("info", format!("updated from {} to {}", old.manifest.version, manifest.version))],
+            &[(
+                "info",
+                format!(
+                    "updated from {} to {}",
+                    old.manifest.version, manifest.version
+                ),
+            )],
         );
         inner.refresh()?;
         Ok(AppSummary::from(&inner.registry.app(&id)?))
@@ -610,7 +631,8 @@ impl Host {
             .join("apps")
             .join(format!(".removed-{id}-{}", std::process::id()));
         inner.registry.remove(id, || {
-            std::fs::rename(&dir, &trash).map_err(|e| Error::io(format!("removing {}", dir.display()), e))
+            std::fs::rename(&dir, &trash)
+                .map_err(|e| Error::io(format!("removing {}", dir.display()), e))
         })?;
         inner.refresh()?;
         let _ = std::fs::remove_dir_all(&trash);

@@ -251,11 +251,20 @@ impl Registry {
     }
 
     /// Replace an app's manifest and hash; `before_commit` swaps the files.
-    pub(crate) fn replace(&self, manifest: &Manifest, sha256: &str, before_commit: impl FnOnce() -> Result<()>) -> Result<()> {
+    pub(crate) fn replace(
+        &self,
+        manifest: &Manifest,
+        sha256: &str,
+        before_commit: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
         self.change(|c| {
             let n = c.execute(
                 "UPDATE apps SET manifest = ?2, sha256 = ?3 WHERE id = ?1",
-                params![manifest.id, serde_json::to_string(manifest).expect("manifest serializes"), sha256],
+                params![
+                    manifest.id,
+                    serde_json::to_string(manifest).expect("manifest serializes"),
+                    sha256
+                ],
             )?;
             if n == 0 {
                 return Err(Error::UnknownApp(manifest.id.clone()));
@@ -267,14 +276,21 @@ impl Registry {
                 .query_map([&manifest.id], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             for id in stored.iter().filter(|id| !keep.contains(&id.as_str())) {
-                c.execute("DELETE FROM settings WHERE app = ?1 AND id = ?2", params![manifest.id, id])?;
+                c.execute(
+                    "DELETE FROM settings WHERE app = ?1 AND id = ?2",
+                    params![manifest.id, id],
+                )?;
             }
             before_commit()
         })
     }
 
     /// Remove an app's entry, settings and logs; `before_commit` removes its files.
-    pub(crate) fn remove(&self, app: &str, before_commit: impl FnOnce() -> Result<()>) -> Result<()> {
+    pub(crate) fn remove(
+        &self,
+        app: &str,
+        before_commit: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
         self.change(|c| {
             let n = c.execute("DELETE FROM apps WHERE id = ?1", [app])?;
             if n == 0 {

@@ -9,7 +9,10 @@ fn patched(path: &str, from: &str, to: &str) -> Vec<u8> {
     let mut bytes = std::fs::read(path).unwrap();
     let mut found = 0;
     let mut at = 0;
-    while let Some(i) = bytes[at..].windows(from.len()).position(|w| w == from.as_bytes()) {
+    while let Some(i) = bytes[at..]
+        .windows(from.len())
+        .position(|w| w == from.as_bytes())
+    {
         bytes[at + i..at + i + to.len()].copy_from_slice(to.as_bytes());
         at += i + to.len();
         found += 1;
@@ -25,7 +28,11 @@ fn disabled_apps_get_no_events_and_keep_their_data() {
     let a = host.disable("karma").unwrap();
     assert_eq!(a.status, Status::Disabled);
     let r = host.send_message("general", "carol", "@dave++").unwrap();
-    assert!(r.apps.is_empty(), "a disabled app is not called: {:?}", r.apps);
+    assert!(
+        r.apps.is_empty(),
+        "a disabled app is not called: {:?}",
+        r.apps
+    );
     assert!(host.command("general", "a", "/karma dave").is_err());
     assert_eq!(host.enable("karma").unwrap().status, Status::Enabled);
     let reply = host.command("general", "a", "/karma dave").unwrap();
@@ -36,13 +43,25 @@ fn disabled_apps_get_no_events_and_keep_their_data() {
 fn update_keeps_data_and_uninstall_purges_it() {
     let (dir, host, _chat) = host_with(&[guests::PROBE]);
     probe(&host, r#"/p create {"v":1} misc:keep"#);
-    let newer = patched(guests::PROBE, r#""version": "0.1.0""#, r#""version": "0.1.1""#);
+    let newer = patched(
+        guests::PROBE,
+        r#""version": "0.1.0""#,
+        r#""version": "0.1.1""#,
+    );
     let path = dir.path().join("probe-0.1.1.wasm");
     std::fs::write(&path, newer).unwrap();
     let updated = host.update(&path).unwrap();
     assert_eq!(updated.version, "0.1.1");
-    assert_eq!(probe(&host, "/p read-by misc:keep")["ok"][0]["data"], json!({"v": 1}));
-    assert!(host.logs("probe", 10).unwrap().iter().any(|l| l.message.contains("updated from 0.1.0 to 0.1.1")));
+    assert_eq!(
+        probe(&host, "/p read-by misc:keep")["ok"][0]["data"],
+        json!({"v": 1})
+    );
+    assert!(
+        host.logs("probe", 10)
+            .unwrap()
+            .iter()
+            .any(|l| l.message.contains("updated from 0.1.0 to 0.1.1"))
+    );
 
     host.uninstall("probe").unwrap();
     assert!(!dir.path().join("apps/probe").exists());
@@ -54,10 +73,19 @@ fn update_keeps_data_and_uninstall_purges_it() {
 
 #[test]
 fn incompatible_api_version_is_refused_naming_both() {
-    let bytes = patched(guests::PROBE, r#""api-version": "0.1.0""#, r#""api-version": "0.2.0""#);
-    let Err(err) = Package::from_bytes(bytes) else { panic!("an app built for API 0.2.0 was accepted") };
+    let bytes = patched(
+        guests::PROBE,
+        r#""api-version": "0.1.0""#,
+        r#""api-version": "0.2.0""#,
+    );
+    let Err(err) = Package::from_bytes(bytes) else {
+        panic!("an app built for API 0.2.0 was accepted")
+    };
     let err = err.to_string();
-    assert!(err.contains("0.2.0") && err.contains("0.1.0") && err.contains("api-version"), "{err}");
+    assert!(
+        err.contains("0.2.0") && err.contains("0.1.0") && err.contains("api-version"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -75,6 +103,8 @@ fn ids_with_path_characters_are_refused_and_nothing_is_left() {
         assert!(msg.contains("id"), "{bad}: {msg}");
     }
     assert!(host.list().unwrap().is_empty());
-    let entries: Vec<_> = std::fs::read_dir(dir.path().join("apps")).unwrap().collect();
+    let entries: Vec<_> = std::fs::read_dir(dir.path().join("apps"))
+        .unwrap()
+        .collect();
     assert!(entries.is_empty(), "{entries:?}");
 }

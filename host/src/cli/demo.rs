@@ -180,7 +180,10 @@ pub fn run(data_dir: Option<PathBuf>, apps: Option<PathBuf>) -> Result<()> {
     host.set_setting("word-filter", "mode", serde_json::json!("block"))?;
     t.say("bob", "darn it");
     let r = host.send_message("general", "bob", "darn it")?;
-    t.check(r.status == SendStatus::Prevented && r.prevented_by.as_deref() == Some("word-filter"), "the message was vetoed and not stored");
+    t.check(
+        r.status == SendStatus::Prevented && r.prevented_by.as_deref() == Some("word-filter"),
+        "the message was vetoed and not stored",
+    );
 
     t.section("Disabling an app: no events, data kept");
     host.disable("karma")?;
@@ -188,11 +191,15 @@ pub fn run(data_dir: Option<PathBuf>, apps: Option<PathBuf>) -> Result<()> {
     host.send_message("general", "carol", "@dave++ while karma is off")?;
     host.enable("karma")?;
     let k = command(&mut t, &host, "alice", "/karma dave")?;
-    t.check(k.iter().any(|l| l.contains("dave has 3 karma")), "karma kept its data and missed the event while disabled");
+    t.check(
+        k.iter().any(|l| l.contains("dave has 3 karma")),
+        "karma kept its data and missed the event while disabled",
+    );
 
     t.section("Uninstalling an app purges its data");
     host.uninstall("feedback")?;
-    let gone = !dir.join("apps/feedback").exists() && host.list()?.iter().all(|a| a.id != "feedback");
+    let gone =
+        !dir.join("apps/feedback").exists() && host.list()?.iter().all(|a| a.id != "feedback");
     t.check(gone, "feedback and its store are gone");
 
     if temp {
