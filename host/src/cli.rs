@@ -11,6 +11,7 @@ use crate::dispatch::{Outcome, SendStatus};
 use crate::{Effect, Host, HostBuilder, RefChat};
 
 mod demo;
+mod new;
 
 /// Hangar: a plugin host for chat servers, running sandboxed WebAssembly apps.
 #[derive(Debug, Parser)]
@@ -103,6 +104,11 @@ pub enum Cmd {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Scaffold a new app crate that builds and installs unchanged.
+    New {
+        /// Directory to create; its name is the app id.
+        path: PathBuf,
     },
     /// Build an app crate for wasm32-wasip2 and validate the result.
     Build {
@@ -511,6 +517,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Cmd::New { path } => new::run(&path)?,
         Cmd::Demo { apps } => demo::run(cli.data_dir, apps)?,
     }
     Ok(())
