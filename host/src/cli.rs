@@ -89,6 +89,9 @@ pub enum Cmd {
         /// How many recent lines.
         #[arg(long, default_value_t = 50)]
         lines: usize,
+        /// Keep printing new lines as they arrive (Ctrl-C to stop).
+        #[arg(long, short)]
+        follow: bool,
         /// Print JSON lines.
         #[arg(long)]
         json: bool,
@@ -357,14 +360,29 @@ pub fn run(cli: Cli) -> Result<()> {
                 println!("{}  [{}]  {}", r.id, assoc.join(", "), r.data);
             }
         }
-        Cmd::Logs { app, lines, json } => {
+        Cmd::Logs {
+            app,
+            lines,
+            follow,
+            json,
+        } => {
             let (host, _) = open(&dir)?;
-            for l in host.logs(&app, lines)? {
-                if json {
-                    println!("{}", serde_json::to_string(&l)?);
-                } else {
-                    println!("{} {:<5} {:<4} {}", l.time, l.level, l.source, l.message);
+            let mut last = 0;
+            let mut batch = host.logs(&app, lines)?;
+            loop {
+                for l in &batch {
+                    last = l.seq;
+                    if json {
+                        println!("{}", serde_json::to_string(l)?);
+                    } else {
+                        println!("{} {:<5} {:<4} {}", l.time, l.level, l.source, l.message);
+                    }
                 }
+                if !follow {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(250));
+                batch = host.logs_after(&app, last, 1000)?;
             }
         }
         Cmd::History { room, lines, json } => {

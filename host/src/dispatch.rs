@@ -351,6 +351,12 @@ impl HostInner {
                 fail(report, kind, message)
             }
         };
+        self.count_call(
+            &app.manifest.id,
+            handler,
+            out.report.outcome == Outcome::Error,
+            out.report.duration_us,
+        );
         if out.report.outcome == Outcome::Error {
             self.log_failure(app, &out.report);
         } else if !out.report.denied.is_empty() {

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{Event, Manifest};
 use crate::package::Package;
 use crate::persistence::{Durability, Limits, Record, SqliteStore};
-use crate::registry::{AppEntry, LogEntry, Registry, Status};
+use crate::registry::{AppEntry, CallStats, LogEntry, Registry, Status};
 
 /// Everything an operator can tune.
 #[derive(Debug, Clone)]
@@ -159,6 +159,10 @@ impl HostBuilder {
                 apps: Vec::new(),
             }),
             config,
+            stats: std::sync::Mutex::new(PendingStats {
+                since: std::time::Instant::now(),
+                counts: HashMap::new(),
+            }),
         };
         inner.refresh()?;
         Ok(Host {
@@ -189,6 +193,53 @@ pub(crate) struct HostInner {
     pub(crate) bridge: Arc<dyn Bridge>,
     loaded: RwLock<Loaded>,
     pub(crate) config: HostConfig,
+    /// Call counters not yet written to the registry.
+    stats: std::sync::Mutex<PendingStats>,
+}
+
+struct PendingStats {
+    since: std::time::Instant,
+    counts: HashMap<(String, String), CallStats>,
+}
+
+/// How often in-memory call counters are written to the registry.
+const STATS_FLUSH: Duration = Duration::from_secs(2);
+
+impl HostInner {
+    /// Count one call; written to the registry every few seconds and on drop.
+    pub(crate) fn count_call(&self, app: &str, handler: &str, failed: bool, duration_us: u64) {
+        let mut pending = self.stats.lock().expect("stats lock poisoned");
+        let entry = pending
+            .counts
+            .entry((app.to_string(), handler.to_string()))
+            .or_insert_with(|| CallStats {
+                handler: handler.to_string(),
+                ..CallStats::default()
+            });
+        entry.calls += 1;
+        entry.errors += u64::from(failed);
+        entry.total_us += duration_us;
+        if pending.since.elapsed() >= STATS_FLUSH {
+            self.flush_stats(&mut pending);
+        }
+    }
+
+    fn flush_stats(&self, pending: &mut PendingStats) {
+        let batch: Vec<(String, CallStats)> = pending
+            .counts
+            .drain()
+            .map(|((app, _), s)| (app, s))
+            .collect();
+        pending.since = std::time::Instant::now();
+        let _ = self.registry.add_stats(&batch);
+    }
+}
+
+impl Drop for HostInner {
+    fn drop(&mut self) {
+        let mut pending = self.stats.lock().expect("stats lock poisoned");
+        self.flush_stats(&mut pending);
+    }
 }
 
 /// The plugin host. Cheap to clone (an `Arc` inside); every method is
@@ -244,6 +295,8 @@ pub struct AppInfo {
     pub storage_bytes: u64,
     /// Current setting values.
     pub settings: serde_json::Map<String, serde_json::Value>,
+    /// Call counts per handler, over every host process.
+    pub calls: Vec<CallStats>,
 }
 
 impl From<&AppEntry> for AppSummary {
@@ -328,6 +381,22 @@ impl HostInner {
         })
     }
 
+    /// Load an installed app from its directory, checking the package hash.
+    fn load_installed(&self, entry: AppEntry) -> Result<LoadedApp> {
+        let id = entry.manifest.id.clone();
+        let path = self.app_dir(&id).join("app.wasm");
+        let bytes = std::fs::read(&path)
+            .map_err(|e| Error::io(format!("reading app '{id}' from {}", path.display()), e))?;
+        if hex(&Sha256::digest(&bytes)) != entry.sha256 {
+            return Err(Error::InvalidPackage {
+                path,
+                reason: "the file changed since it was installed".into(),
+            });
+        }
+        let store = self.open_store(&id)?;
+        self.prepare(entry.manifest, &bytes, entry.status, entry.sha256, store)
+    }
+
     /// Reload from the registry if it changed (in this or another process).
     pub(crate) fn refresh(&self) -> Result<()> {
         let version = self.registry.version()?;
@@ -346,6 +415,9 @@ impl HostInner {
         let mut apps = Vec::with_capacity(entries.len());
         for entry in entries {
             let id = entry.manifest.id.clone();
+            if entry.status == Status::Invalid {
+                continue;
+            }
             let settings_now = self.registry.settings(&id)?;
             let reuse = old.get(&id).filter(|a| {
                 a.sha256 == entry.sha256
@@ -356,19 +428,16 @@ impl HostInner {
             });
             let app = match reuse {
                 Some(a) => a.clone(),
-                None => {
-                    let path = self.app_dir(&id).join("app.wasm");
-                    let bytes = std::fs::read(&path).map_err(|e| {
-                        Error::io(format!("reading app '{id}' from {}", path.display()), e)
-                    })?;
-                    Arc::new(self.prepare(
-                        entry.manifest,
-                        &bytes,
-                        entry.status,
-                        entry.sha256,
-                        self.open_store(&id)?,
-                    )?)
-                }
+                None => match self.load_installed(entry) {
+                    Ok(app) => Arc::new(app),
+                    Err(e) => {
+                        // One broken app must not keep the host from starting.
+                        let why = format!("its package no longer loads: {e}; reinstall it");
+                        let _ = self.registry.log(&id, "host", &[("error", why.clone())]);
+                        self.registry.set_status(&id, Status::Invalid, Some(&why))?;
+                        continue;
+                    }
+                },
             };
             apps.push(app);
         }
@@ -639,21 +708,42 @@ impl Host {
         Ok(())
     }
 
-    /// Everything about one app: manifest, status, storage use, settings.
+    /// Everything about one app: manifest, status, storage use, settings,
+    /// call counts.
     pub fn info(&self, id: &str) -> Result<AppInfo> {
-        let entry = self.inner.registry.app(id)?;
-        let app = self.inner.loaded_app(id)?;
-        let (records, storage_bytes) = app
-            .store
+        let inner = &self.inner;
+        inner.refresh()?;
+        let entry = inner.registry.app(id)?;
+        {
+            // Include this process's unflushed counts.
+            let mut pending = inner.stats.lock().expect("stats lock poisoned");
+            inner.flush_stats(&mut pending);
+        }
+        let (records, storage_bytes) = inner
+            .open_store(id)?
             .usage()
             .map_err(|e| Error::InvalidInput(format!("reading the store of app '{id}': {e}")))?;
+        let stored: HashMap<String, serde_json::Value> =
+            inner.registry.settings(id)?.into_iter().collect();
+        let settings = entry
+            .manifest
+            .settings
+            .iter()
+            .map(|s| {
+                (
+                    s.id.clone(),
+                    stored.get(&s.id).cloned().unwrap_or(s.default.clone()),
+                )
+            })
+            .collect();
         Ok(AppInfo {
             summary: AppSummary::from(&entry),
             manifest: entry.manifest,
             sha256: entry.sha256,
             records,
             storage_bytes,
-            settings: self.settings(id)?.into_iter().collect(),
+            settings,
+            calls: inner.registry.stats(id)?,
         })
     }
 
@@ -713,8 +803,14 @@ impl Host {
 
     /// The most recent `limit` log lines of an app, oldest first.
     pub fn logs(&self, app: &str, limit: usize) -> Result<Vec<LogEntry>> {
+        self.logs_after(app, 0, limit)
+    }
+
+    /// Up to `limit` log lines of an app after position `after` (a
+    /// [`LogEntry::seq`]), oldest first: poll it to follow the log.
+    pub fn logs_after(&self, app: &str, after: i64, limit: usize) -> Result<Vec<LogEntry>> {
         self.inner.registry.app(app)?;
-        self.inner.registry.logs(app, limit)
+        self.inner.registry.logs(app, after, limit)
     }
 
     /// The current settings of an app (manifest defaults overlaid with the

@@ -67,4 +67,4 @@ pub use manifest::{API_VERSION, Manifest, Permission};
 pub use package::Package;
 pub use persistence::{Association, Durability, Limits, Model, Record};
 pub use refchat::RefChat;
-pub use registry::{LogEntry, Status};
+pub use registry::{CallStats, LogEntry, Status};

@@ -21,8 +21,10 @@ pub enum Status {
     Enabled,
     /// Turned off by the operator.
     Disabled,
-    /// Turned off because it kept failing, or refused to enable.
+    /// Turned off because it kept failing.
     ErrorDisabled,
+    /// Its package no longer loads (corrupt or incompatible); reinstall it.
+    Invalid,
 }
 
 impl Status {
@@ -31,13 +33,15 @@ impl Status {
             Status::Enabled => "enabled",
             Status::Disabled => "disabled",
             Status::ErrorDisabled => "error-disabled",
+            Status::Invalid => "invalid",
         }
     }
     fn parse(s: &str) -> Status {
         match s {
             "enabled" => Status::Enabled,
             "disabled" => Status::Disabled,
-            _ => Status::ErrorDisabled,
+            "error-disabled" => Status::ErrorDisabled,
+            _ => Status::Invalid,
         }
     }
 }
@@ -62,6 +66,8 @@ pub struct AppEntry {
 /// A log line about an app: its own, or the host's about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogEntry {
+    /// Position in the log (increasing).
+    pub seq: i64,
     /// The app.
     pub app: String,
     /// Milliseconds since the epoch.
@@ -76,6 +82,21 @@ pub struct LogEntry {
 
 /// Log lines kept per app; older ones are deleted.
 pub const LOG_RETENTION: u64 = 5_000;
+/// Log lines older than this are deleted.
+pub const LOG_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// Call counters of one app handler, summed over every host process.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallStats {
+    /// The export.
+    pub handler: String,
+    /// Calls made.
+    pub calls: u64,
+    /// Calls that failed.
+    pub errors: u64,
+    /// Total wall time, microseconds.
+    pub total_us: u64,
+}
 
 pub(crate) struct Registry {
     conn: Mutex<Connection>,
@@ -106,6 +127,14 @@ CREATE TABLE IF NOT EXISTS logs (
     message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS logs_by_app ON logs(app, seq);
+CREATE TABLE IF NOT EXISTS stats (
+    app TEXT NOT NULL,
+    handler TEXT NOT NULL,
+    calls INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    total_us INTEGER NOT NULL,
+    PRIMARY KEY (app, handler)
+);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('version', 0), ('next-seq', 1);
 ";
@@ -124,7 +153,7 @@ impl Registry {
             source: e,
         })?;
         conn.busy_timeout(busy_timeout)?;
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")?;
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
         conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))?;
         Ok(Registry {
             conn: Mutex::new(conn),
@@ -298,6 +327,7 @@ impl Registry {
             }
             c.execute("DELETE FROM settings WHERE app = ?1", [app])?;
             c.execute("DELETE FROM logs WHERE app = ?1", [app])?;
+            c.execute("DELETE FROM stats WHERE app = ?1", [app])?;
             before_commit()
         })
     }
@@ -345,6 +375,8 @@ impl Registry {
                     "DELETE FROM logs WHERE app = ?1 AND seq <= (SELECT seq FROM logs WHERE app = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
                 )?
                 .execute(params![app, LOG_RETENTION as i64])?;
+                c.prepare_cached("DELETE FROM logs WHERE app = ?1 AND time < ?2")?
+                    .execute(params![app, time - LOG_MAX_AGE.as_millis() as i64])?;
                 Ok(())
             };
             match run() {
@@ -357,23 +389,100 @@ impl Registry {
         })
     }
 
-    pub(crate) fn logs(&self, app: &str, limit: usize) -> Result<Vec<LogEntry>> {
+    /// The last `limit` lines with `seq > after`, oldest first.
+    pub(crate) fn logs(&self, app: &str, after: i64, limit: usize) -> Result<Vec<LogEntry>> {
         let mut rows = self.with(|c| {
             c.prepare_cached(
-                "SELECT app, time, level, source, message FROM logs WHERE app = ?1 ORDER BY seq DESC LIMIT ?2",
+                "SELECT seq, app, time, level, source, message FROM logs WHERE app = ?1 AND seq > ?2 ORDER BY seq DESC LIMIT ?3",
             )?
-            .query_map(params![app, limit as i64], |r| {
+            .query_map(params![app, after, limit as i64], |r| {
                 Ok(LogEntry {
-                    app: r.get(0)?,
-                    time: r.get::<_, i64>(1)? as u64,
-                    level: r.get(2)?,
-                    source: r.get(3)?,
-                    message: r.get(4)?,
+                    seq: r.get(0)?,
+                    app: r.get(1)?,
+                    time: r.get::<_, i64>(2)? as u64,
+                    level: r.get(3)?,
+                    source: r.get(4)?,
+                    message: r.get(5)?,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()
         })?;
         rows.reverse();
         Ok(rows)
+    }
+
+    /// Add call counters (flushed from memory now and then).
+    pub(crate) fn add_stats(&self, stats: &[(String, CallStats)]) -> Result<()> {
+        if stats.is_empty() {
+            return Ok(());
+        }
+        self.with(|c| {
+            c.execute_batch("BEGIN IMMEDIATE")?;
+            let run = || -> rusqlite::Result<()> {
+                let mut stmt = c.prepare_cached(
+                    "INSERT INTO stats (app, handler, calls, errors, total_us) VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT (app, handler) DO UPDATE SET calls = calls + excluded.calls, \
+                     errors = errors + excluded.errors, total_us = total_us + excluded.total_us",
+                )?;
+                for (app, s) in stats {
+                    stmt.execute(params![app, s.handler, s.calls as i64, s.errors as i64, s.total_us as i64])?;
+                }
+                Ok(())
+            };
+            match run() {
+                Ok(()) => c.execute_batch("COMMIT"),
+                Err(e) => {
+                    let _ = c.execute_batch("ROLLBACK");
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    pub(crate) fn stats(&self, app: &str) -> Result<Vec<CallStats>> {
+        self.with(|c| {
+            c.prepare_cached("SELECT handler, calls, errors, total_us FROM stats WHERE app = ?1 ORDER BY handler")?
+                .query_map([app], |r| {
+                    Ok(CallStats {
+                        handler: r.get(0)?,
+                        calls: r.get::<_, i64>(1)? as u64,
+                        errors: r.get::<_, i64>(2)? as u64,
+                        total_us: r.get::<_, i64>(3)? as u64,
+                    })
+                })?
+                .collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_retention_is_bounded_by_count_and_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(&dir.path().join("r.db"), Duration::from_secs(1)).unwrap();
+        let lines: Vec<(&str, String)> = (0..LOG_RETENTION + 500)
+            .map(|i| ("info", format!("line {i}")))
+            .collect();
+        reg.log("a", "app", &lines).unwrap();
+        let kept = reg.logs("a", 0, usize::MAX).unwrap();
+        assert_eq!(kept.len() as u64, LOG_RETENTION);
+        assert_eq!(
+            kept.last().unwrap().message,
+            format!("line {}", LOG_RETENTION + 499)
+        );
+        // Another app's lines are not touched by a's retention.
+        reg.log("b", "app", &[("info", "b line".into())]).unwrap();
+        reg.with(|c| c.execute("UPDATE logs SET time = 0 WHERE app = 'a'", []))
+            .unwrap();
+        reg.log("a", "app", &[("info", "fresh".into())]).unwrap();
+        let kept = reg.logs("a", 0, usize::MAX).unwrap();
+        assert_eq!(
+            kept.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(),
+            vec!["fresh"]
+        );
+        assert_eq!(reg.logs("b", 0, 10).unwrap().len(), 1);
     }
 }

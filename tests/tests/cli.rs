@@ -207,3 +207,278 @@ fn concurrent_processes_never_lose_a_karma_increment() {
     let karma = ok_json(&d, &["data", "karma", "--json"]);
     assert_eq!(karma[0]["data"]["score"], processes * messages);
 }
+
+fn run(dir: &Path, args: &[&str]) -> String {
+    let out = hangar(dir, args);
+    assert!(
+        out.status.success(),
+        "hangar {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fails(dir: &Path, args: &[&str]) -> String {
+    let out = hangar(dir, args);
+    assert!(!out.status.success(), "hangar {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn lifecycle_commands_keep_data_until_uninstall() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run(d, &["install", guests::KARMA]);
+    run(
+        d,
+        &["send", "--room", "general", "--user", "carol", "@dave++"],
+    );
+    let disabled = ok_json(d, &["disable", "karma", "--json"]);
+    assert_eq!(disabled["status"], "disabled");
+    assert_eq!(
+        ok_json(d, &["info", "karma", "--json"])["status_reason"],
+        "disabled by the operator"
+    );
+    let sent = ok_json(
+        d,
+        &[
+            "send", "--room", "general", "--user", "carol", "@dave++", "--json",
+        ],
+    );
+    assert_eq!(sent["apps"], json!([]), "a disabled app gets no events");
+    assert!(
+        fails(
+            d,
+            &["command", "--room", "general", "--user", "a", "/karma dave"]
+        )
+        .contains("/karma")
+    );
+    assert_eq!(
+        ok_json(d, &["enable", "karma", "--json"])["status"],
+        "enabled"
+    );
+    assert_eq!(
+        ok_json(d, &["data", "karma", "--json"])[0]["data"]["score"],
+        1
+    );
+
+    // update with a rebuilt karma (a new version of the same id): data kept.
+    let bytes = std::fs::read(guests::KARMA).unwrap();
+    let from = br#""version": "0.1.0""#;
+    let mut patched = bytes.clone();
+    let mut i = 0;
+    while let Some(p) = patched[i..].windows(from.len()).position(|w| w == from) {
+        patched[i + p..i + p + from.len()].copy_from_slice(br#""version": "0.2.0""#);
+        i += p + from.len();
+    }
+    let newer = d.join("karma-0.2.0.wasm");
+    std::fs::write(&newer, patched).unwrap();
+    assert_eq!(
+        ok_json(d, &["update", newer.to_str().unwrap(), "--json"])["version"],
+        "0.2.0"
+    );
+    assert_eq!(
+        ok_json(d, &["data", "karma", "--json"])[0]["data"]["score"],
+        1
+    );
+    let info = ok_json(d, &["info", "karma", "--json"]);
+    assert_eq!(info["records"], 1);
+    assert!(
+        info["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["handler"] == "execute-post-message-sent" && c["calls"] == 1),
+        "{info}"
+    );
+
+    run(d, &["uninstall", "karma"]);
+    assert!(!d.join("apps/karma").exists());
+    assert_eq!(ok_json(d, &["list", "--json"]), json!([]));
+    assert!(fails(d, &["data", "karma"]).contains("no app 'karma' is installed"));
+}
+
+#[test]
+fn settings_logs_and_history_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run(d, &["install", guests::WORD_FILTER]);
+    let settings = ok_json(d, &["settings", "word-filter", "--json"]);
+    assert_eq!(settings["mode"], "mask");
+    let err = fails(d, &["settings", "word-filter", "mode", "shout"]);
+    assert!(err.contains("mode") && err.contains("block"), "{err}");
+    assert_eq!(
+        ok_json(d, &["settings", "word-filter", "--json"])["mode"],
+        "mask",
+        "a refused value changes nothing"
+    );
+    run(d, &["settings", "word-filter", "mode", "block"]);
+    let sent = ok_json(
+        d,
+        &[
+            "send", "--room", "general", "--user", "bob", "heck no", "--json",
+        ],
+    );
+    assert_eq!(sent["status"], "prevented");
+    assert_eq!(sent["prevented_by"], "word-filter");
+    run(
+        d,
+        &["send", "--room", "general", "--user", "bob", "hello there"],
+    );
+    let history = ok_json(d, &["history", "--room", "general", "--json"]);
+    let texts: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, vec!["hello there"]);
+    let logs = run(d, &["logs", "word-filter", "--json"]);
+    assert!(
+        logs.lines().any(|l| l.contains("installed version 0.1.0")),
+        "{logs}"
+    );
+}
+
+#[test]
+fn a_missing_permission_is_named_in_send_json_and_in_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let installed = run(d, &["install", guests::BARE]);
+    assert!(
+        installed.contains("permissions: slashcommand"),
+        "{installed}"
+    );
+    let sent = ok_json(
+        d,
+        &["send", "--room", "general", "--user", "bob", "hi", "--json"],
+    );
+    let bare = &sent["apps"][0];
+    assert_eq!(bare["app"], "bare");
+    assert_eq!(bare["denied"], json!(["persistence"]), "{sent}");
+    let logs = run(d, &["logs", "bare", "--json"]);
+    assert!(
+        logs.contains("lacks the 'persistence' permission"),
+        "{logs}"
+    );
+    assert!(logs.contains("permission 'persistence' denied"), "{logs}");
+}
+
+#[test]
+fn new_then_build_then_install_works_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let app = d.join("hello");
+    let out = Command::new(hangar_bin())
+        .current_dir(d)
+        .args(["new", "hello"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Share the guests' target dir so the SDK's dependencies are built once.
+    let target = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/guests");
+    let out = Command::new(hangar_bin())
+        .args(["build", app.to_str().unwrap(), "--json"])
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let built: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(built[0]["app"], "hello");
+    let wasm = built[0]["path"].as_str().unwrap();
+    run(d, &["install", wasm]);
+    let reply = run(
+        d,
+        &["command", "--room", "general", "--user", "alice", "/hello"],
+    );
+    assert!(reply.contains("hello, alice! (greeting #1)"), "{reply}");
+    // `new` refuses to overwrite, and refuses ids that are not safe.
+    let again = Command::new(hangar_bin())
+        .current_dir(d)
+        .args(["new", "hello"])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    let bad = Command::new(hangar_bin())
+        .current_dir(d)
+        .args(["new", "Bad_Name"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("cannot be an app id"));
+}
+
+#[test]
+fn logs_follow_prints_new_lines_as_they_arrive() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run(d, &["install", guests::FEEDBACK]);
+    let mut child = Command::new(hangar_bin())
+        .arg("--data-dir")
+        .arg(d)
+        .args(["logs", "feedback", "--follow", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx.recv_timeout(std::time::Duration::from_secs(20)).unwrap();
+    assert!(first.contains("installed version"), "{first}");
+    run(
+        d,
+        &[
+            "command",
+            "--room",
+            "general",
+            "--user",
+            "alice",
+            "/feedback hello",
+        ],
+    );
+    let next = rx.recv_timeout(std::time::Duration::from_secs(20)).unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(next.contains("feedback from alice"), "{next}");
+}
+
+#[test]
+fn demo_runs_every_step_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(hangar_bin())
+        .args(["demo", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("demo complete: every step behaved as shown"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("FAILED"));
+    assert!(
+        !stdout.contains("\x1b["),
+        "no colour when stdout is not a terminal"
+    );
+}

@@ -108,3 +108,116 @@ fn ids_with_path_characters_are_refused_and_nothing_is_left() {
         .collect();
     assert!(entries.is_empty(), "{entries:?}");
 }
+
+fn hooks_seen(host: &hangar_host::Host) -> Vec<serde_json::Value> {
+    host.records("hooks")
+        .unwrap()
+        .into_iter()
+        .map(|r| serde_json::from_str(&r.data).unwrap())
+        .collect()
+}
+
+#[test]
+fn every_transition_calls_its_hook() {
+    let (dir, host, _chat) = host_with(&[guests::HOOKS]);
+    assert_eq!(hooks_seen(&host), vec![json!({"hook": "install"})]);
+
+    host.disable("hooks").unwrap();
+    assert!(
+        host.logs("hooks", 10)
+            .unwrap()
+            .iter()
+            .any(|l| l.message == "disable hook ran")
+    );
+
+    // enable may refuse: the app stays disabled and says why.
+    host.set_setting("hooks", "refuse-enable", json!(true))
+        .unwrap();
+    let err = host.enable("hooks").unwrap_err().to_string();
+    assert!(err.contains("refuse-enable is set"), "{err}");
+    let info = host.info("hooks").unwrap();
+    assert_eq!(info.summary.status, Status::Disabled);
+    assert!(
+        info.summary
+            .status_reason
+            .unwrap()
+            .contains("refuse-enable is set")
+    );
+    host.set_setting("hooks", "refuse-enable", json!(false))
+        .unwrap();
+    assert_eq!(host.enable("hooks").unwrap().status, Status::Enabled);
+
+    // settings: the read-only validation can refuse; the value is unchanged.
+    let err = host
+        .set_setting("hooks", "label", json!("forbidden"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not allowed"), "{err}");
+    assert_eq!(
+        host.settings("hooks")
+            .unwrap()
+            .iter()
+            .find(|s| s.0 == "label")
+            .unwrap()
+            .1,
+        json!("plain")
+    );
+    host.set_setting("hooks", "label", json!("fancy")).unwrap();
+    assert!(
+        hooks_seen(&host).contains(&json!({"hook": "updated", "id": "label", "value": "fancy"}))
+    );
+    // a value of the wrong type never reaches the app.
+    assert!(host.set_setting("hooks", "label", json!(3)).is_err());
+
+    let newer = patched(
+        guests::HOOKS,
+        r#""version": "0.1.0""#,
+        r#""version": "0.3.0""#,
+    );
+    let path = dir.path().join("hooks-0.3.0.wasm");
+    std::fs::write(&path, newer).unwrap();
+    host.update(&path).unwrap();
+    assert!(hooks_seen(&host).contains(&json!({"hook": "update", "from": "0.1.0"})));
+    assert_eq!(host.info("hooks").unwrap().summary.version, "0.3.0");
+    // settings survive an update
+    assert_eq!(
+        host.settings("hooks")
+            .unwrap()
+            .iter()
+            .find(|s| s.0 == "label")
+            .unwrap()
+            .1,
+        json!("fancy")
+    );
+
+    host.uninstall("hooks").unwrap();
+    assert!(!dir.path().join("apps/hooks").exists());
+    assert!(host.list().unwrap().is_empty());
+}
+
+#[test]
+fn an_app_whose_package_breaks_is_marked_invalid_and_the_host_still_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (host, _chat) = hangar_tests::host_at(dir.path());
+        host.install(guests::KARMA.as_ref()).unwrap();
+        host.install(guests::PROBE.as_ref()).unwrap();
+    }
+    std::fs::write(dir.path().join("apps/karma/app.wasm"), b"garbage").unwrap();
+    let (host, _chat) = hangar_tests::host_at(dir.path());
+    let list = host.list().unwrap();
+    let karma = list.iter().find(|a| a.id == "karma").unwrap();
+    assert_eq!(karma.status, Status::Invalid);
+    assert!(
+        karma
+            .status_reason
+            .as_deref()
+            .unwrap()
+            .contains("reinstall"),
+        "{karma:?}"
+    );
+    assert!(
+        probe(&host, "/p create 1")["ok"].is_string(),
+        "the other app still works"
+    );
+}

@@ -1,7 +1,7 @@
 //! An app that asks for nothing but its command, then tries persistence and
 //! messaging: every call must come back denied, naming the permission.
 
-use hangar_sdk::{Association, Command, Commands, Modifier, Result, Writer, log, read};
+use hangar_sdk::{Association, Command, Commands, Message, Messages, Modifier, Result, Writer, log, read};
 
 struct Bare;
 
@@ -20,4 +20,13 @@ impl Commands for Bare {
     }
 }
 
-hangar_sdk::export_app!(Bare, manifest = "hangar.json", handles = [Commands]);
+impl Messages for Bare {
+    fn post_message_sent(message: &Message, writer: &Writer, _modifier: &Modifier) -> Result<()> {
+        if let Err(e) = writer.create(&message.text) {
+            log::warn(&format!("post-message-sent create: {e}"));
+        }
+        Ok(())
+    }
+}
+
+hangar_sdk::export_app!(Bare, manifest = "hangar.json", handles = [Commands, Messages]);
