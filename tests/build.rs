@@ -59,7 +59,17 @@ fn main() {
     let mut consts = String::new();
     for (workspace, guests) in [
         ("example-apps", &["feedback", "word_filter", "karma"][..]),
-        ("tests/guests", &["probe", "neighbor", "bare", "hooks"][..]),
+        (
+            "tests/guests",
+            &[
+                "probe",
+                "neighbor",
+                "bare",
+                "hooks",
+                "hostile",
+                "otherworld",
+            ][..],
+        ),
     ] {
         let status = Command::new(&cargo)
             .args(["build", "--release", "--target", TARGET, "--manifest-path"])

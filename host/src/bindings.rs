@@ -47,7 +47,7 @@ pub(crate) struct AppLog {
 pub(crate) struct CallState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
-    pub(crate) limits: wasmtime::StoreLimits,
+    pub(crate) limits: CallLimiter,
     pub(crate) manifest: Arc<Manifest>,
     pub(crate) settings: Arc<HashMap<String, serde_json::Value>>,
     pub(crate) bridge: Arc<dyn Bridge>,
@@ -65,6 +65,47 @@ pub(crate) struct CallState {
     /// Log lines kept per call; the rest are counted and dropped.
     pub(crate) max_logs_per_call: usize,
     pub(crate) dropped_logs: usize,
+}
+
+/// `StoreLimits` plus a note of whether a limit was hit, so a trap that
+/// follows a refused `memory.grow` is reported as the memory cap.
+pub(crate) struct CallLimiter {
+    pub(crate) inner: wasmtime::StoreLimits,
+    pub(crate) hit: bool,
+}
+
+impl wasmtime::ResourceLimiter for CallLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let ok = self.inner.memory_growing(current, desired, maximum)?;
+        self.hit |= !ok;
+        Ok(ok)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let ok = self.inner.table_growing(current, desired, maximum)?;
+        self.hit |= !ok;
+        Ok(ok)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
 }
 
 impl WasiView for CallState {
@@ -145,6 +186,7 @@ pub(crate) fn to_wit_error(e: StoreError) -> wit::Error {
         StoreError::TooLarge(m) => wit::Error::TooLarge(m),
         StoreError::QuotaExceeded(m) => wit::Error::QuotaExceeded(m),
         StoreError::NotFound(m) => wit::Error::NotFound(m),
+        StoreError::Busy(m) => wit::Error::Host(m),
         StoreError::Backend(e) => wit::Error::Host(format!("storage failed: {e}")),
     }
 }
@@ -161,7 +203,16 @@ pub(crate) fn to_wit_message(m: &Message) -> wit::Message {
 }
 
 /// Take back a message an app returned, refusing changes it may not make.
-pub(crate) fn from_wit_message(original: &Message, m: wit::Message) -> Result<Message, String> {
+pub(crate) fn from_wit_message(
+    original: &Message,
+    m: wit::Message,
+    max_bytes: usize,
+) -> Result<Message, String> {
+    if m.text.len() > max_bytes || m.custom_fields.len() > max_bytes {
+        return Err(format!(
+            "the returned message is larger than the limit of {max_bytes} bytes"
+        ));
+    }
     if m.room != original.room || m.sender != original.sender || m.id != original.id {
         return Err(
             "a modify handler may change the text and custom fields only, not id, room or sender"

@@ -171,6 +171,14 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Show the effective configuration (defaults overlaid with
+    /// <data-dir>/config.json: deadlines, per-app deadlines, fail-closed
+    /// classes, error-disable policy, storage and memory limits).
+    Config {
+        /// Print JSON (the same shape config.json takes).
+        #[arg(long)]
+        json: bool,
+    },
     /// A guided tour with the example apps, on a fresh temporary data dir.
     Demo {
         /// The example apps' workspace (default: the one in this checkout).
@@ -196,7 +204,7 @@ pub fn open(dir: &Path) -> Result<(Host, Arc<RefChat>)> {
         RefChat::open(dir)
             .with_context(|| format!("opening the reference chat in {}", dir.display()))?,
     );
-    let host = HostBuilder::new(dir)
+    let host = HostBuilder::with_operator_config(dir)?
         .build(chat.clone())
         .with_context(|| format!("opening the host data directory {}", dir.display()))?;
     Ok((host, chat))
@@ -280,8 +288,8 @@ pub fn run(cli: Cli) -> Result<()> {
             match report.status {
                 SendStatus::Sent => println!("sent: {}", report.message.text),
                 SendStatus::Prevented => println!(
-                    "prevented by {}: {}",
-                    report.prevented_by.as_deref().unwrap_or("?"),
+                    "prevented ({}): {}",
+                    report.reason.as_deref().unwrap_or("?"),
                     report.message.text
                 ),
             }
@@ -536,6 +544,19 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::New { path } => new::run(&path)?,
+        Cmd::Config { json } => {
+            let config = crate::HostConfig::load(&dir)?;
+            let value = config.to_json();
+            if json {
+                return print_json(&value);
+            }
+            println!(
+                "configuration of {} (edit {}/config.json to change it):",
+                dir.display(),
+                dir.display()
+            );
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
         Cmd::Demo { apps } => demo::run(cli.data_dir, apps)?,
     }
     Ok(())

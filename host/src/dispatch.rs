@@ -22,7 +22,7 @@ use crate::manifest::Event;
 const STDERR_CAPTURE: usize = 4096;
 
 /// The event classes that have their own deadline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EventClass {
     /// Pre-send checks, prevent, extend and modify.
@@ -65,7 +65,43 @@ impl Default for Deadlines {
     }
 }
 
+impl EventClass {
+    /// The name used in configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventClass::PreMessage => "pre-message",
+            EventClass::PostMessage => "post-message",
+            EventClass::Command => "command",
+            EventClass::Lifecycle => "lifecycle",
+            EventClass::Settings => "settings",
+        }
+    }
+
+    /// Parse a configuration name.
+    pub fn parse(name: &str) -> Option<EventClass> {
+        Some(match name {
+            "pre-message" => EventClass::PreMessage,
+            "post-message" => EventClass::PostMessage,
+            "command" => EventClass::Command,
+            "lifecycle" => EventClass::Lifecycle,
+            "settings" => EventClass::Settings,
+            _ => return None,
+        })
+    }
+}
+
 impl Deadlines {
+    /// Set the deadline of `class`.
+    pub fn set(&mut self, class: EventClass, deadline: Duration) {
+        match class {
+            EventClass::PreMessage => self.pre_message = deadline,
+            EventClass::PostMessage => self.post_message = deadline,
+            EventClass::Command => self.command = deadline,
+            EventClass::Lifecycle => self.lifecycle = deadline,
+            EventClass::Settings => self.settings = deadline,
+        }
+    }
+
     /// The deadline of `class`.
     pub fn of(&self, class: EventClass) -> Duration {
         match class {
@@ -147,9 +183,12 @@ pub enum SendStatus {
 pub struct SendReport {
     /// Sent or prevented.
     pub status: SendStatus,
-    /// The app that vetoed it, if any.
+    /// The app that vetoed it, or whose failure blocked it (fail closed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prevented_by: Option<String>,
+    /// Why it was prevented.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// The message as stored (or as it was when vetoed).
     pub message: Message,
     /// One line per handler call, in call order.
@@ -234,12 +273,16 @@ impl HostInner {
             }
         };
 
+        let deadline = self.config.deadline(&app.manifest.id, class);
         let txn = match if writes {
             app.store.transaction()
         } else {
             app.store.reader()
         } {
-            Ok(t) => t,
+            Ok(mut t) => {
+                t.set_deadline(start + deadline);
+                t
+            }
             Err(e) => {
                 let out = fail(
                     report,
@@ -257,13 +300,16 @@ impl HostInner {
                 .stderr(stderr.clone())
                 .build(),
             table: wasmtime::component::ResourceTable::new(),
-            limits: wasmtime::StoreLimitsBuilder::new()
-                .memory_size(self.config.instance.max_memory_bytes)
-                .table_elements(self.config.instance.max_table_elements)
-                .instances(32)
-                .tables(32)
-                .memories(8)
-                .build(),
+            limits: crate::bindings::CallLimiter {
+                inner: wasmtime::StoreLimitsBuilder::new()
+                    .memory_size(self.config.instance.max_memory_bytes)
+                    .table_elements(self.config.instance.max_table_elements)
+                    .instances(32)
+                    .tables(32)
+                    .memories(8)
+                    .build(),
+                hit: false,
+            },
             manifest: app.manifest.clone(),
             settings: app.settings.clone(),
             bridge: self.bridge.clone(),
@@ -278,7 +324,6 @@ impl HostInner {
         };
         let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|s| &mut s.limits);
-        let deadline = self.config.deadlines.of(class);
         let ticks =
             (deadline.as_millis() / crate::engine::EPOCH_TICK.as_millis()).max(1) as u64 + 1;
         store.set_epoch_deadline(ticks);
@@ -316,6 +361,7 @@ impl HostInner {
                 ),
             ));
         }
+        let logs = self.rate_limit_logs(&app.manifest.id, logs);
         let _ = self.registry.log(&app.manifest.id, "app", &logs);
 
         let out = match result {
@@ -340,14 +386,16 @@ impl HostInner {
             }
             Ok(Err(message)) => fail(report, FailureKind::AppError, message),
             Err(trap) => {
-                let (kind, mut message) =
-                    classify(&trap, deadline, self.config.instance.max_memory_bytes);
                 let said = String::from_utf8_lossy(&stderr.contents())
                     .trim()
                     .to_string();
-                if !said.is_empty() {
-                    message = format!("{message}\nguest stderr: {said}");
-                }
+                let (kind, message) = classify(
+                    &trap,
+                    deadline,
+                    self.config.instance.max_memory_bytes,
+                    state.limits.hit,
+                    &said,
+                );
                 fail(report, kind, message)
             }
         };
@@ -359,6 +407,7 @@ impl HostInner {
         );
         if out.report.outcome == Outcome::Error {
             self.log_failure(app, &out.report);
+            self.count_fault(app, &out.report);
         } else if !out.report.denied.is_empty() {
             let lines: Vec<(&str, String)> = out
                 .report
@@ -430,6 +479,9 @@ impl HostInner {
                 );
                 let wanted = check.value;
                 reports.push(check.report);
+                if let Some(reason) = self.blocks(reports.last().expect("just pushed")) {
+                    return Ok(prevented(app, reason, message, reports, effects));
+                }
                 if wanted != Some(true) {
                     continue;
                 }
@@ -453,13 +505,11 @@ impl HostInner {
             }
             reports.push(out.report);
             if vetoed {
-                return Ok(SendReport {
-                    status: SendStatus::Prevented,
-                    prevented_by: Some(app.manifest.id.clone()),
-                    message,
-                    apps: reports,
-                    effects,
-                });
+                let reason = format!("vetoed by app '{}'", app.manifest.id);
+                return Ok(prevented(app, reason, message, reports, effects));
+            }
+            if let Some(reason) = self.blocks(reports.last().expect("just pushed")) {
+                return Ok(prevented(app, reason, message, reports, effects));
             }
         }
 
@@ -506,6 +556,9 @@ impl HostInner {
                 }
             }
             reports.push(out.report);
+            if let Some(reason) = self.blocks(reports.last().expect("just pushed")) {
+                return Ok(prevented(app, reason, message, reports, effects));
+            }
         }
 
         // 3. Modify: a pipeline, each app sees the previous output.
@@ -527,7 +580,7 @@ impl HostInner {
             );
             effects.append(&mut out.effects);
             if let Some(returned) = out.value {
-                match from_wit_message(&message, returned) {
+                match from_wit_message(&message, returned, self.config.max_argument_bytes) {
                     Ok(new) => {
                         if new != message {
                             message = new;
@@ -542,6 +595,9 @@ impl HostInner {
                 }
             }
             reports.push(out.report);
+            if let Some(reason) = self.blocks(reports.last().expect("just pushed")) {
+                return Ok(prevented(app, reason, message, reports, effects));
+            }
         }
 
         // 4. Store it.
@@ -597,6 +653,7 @@ impl HostInner {
         Ok(SendReport {
             status: SendStatus::Sent,
             prevented_by: None,
+            reason: None,
             message,
             apps: reports,
             effects,
@@ -699,31 +756,87 @@ impl HostInner {
     }
 }
 
-/// Name a trap: deadline, memory cap, or another guest fault.
+impl HostInner {
+    /// With the pre-message class failing closed, the reason a failed
+    /// pre-message call blocks the message.
+    fn blocks(&self, report: &AppReport) -> Option<String> {
+        (report.outcome == Outcome::Error && self.config.fails_closed(EventClass::PreMessage)).then(
+            || {
+                format!(
+                    "app '{}' failed in {} and the pre-message policy is fail-closed: {}",
+                    report.app,
+                    report.handler,
+                    report
+                        .error
+                        .as_deref()
+                        .unwrap_or("")
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                )
+            },
+        )
+    }
+}
+
+fn prevented(
+    app: &LoadedApp,
+    reason: String,
+    message: Message,
+    apps: Vec<AppReport>,
+    effects: Vec<Effect>,
+) -> SendReport {
+    SendReport {
+        status: SendStatus::Prevented,
+        prevented_by: Some(app.manifest.id.clone()),
+        reason: Some(reason),
+        message,
+        apps,
+        effects,
+    }
+}
+
+/// Name a trap: deadline, memory cap, or another guest fault. The first
+/// line says what happened (with what the guest printed, e.g. its panic
+/// message); the wasm backtrace follows.
 fn classify(
     trap: &wasmtime::Error,
     deadline: Duration,
     max_memory: usize,
+    limit_hit: bool,
+    stderr: &str,
 ) -> (FailureKind, String) {
+    let said: String = stderr
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(500)
+        .collect();
+    let said = if said.is_empty() {
+        String::new()
+    } else {
+        format!(" (guest said: {said})")
+    };
+    let detail = format!("{trap:#}");
     if trap.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
         return (
             FailureKind::Timeout,
             format!(
-                "ran past its deadline of {} ms and was stopped",
+                "ran past its deadline of {} ms and was stopped{said}",
                 deadline.as_millis()
             ),
         );
     }
-    let text = format!("{trap:#}");
-    let lower = text.to_lowercase();
-    if lower.contains("memory allocation failed")
-        || lower.contains("memory.grow")
-        || lower.contains("out of memory")
-    {
+    if limit_hit || stderr.contains("memory allocation of") {
         return (
             FailureKind::OutOfMemory,
-            format!("exceeded its memory cap of {max_memory} bytes: {text}"),
+            format!("hit its memory cap of {max_memory} bytes{said}\n{detail}"),
         );
     }
-    (FailureKind::Trap, format!("trapped: {text}"))
+    let root = trap.root_cause().to_string();
+    (
+        FailureKind::Trap,
+        format!("trapped: {root}{said}\n{detail}"),
+    )
 }

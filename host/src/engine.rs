@@ -4,7 +4,7 @@
 //! configuration.
 
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -107,8 +107,9 @@ impl Runtime {
     }
 
     /// Compile `bytes`, or load the serialized artifact from the cache.
-    /// Returns the component and whether it came from the cache.
-    pub(crate) fn load(&self, bytes: &[u8]) -> Result<(Component, bool)> {
+    /// A fresh compilation is returned with what to cache, so the caller
+    /// writes the cache only once the component has proved usable.
+    pub(crate) fn load(&self, bytes: &[u8]) -> Result<(Component, Option<PendingCache>)> {
         let digest = Sha256::digest(bytes);
         let name = format!("{}-{}.cwasm", hex(&digest), self.config_key);
         let path = self.cache_dir.join(name);
@@ -117,7 +118,7 @@ impl Runtime {
             // by `precompile_component` of an engine with this exact
             // configuration (its hash is in the file name).
             match unsafe { Component::deserialize_file(&self.engine, &path) } {
-                Ok(component) => return Ok((component, true)),
+                Ok(component) => return Ok((component, None)),
                 Err(_) => {
                     // A damaged cache entry is rebuilt below.
                     let _ = std::fs::remove_file(&path);
@@ -128,20 +129,35 @@ impl Runtime {
             .engine
             .precompile_component(bytes)
             .map_err(|e| Error::wasm("compiling the component", e))?;
-        self.store_in_cache(&path, &serialized);
         // SAFETY: produced just now by this engine.
         let component = unsafe { Component::deserialize(&self.engine, &serialized) }
             .map_err(|e| Error::wasm("loading the compiled component", e))?;
-        Ok((component, false))
+        Ok((component, Some(PendingCache { path, serialized })))
     }
+}
 
-    fn store_in_cache(&self, path: &Path, serialized: &[u8]) {
-        // The cache is an optimisation: failing to write it is not an error.
-        if std::fs::create_dir_all(&self.cache_dir).is_err() {
+/// A compiled artifact not yet written to the cache.
+pub(crate) struct PendingCache {
+    path: PathBuf,
+    serialized: Vec<u8>,
+}
+
+impl PendingCache {
+    /// Write it (atomically). The cache is an optimisation: failing to
+    /// write it is not an error.
+    pub(crate) fn store(self) {
+        let Some(dir) = self.path.parent() else {
+            return;
+        };
+        if std::fs::create_dir_all(dir).is_err() {
             return;
         }
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        if std::fs::write(&tmp, serialized).is_ok() && std::fs::rename(&tmp, path).is_err() {
+        let tmp = self
+            .path
+            .with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, &self.serialized).is_ok()
+            && std::fs::rename(&tmp, &self.path).is_err()
+        {
             let _ = std::fs::remove_file(&tmp);
         }
     }

@@ -12,56 +12,14 @@ use wasmtime::component::Linker;
 
 use crate::bindings::{AppPre, CallState};
 use crate::bridge::{Bridge, Message};
-use crate::dispatch::{AppReport, CommandReport, Deadlines, EventClass, PreviewItem, SendReport};
+use crate::config::HostConfig;
+use crate::dispatch::{AppReport, CommandReport, EventClass, PreviewItem, SendReport};
 use crate::engine::{InstanceLimits, Runtime, hex};
 use crate::error::{Error, Result};
 use crate::manifest::{Event, Manifest};
 use crate::package::Package;
 use crate::persistence::{Durability, Limits, Record, SqliteStore};
 use crate::registry::{AppEntry, CallStats, LogEntry, Registry, Status};
-
-/// Everything an operator can tune.
-#[derive(Debug, Clone)]
-pub struct HostConfig {
-    /// Where the registry, app packages, stores and compile cache live.
-    pub data_dir: PathBuf,
-    /// Compile cache directory (default `<data_dir>/cache`).
-    pub cache_dir: Option<PathBuf>,
-    /// Per-app storage limits.
-    pub storage: Limits,
-    /// Per-instance caps.
-    pub instance: InstanceLimits,
-    /// Per-class call deadlines.
-    pub deadlines: Deadlines,
-    /// Commit durability.
-    pub durability: Durability,
-    /// How long a handler waits for another's write lock.
-    pub busy_timeout: Duration,
-    /// Largest string argument to a host call (records have their own limit).
-    pub max_argument_bytes: usize,
-    /// Log lines kept per call.
-    pub max_logs_per_call: usize,
-    /// Threads for post-event fan-out.
-    pub workers: usize,
-}
-
-impl HostConfig {
-    /// Defaults for `data_dir`.
-    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        HostConfig {
-            data_dir: data_dir.into(),
-            cache_dir: None,
-            storage: Limits::default(),
-            instance: InstanceLimits::default(),
-            deadlines: Deadlines::default(),
-            durability: Durability::Normal,
-            busy_timeout: Duration::from_secs(5),
-            max_argument_bytes: 64 << 10,
-            max_logs_per_call: 100,
-            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
-        }
-    }
-}
 
 /// Builds a [`Host`].
 ///
@@ -87,6 +45,14 @@ impl HostBuilder {
         }
     }
 
+    /// Start from defaults overlaid with the operator's
+    /// `<data_dir>/config.json` (see [`crate::config`]).
+    pub fn with_operator_config(data_dir: impl Into<PathBuf>) -> Result<Self> {
+        Ok(HostBuilder {
+            config: HostConfig::load(data_dir)?,
+        })
+    }
+
     /// Start from a full configuration.
     pub fn from_config(config: HostConfig) -> Self {
         HostBuilder { config }
@@ -100,13 +66,29 @@ impl HostBuilder {
 
     /// Set the deadline of one event class.
     pub fn deadline(mut self, class: EventClass, deadline: Duration) -> Self {
-        match class {
-            EventClass::PreMessage => self.config.deadlines.pre_message = deadline,
-            EventClass::PostMessage => self.config.deadlines.post_message = deadline,
-            EventClass::Command => self.config.deadlines.command = deadline,
-            EventClass::Lifecycle => self.config.deadlines.lifecycle = deadline,
-            EventClass::Settings => self.config.deadlines.settings = deadline,
-        }
+        self.config.deadlines.set(class, deadline);
+        self
+    }
+
+    /// Set one app's deadline for one event class.
+    pub fn app_deadline(mut self, app: &str, class: EventClass, deadline: Duration) -> Self {
+        self.config
+            .app_deadlines
+            .entry(app.to_string())
+            .or_default()
+            .insert(class, deadline);
+        self
+    }
+
+    /// Make failures in `class` block the action (fail closed).
+    pub fn fail_closed(mut self, class: EventClass) -> Self {
+        self.config.fail_closed.insert(class);
+        self
+    }
+
+    /// How many faults within what window disable an app.
+    pub fn error_disable(mut self, policy: crate::config::ErrorDisable) -> Self {
+        self.config.error_disable = policy;
         self
     }
 
@@ -159,6 +141,7 @@ impl HostBuilder {
                 apps: Vec::new(),
             }),
             config,
+            guard: Default::default(),
             stats: std::sync::Mutex::new(PendingStats {
                 since: std::time::Instant::now(),
                 counts: HashMap::new(),
@@ -195,6 +178,7 @@ pub(crate) struct HostInner {
     pub(crate) config: HostConfig,
     /// Call counters not yet written to the registry.
     stats: std::sync::Mutex<PendingStats>,
+    pub(crate) guard: crate::guard::Guard,
 }
 
 struct PendingStats {
@@ -348,9 +332,9 @@ impl HostInner {
         status: Status,
         sha256: String,
         store: Arc<SqliteStore>,
-    ) -> Result<LoadedApp> {
+    ) -> Result<(LoadedApp, Option<crate::engine::PendingCache>)> {
         let id = manifest.id.clone();
-        let (component, _cached) = self.runtime.load(bytes)?;
+        let (component, fresh) = self.runtime.load(bytes)?;
         let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
             Error::wasm(
                 format!("app '{id}' needs imports this host does not give"),
@@ -371,14 +355,15 @@ impl HostInner {
         for (k, v) in self.registry.settings(&id)? {
             settings.insert(k, v);
         }
-        Ok(LoadedApp {
+        let app = LoadedApp {
             store,
             manifest: Arc::new(manifest),
             pre,
             settings: Arc::new(settings),
             status,
             sha256,
-        })
+        };
+        Ok((app, fresh))
     }
 
     /// Load an installed app from its directory, checking the package hash.
@@ -394,7 +379,12 @@ impl HostInner {
             });
         }
         let store = self.open_store(&id)?;
-        self.prepare(entry.manifest, &bytes, entry.status, entry.sha256, store)
+        let (app, fresh) =
+            self.prepare(entry.manifest, &bytes, entry.status, entry.sha256, store)?;
+        if let Some(fresh) = fresh {
+            fresh.store();
+        }
+        Ok(app)
     }
 
     /// Reload from the registry if it changed (in this or another process).
@@ -511,7 +501,7 @@ impl Host {
                 inner.config.busy_timeout,
             )
             .map_err(|e| Error::InvalidInput(format!("creating the store of app '{id}': {e}")))?;
-            let app = inner.prepare(
+            let (app, fresh) = inner.prepare(
                 manifest.clone(),
                 &package.bytes,
                 Status::Enabled,
@@ -541,11 +531,20 @@ impl Host {
                     }
                     std::fs::rename(&staging, &dir)
                         .map_err(|e| Error::io(format!("moving the app into {}", dir.display()), e))
-                })
+                })?;
+            Ok(fresh)
         })();
-        if let Err(e) = result {
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(e);
+        match result {
+            // Cache the compiled component only once the app is installed.
+            Ok(fresh) => {
+                if let Some(fresh) = fresh {
+                    fresh.store();
+                }
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                return Err(e);
+            }
         }
         let _ = inner.registry.log(
             &id,
@@ -628,7 +627,7 @@ impl Host {
         let result = (|| {
             std::fs::write(&staged, &package.bytes)
                 .map_err(|e| Error::io(format!("writing {}", staged.display()), e))?;
-            let app = inner.prepare(
+            let (app, fresh) = inner.prepare(
                 manifest.clone(),
                 &package.bytes,
                 old.status,
@@ -653,11 +652,19 @@ impl Host {
             inner.registry.replace(&manifest, &sha256, || {
                 std::fs::rename(&staged, dir.join("app.wasm"))
                     .map_err(|e| Error::io(format!("replacing {}", dir.display()), e))
-            })
+            })?;
+            Ok(fresh)
         })();
-        if let Err(e) = result {
-            let _ = std::fs::remove_file(&staged);
-            return Err(e);
+        match result {
+            Ok(fresh) => {
+                if let Some(fresh) = fresh {
+                    fresh.store();
+                }
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&staged);
+                return Err(e);
+            }
         }
         let _ = inner.registry.log(
             &id,

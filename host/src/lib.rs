@@ -15,6 +15,8 @@
 //! - `accessors`: the host side of the imports (reader, writer, modifier, log); private.
 //! - [`persistence`]: the record store trait and its SQLite backend.
 //! - [`dispatch`]: calls, transactions, the event pipelines and reports.
+//! - [`config`]: [`HostConfig`], policies, the operator's `config.json`.
+//! - `guard`: fault window (disabled by error) and log rate limit; private.
 //! - [`registry`]: installed apps, statuses, settings, logs.
 //! - [`host`]: [`Host`] and [`HostBuilder`], the embedding API.
 //! - [`bridge`]: the trait an embedding chat server implements.
@@ -39,6 +41,7 @@
 
 pub mod bridge;
 pub mod builder;
+pub mod config;
 pub mod dispatch;
 pub mod engine;
 pub mod error;
@@ -51,18 +54,20 @@ pub mod registry;
 
 mod accessors;
 mod bindings;
+mod guard;
 
 #[cfg(feature = "cli")]
 pub mod cli;
 
 pub use bridge::{Bridge, Effect, Message, Room, User};
+pub use config::{ErrorDisable, HostConfig};
 pub use dispatch::{
     AppReport, CommandReport, Deadlines, EventClass, FailureKind, Outcome, PreviewItem, SendReport,
     SendStatus,
 };
 pub use engine::InstanceLimits;
 pub use error::{Error, Result};
-pub use host::{AppInfo, AppSummary, Host, HostBuilder, HostConfig};
+pub use host::{AppInfo, AppSummary, Host, HostBuilder};
 pub use manifest::{API_VERSION, Manifest, Permission};
 pub use package::Package;
 pub use persistence::{Association, Durability, Limits, Model, Record};

@@ -114,6 +114,9 @@ pub enum StoreError {
     /// No such record.
     #[error("{0}")]
     NotFound(String),
+    /// Another writer held the store past the call's deadline.
+    #[error("{0}")]
+    Busy(String),
     /// The database failed.
     #[error("database error: {0}")]
     Backend(#[from] rusqlite::Error),
@@ -299,6 +302,7 @@ impl SqliteStore {
             conn: Some(self.take()?),
             begun: false,
             write: true,
+            deadline: None,
         })
     }
 
@@ -309,6 +313,7 @@ impl SqliteStore {
             conn: Some(self.take()?),
             begun: false,
             write: false,
+            deadline: None,
         })
     }
 
@@ -344,14 +349,36 @@ pub struct Txn {
     conn: Option<Connection>,
     begun: bool,
     write: bool,
+    deadline: Option<std::time::Instant>,
 }
 
 impl Txn {
+    /// Wait for another writer's lock no later than `deadline` (the call's
+    /// own deadline), so a locked database cannot keep a call alive.
+    pub fn set_deadline(&mut self, deadline: std::time::Instant) {
+        self.deadline = Some(deadline);
+    }
+
     fn conn(&mut self) -> StoreResult<&Connection> {
         let conn = self.conn.as_ref().expect("connection present until drop");
         if self.write && !self.begun {
-            conn.execute_batch("BEGIN IMMEDIATE")
-                .map_err(|e| StoreError::from_sqlite(e, &self.store.limits))?;
+            let wait = match self.deadline {
+                Some(d) => d
+                    .saturating_duration_since(std::time::Instant::now())
+                    .min(self.store.busy_timeout),
+                None => self.store.busy_timeout,
+            };
+            conn.busy_timeout(wait)?;
+            conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| {
+                if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) {
+                    StoreError::Busy(format!(
+                        "the app's store stayed locked by another writer for {} ms; try again",
+                        wait.as_millis()
+                    ))
+                } else {
+                    StoreError::from_sqlite(e, &self.store.limits)
+                }
+            })?;
             self.begun = true;
         }
         Ok(conn)

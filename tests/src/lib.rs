@@ -28,8 +28,18 @@ pub fn host_at(dir: &Path) -> (Host, Arc<RefChat>) {
 
 /// A host on a fresh temporary data directory, with the given guests installed.
 pub fn host_with(apps: &[&str]) -> (tempfile::TempDir, Host, Arc<RefChat>) {
+    host_configured(apps, |b| b)
+}
+
+/// Like [`host_with`], with the builder adjusted by `configure`.
+pub fn host_configured(
+    apps: &[&str],
+    configure: impl FnOnce(HostBuilder) -> HostBuilder,
+) -> (tempfile::TempDir, Host, Arc<RefChat>) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (host, chat) = host_at(dir.path());
+    let chat = Arc::new(RefChat::open(dir.path()).expect("open chat"));
+    let builder = HostBuilder::new(dir.path()).cache_dir(cache_dir());
+    let host = configure(builder).build(chat.clone()).expect("build host");
     for app in apps {
         host.install(Path::new(app)).expect("install");
     }

@@ -1,0 +1,316 @@
+//! Host configuration: what an embedder sets with [`HostBuilder`](crate::HostBuilder)
+//! and what an operator sets in `<data_dir>/config.json`.
+//!
+//! ```json
+//! {
+//!   "deadlines-ms": { "pre-message": 300, "post-message": 2000 },
+//!   "app-deadlines-ms": { "karma": { "post-message": 100 } },
+//!   "fail-closed": ["pre-message"],
+//!   "error-disable": { "max-faults": 5, "window-ms": 60000 },
+//!   "storage": { "max-record-bytes": 1048576, "max-records-per-call": 10000, "max-storage-bytes": 268435456 },
+//!   "max-memory-bytes": 67108864,
+//!   "durability": "full",
+//!   "log-lines-per-minute": 600
+//! }
+//! ```
+//! Every field is optional; what is missing keeps its default.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::dispatch::{Deadlines, EventClass};
+use crate::engine::InstanceLimits;
+use crate::error::{Error, Result};
+use crate::persistence::{Durability, Limits};
+
+/// When an app faults this often, it is disabled until an operator
+/// re-enables it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorDisable {
+    /// Faults (traps, timeouts, memory cap) that disable the app.
+    pub max_faults: u32,
+    /// Within this window.
+    pub window: Duration,
+}
+
+impl Default for ErrorDisable {
+    fn default() -> Self {
+        ErrorDisable {
+            max_faults: 5,
+            window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Everything an operator can tune.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Where the registry, app packages, stores and compile cache live.
+    pub data_dir: PathBuf,
+    /// Compile cache directory (default `<data_dir>/cache`).
+    pub cache_dir: Option<PathBuf>,
+    /// Per-app storage limits.
+    pub storage: Limits,
+    /// Per-instance caps.
+    pub instance: InstanceLimits,
+    /// Per-class call deadlines.
+    pub deadlines: Deadlines,
+    /// Per-app deadline overrides.
+    pub app_deadlines: HashMap<String, HashMap<EventClass, Duration>>,
+    /// Event classes that fail closed: a failed or timed-out app blocks the
+    /// action (only pre-message events can be blocked; the others have
+    /// already happened or report their failure anyway).
+    pub fail_closed: HashSet<EventClass>,
+    /// When repeated faults disable an app.
+    pub error_disable: ErrorDisable,
+    /// Commit durability.
+    pub durability: Durability,
+    /// How long a write waits for another's lock, at most (a call's own
+    /// deadline is the tighter bound inside handlers).
+    pub busy_timeout: Duration,
+    /// Largest string argument to a host call, and largest message text
+    /// (records have their own limit).
+    pub max_argument_bytes: usize,
+    /// Log lines kept per call.
+    pub max_logs_per_call: usize,
+    /// Log lines kept per app per minute; the rest are counted and dropped.
+    pub log_lines_per_minute: u32,
+    /// Threads for post-event fan-out.
+    pub workers: usize,
+}
+
+impl HostConfig {
+    /// Defaults for `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        HostConfig {
+            data_dir: data_dir.into(),
+            cache_dir: None,
+            storage: Limits::default(),
+            instance: InstanceLimits::default(),
+            deadlines: Deadlines::default(),
+            app_deadlines: HashMap::new(),
+            fail_closed: HashSet::new(),
+            error_disable: ErrorDisable::default(),
+            durability: Durability::Normal,
+            busy_timeout: Duration::from_secs(5),
+            max_argument_bytes: 64 << 10,
+            max_logs_per_call: 100,
+            log_lines_per_minute: 600,
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+
+    /// Defaults for `data_dir`, overlaid with `<data_dir>/config.json` if
+    /// it exists.
+    pub fn load(data_dir: impl Into<PathBuf>) -> Result<Self> {
+        let mut config = HostConfig::new(data_dir);
+        let path = config.data_dir.join("config.json");
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            let file: OperatorConfig = serde_json::from_str(&text).map_err(|e| {
+                Error::InvalidInput(format!(
+                    "{}: {e}; see `hangar config --help`",
+                    path.display()
+                ))
+            })?;
+            file.apply(&mut config, &path)?;
+        }
+        Ok(config)
+    }
+
+    /// The deadline of `class` for `app`.
+    pub fn deadline(&self, app: &str, class: EventClass) -> Duration {
+        self.app_deadlines
+            .get(app)
+            .and_then(|m| m.get(&class))
+            .copied()
+            .unwrap_or_else(|| self.deadlines.of(class))
+    }
+
+    /// Whether a failure in `class` blocks the action.
+    pub fn fails_closed(&self, class: EventClass) -> bool {
+        self.fail_closed.contains(&class)
+    }
+
+    /// The configuration as operator JSON (what `hangar config` prints).
+    pub fn to_json(&self) -> serde_json::Value {
+        let ms = |d: Duration| d.as_millis() as u64;
+        let classes = [
+            EventClass::PreMessage,
+            EventClass::PostMessage,
+            EventClass::Command,
+            EventClass::Lifecycle,
+            EventClass::Settings,
+        ];
+        let deadlines: serde_json::Map<String, serde_json::Value> = classes
+            .iter()
+            .map(|c| (c.name().to_string(), ms(self.deadlines.of(*c)).into()))
+            .collect();
+        let apps: serde_json::Map<String, serde_json::Value> = self
+            .app_deadlines
+            .iter()
+            .map(|(app, m)| {
+                let per: serde_json::Map<String, serde_json::Value> = m
+                    .iter()
+                    .map(|(c, d)| (c.name().to_string(), ms(*d).into()))
+                    .collect();
+                (app.clone(), per.into())
+            })
+            .collect();
+        let mut closed: Vec<&str> = self.fail_closed.iter().map(|c| c.name()).collect();
+        closed.sort();
+        serde_json::json!({
+            "data-dir": self.data_dir,
+            "deadlines-ms": deadlines,
+            "app-deadlines-ms": apps,
+            "fail-closed": closed,
+            "error-disable": { "max-faults": self.error_disable.max_faults, "window-ms": ms(self.error_disable.window) },
+            "storage": self.storage,
+            "max-memory-bytes": self.instance.max_memory_bytes,
+            "durability": self.durability,
+            "busy-timeout-ms": ms(self.busy_timeout),
+            "max-argument-bytes": self.max_argument_bytes,
+            "log-lines-per-minute": self.log_lines_per_minute,
+        })
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct OperatorConfig {
+    #[serde(default)]
+    deadlines_ms: HashMap<String, u64>,
+    #[serde(default)]
+    app_deadlines_ms: HashMap<String, HashMap<String, u64>>,
+    #[serde(default)]
+    fail_closed: Vec<String>,
+    error_disable: Option<ErrorDisableFile>,
+    storage: Option<Limits>,
+    max_memory_bytes: Option<usize>,
+    durability: Option<Durability>,
+    busy_timeout_ms: Option<u64>,
+    max_argument_bytes: Option<usize>,
+    log_lines_per_minute: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ErrorDisableFile {
+    max_faults: u32,
+    window_ms: u64,
+}
+
+fn class(name: &str, path: &Path) -> Result<EventClass> {
+    EventClass::parse(name).ok_or_else(|| {
+        Error::InvalidInput(format!(
+            "{}: unknown event class '{name}'; use pre-message, post-message, command, lifecycle or settings",
+            path.display()
+        ))
+    })
+}
+
+fn positive(ms: u64, what: &str, path: &Path) -> Result<Duration> {
+    if ms == 0 {
+        return Err(Error::InvalidInput(format!(
+            "{}: {what} must be more than 0 ms",
+            path.display()
+        )));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+impl OperatorConfig {
+    fn apply(self, config: &mut HostConfig, path: &Path) -> Result<()> {
+        for (name, ms) in self.deadlines_ms {
+            let c = class(&name, path)?;
+            config
+                .deadlines
+                .set(c, positive(ms, &format!("deadlines-ms.{name}"), path)?);
+        }
+        for (app, per) in self.app_deadlines_ms {
+            for (name, ms) in per {
+                let c = class(&name, path)?;
+                let d = positive(ms, &format!("app-deadlines-ms.{app}.{name}"), path)?;
+                config
+                    .app_deadlines
+                    .entry(app.clone())
+                    .or_default()
+                    .insert(c, d);
+            }
+        }
+        for name in self.fail_closed {
+            config.fail_closed.insert(class(&name, path)?);
+        }
+        if let Some(e) = self.error_disable {
+            config.error_disable = ErrorDisable {
+                max_faults: e.max_faults.max(1),
+                window: positive(e.window_ms, "error-disable.window-ms", path)?,
+            };
+        }
+        if let Some(s) = self.storage {
+            config.storage = s;
+        }
+        if let Some(m) = self.max_memory_bytes {
+            config.instance.max_memory_bytes = m;
+        }
+        if let Some(d) = self.durability {
+            config.durability = d;
+        }
+        if let Some(ms) = self.busy_timeout_ms {
+            config.busy_timeout = positive(ms, "busy-timeout-ms", path)?;
+        }
+        if let Some(b) = self.max_argument_bytes {
+            config.max_argument_bytes = b;
+        }
+        if let Some(n) = self.log_lines_per_minute {
+            config.log_lines_per_minute = n;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operator_file_overlays_defaults_and_names_bad_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"deadlines-ms": {"pre-message": 300}, "app-deadlines-ms": {"karma": {"post-message": 50}},
+                "fail-closed": ["pre-message"], "durability": "full"}"#,
+        )
+        .unwrap();
+        let c = HostConfig::load(dir.path()).unwrap();
+        assert_eq!(
+            c.deadline("x", EventClass::PreMessage),
+            Duration::from_millis(300)
+        );
+        assert_eq!(
+            c.deadline("karma", EventClass::PostMessage),
+            Duration::from_millis(50)
+        );
+        assert_eq!(
+            c.deadline("x", EventClass::PostMessage),
+            Deadlines::default().post_message
+        );
+        assert!(c.fails_closed(EventClass::PreMessage));
+        assert_eq!(c.durability, Durability::Full);
+
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"deadlines-ms": {"pre-mesage": 300}}"#,
+        )
+        .unwrap();
+        let err = HostConfig::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("pre-mesage"), "{err}");
+        std::fs::write(dir.path().join("config.json"), r#"{"deadline": 1}"#).unwrap();
+        let err = HostConfig::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("deadline"), "{err}");
+    }
+}

@@ -1,0 +1,117 @@
+//! Misbehaves on purpose. A message (or `/h <word>`) naming a behaviour
+//! makes the handler first write a record and queue a message, then:
+//! `loop` (infinite loop), `busy` (loop calling the host), `vec-bomb`
+//! (allocate with `vec!` until it aborts), `reserve-bomb` (allocate with
+//! `try_reserve`, handling the failure by returning an error), `recurse`
+//! (unbounded recursion), `panic`, `fill` (write until the quota is full,
+//! then fail), `flood` (100k log lines), `giant` (giant arguments to every
+//! import; then returns Ok). In pre-message-sent-modify, `?grow` returns a
+//! 10 MB message text and `?slowmodify` loops.
+
+use std::hint::black_box;
+
+use hangar_sdk::serde_json::json;
+use hangar_sdk::{
+    Association, Command, Commands, Error, Message, Messages, Modifier, Result, Writer, log, read,
+};
+
+struct Hostile;
+
+fn recurse(n: u64) -> u64 {
+    if black_box(n) == u64::MAX { 0 } else { 1 + recurse(black_box(n + 1)) }
+}
+
+fn misbehave(word: &str, writer: &Writer, modifier: &Modifier) -> Result<()> {
+    writer.create_with(&json!({"partial": word}), &[Association::misc("partial")])?;
+    modifier.send_message("general", &format!("partial effect of {word}"))?;
+    match word {
+        "loop" => loop {
+            black_box(0);
+        },
+        "busy" => loop {
+            let _ = black_box(read::room("general"));
+        },
+        "vec-bomb" => {
+            let mut hoard = Vec::new();
+            loop {
+                hoard.push(black_box(vec![1u8; 1 << 20]));
+            }
+        }
+        "reserve-bomb" => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                let mut chunk = Vec::new();
+                if chunk.try_reserve_exact(1 << 20).is_err() {
+                    return Err(Error::App(format!("out of memory after {} MiB", hoard.len())));
+                }
+                chunk.resize(1 << 20, 1);
+                hoard.push(black_box(chunk));
+            }
+        }
+        "recurse" => {
+            black_box(recurse(0));
+            Ok(())
+        }
+        "panic" => panic!("hostile panic"),
+        "fill" => {
+            let chunk = "f".repeat(64 * 1024);
+            loop {
+                writer.create(&chunk)?;
+            }
+        }
+        "flood" => {
+            for i in 0..100_000 {
+                log::info(&format!("flood line {i}"));
+            }
+            Err(Error::App("flooded".into()))
+        }
+        "giant" => {
+            let big = "g".repeat(8 << 20);
+            let errors = [
+                writer.create(&big).err(),
+                writer.update(&big, &1, true).err(),
+                writer.create_with(&1, &[Association::misc(big.clone())]).err(),
+                modifier.send_message(&big, "x").err(),
+                modifier.send_message("general", &big).err(),
+                modifier.notify_user(&big, "general", "x").err(),
+                read::by_id::<u8>(&big).err(),
+                read::room(&big).err(),
+                read::setting::<u8>(&big).err(),
+            ];
+            log::info(&big);
+            let refused = errors.iter().filter(|e| e.is_some()).count();
+            log::info(&format!("giant arguments refused: {refused} of {}", errors.len()));
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+impl Messages for Hostile {
+    fn post_message_sent(message: &Message, writer: &Writer, modifier: &Modifier) -> Result<()> {
+        match message.text.split_whitespace().find(|w| w.starts_with('!')) {
+            Some(word) => misbehave(&word[1..], writer, modifier),
+            None => Ok(()),
+        }
+    }
+
+    fn pre_message_sent_modify(mut message: Message, _writer: &Writer) -> Result<Message> {
+        if message.text.contains("?grow") {
+            message.text = "x".repeat(10 << 20);
+        }
+        if message.text.contains("?slowmodify") {
+            loop {
+                black_box(0);
+            }
+        }
+        Ok(message)
+    }
+}
+
+impl Commands for Hostile {
+    fn execute(command: &Command, writer: &Writer, modifier: &Modifier) -> Result<()> {
+        misbehave(command.args.first().map_or("", String::as_str), writer, modifier)
+    }
+}
+
+hangar_sdk::export_app!(Hostile, manifest = "hangar.json", handles = [Messages, Commands]);
