@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use wasmtime::component::{HasSelf, ResourceTable};
+use wasmtime::component::{HasSelf, Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bridge::{Bridge, Effect, Message};
@@ -51,6 +51,8 @@ pub(crate) struct CallState {
     pub(crate) manifest: Arc<Manifest>,
     pub(crate) settings: Arc<HashMap<String, serde_json::Value>>,
     pub(crate) bridge: Arc<dyn Bridge>,
+    /// When the call's deadline passes.
+    pub(crate) deadline: std::time::Instant,
     /// Reads go through this, so a handler reads its own writes.
     pub(crate) txn: Txn,
     /// True only while an event handler holding the writer runs.
@@ -123,7 +125,82 @@ pub(crate) fn add_to_linker(
 ) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
     AppBindings::add_to_linker::<CallState, HasSelf<CallState>>(linker, |s| s)?;
+    // A guest sleep blocks in the host, where epochs cannot interrupt it:
+    // cap every clock subscription at the call's deadline.
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance("wasi:clocks/monotonic-clock@0.2.12")?;
+    clock.func_wrap(
+        "subscribe-duration",
+        |mut store: wasmtime::StoreContextMut<'_, CallState>, (nanos,): (u64,)| {
+            let wait = std::time::Duration::from_nanos(nanos);
+            Ok((capped_sleep(store.data_mut(), wait)?,))
+        },
+    )?;
+    clock.func_wrap(
+        "subscribe-instant",
+        |mut store: wasmtime::StoreContextMut<'_, CallState>, (when,): (u64,)| {
+            let state = store.data_mut();
+            let now = state.wasi_monotonic_now();
+            let wait = std::time::Duration::from_nanos(when.saturating_sub(now));
+            Ok((capped_sleep(state, wait)?,))
+        },
+    )?;
+    linker.allow_shadowing(false);
     Ok(())
+}
+
+/// A sleep that ends no later than the call's deadline.
+struct CappedSleep {
+    until: std::time::Instant,
+}
+
+impl wasmtime_wasi::p2::Pollable for CappedSleep {
+    fn ready<'a, 'b>(
+        &'a mut self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'b>>
+    where
+        'a: 'b,
+        Self: 'b,
+    {
+        let until = self.until;
+        Box::pin(async move {
+            // Synchronous host: the guest is blocked in poll anyway.
+            std::thread::sleep(until.saturating_duration_since(std::time::Instant::now()));
+        })
+    }
+}
+
+fn capped_sleep(
+    state: &mut CallState,
+    wait: std::time::Duration,
+) -> wasmtime::Result<Resource<wasmtime_wasi::p2::DynPollable>> {
+    let until = (std::time::Instant::now() + wait).min(state.deadline);
+    let sleep = state.table.push(CappedSleep { until })?;
+    Ok(wasmtime_wasi::p2::subscribe(&mut state.table, sleep)?)
+}
+
+/// The monotonic clock apps see: nanoseconds since the host process
+/// started, so the host can turn a guest's instant back into a wait.
+pub(crate) struct ProcessClock;
+
+fn process_start() -> std::time::Instant {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *START.get_or_init(std::time::Instant::now)
+}
+
+impl wasmtime_wasi::HostMonotonicClock for ProcessClock {
+    fn resolution(&self) -> u64 {
+        1
+    }
+    fn now(&self) -> u64 {
+        process_start().elapsed().as_nanos() as u64
+    }
+}
+
+impl CallState {
+    fn wasi_monotonic_now(&mut self) -> u64 {
+        wasmtime_wasi::HostMonotonicClock::now(&ProcessClock)
+    }
 }
 
 impl From<wit::Model> for Model {

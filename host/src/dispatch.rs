@@ -298,6 +298,7 @@ impl HostInner {
         let state = CallState {
             wasi: wasmtime_wasi::WasiCtx::builder()
                 .stderr(stderr.clone())
+                .monotonic_clock(crate::bindings::ProcessClock)
                 .build(),
             table: wasmtime::component::ResourceTable::new(),
             limits: crate::bindings::CallLimiter {
@@ -314,6 +315,7 @@ impl HostInner {
             settings: app.settings.clone(),
             bridge: self.bridge.clone(),
             txn,
+            deadline: start + deadline,
             writer_live: false,
             effects: Vec::new(),
             logs: Vec::new(),
@@ -364,7 +366,22 @@ impl HostInner {
         let logs = self.rate_limit_logs(&app.manifest.id, logs);
         let _ = self.registry.log(&app.manifest.id, "app", &logs);
 
+        // A call that came back after its deadline (it was blocked in the
+        // host, e.g. sleeping, where epochs cannot stop it) is a timeout too.
+        let late = start.elapsed() > deadline;
+        let late_msg =
+            |what: &str| format!("ran past its deadline of {} ms{what}", deadline.as_millis());
         let out = match result {
+            Ok(Ok(_)) if late => fail(
+                report,
+                FailureKind::Timeout,
+                late_msg(" (blocked in a host call)"),
+            ),
+            Ok(Err(message)) if late => fail(
+                report,
+                FailureKind::Timeout,
+                late_msg(&format!(": {message}")),
+            ),
             Ok(Ok(value)) => {
                 let commit = if writes { state.txn.commit() } else { Ok(()) };
                 match commit {

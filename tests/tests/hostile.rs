@@ -120,6 +120,14 @@ fn busy_loop_calling_the_host_times_out() {
 }
 
 #[test]
+fn a_long_sleep_ends_at_the_deadline() {
+    let (host, r, took, _d, chat) = provoke("sleep");
+    assert_eq!(r.failure, Some(FailureKind::Timeout), "{:?}", r.error);
+    bounded(took);
+    assert_nothing_partial(&host, &chat);
+}
+
+#[test]
 fn vec_memory_bomb_hits_the_cap() {
     let (host, r, took, _d, chat) = provoke("vec-bomb");
     assert_eq!(r.failure, Some(FailureKind::OutOfMemory), "{:?}", r.error);
@@ -337,6 +345,7 @@ fn a_locked_store_cannot_keep_a_call_past_its_deadline() {
     let _ = conn.wait();
     let karma = r.apps.iter().find(|a| a.app == "karma").unwrap();
     assert_eq!(karma.outcome, Outcome::Error);
+    assert_eq!(karma.failure, Some(FailureKind::Timeout));
     assert!(
         karma.error.as_deref().unwrap().contains("locked"),
         "{:?}",
@@ -377,8 +386,9 @@ fn rusqlite_lock(path: &std::path::Path) -> std::process::Child {
 #[test]
 fn reliability_table() {
     let (_d, host, chat) = hostile_host();
-    let cases: [(&str, &[FailureKind], usize); 8] = [
+    let cases: [(&str, &[FailureKind], usize); 9] = [
         ("loop", &[FailureKind::Timeout], 8),
+        ("sleep", &[FailureKind::Timeout], 8),
         ("busy", &[FailureKind::Timeout], 8),
         ("vec-bomb", &[FailureKind::OutOfMemory], 15),
         ("reserve-bomb", &[FailureKind::AppError], 15),
@@ -445,11 +455,28 @@ fn reliability_table() {
 #[test]
 fn a_per_app_deadline_overrides_the_class_default() {
     let (_d, host, _chat) = host_configured(&[guests::HOSTILE, guests::KARMA], |b| {
-        b.app_deadline("hostile", EventClass::PostMessage, Duration::from_millis(100))
+        b.app_deadline(
+            "hostile",
+            EventClass::PostMessage,
+            Duration::from_millis(100),
+        )
     });
-    let r = host.send_message("general", "carol", "@dave++ !loop").unwrap();
-    let h = r.apps.iter().find(|a| a.app == "hostile" && a.handler == "execute-post-message-sent").unwrap();
+    let r = host
+        .send_message("general", "carol", "@dave++ !loop")
+        .unwrap();
+    let h = r
+        .apps
+        .iter()
+        .find(|a| a.app == "hostile" && a.handler == "execute-post-message-sent")
+        .unwrap();
     assert_eq!(h.failure, Some(FailureKind::Timeout));
-    assert!(h.error.as_deref().unwrap().contains("deadline of 100 ms"), "{:?}", h.error);
-    assert_eq!(host.config().deadline("karma", EventClass::PostMessage), Duration::from_secs(2));
+    assert!(
+        h.error.as_deref().unwrap().contains("deadline of 100 ms"),
+        "{:?}",
+        h.error
+    );
+    assert_eq!(
+        host.config().deadline("karma", EventClass::PostMessage),
+        Duration::from_secs(2)
+    );
 }

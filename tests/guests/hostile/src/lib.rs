@@ -3,7 +3,7 @@
 //! `loop` (infinite loop), `busy` (loop calling the host), `vec-bomb`
 //! (allocate with `vec!` until it aborts), `reserve-bomb` (allocate with
 //! `try_reserve`, handling the failure by returning an error), `recurse`
-//! (unbounded recursion), `panic`, `fill` (write until the quota is full,
+//! (unbounded recursion), `panic`, `sleep` (100 s in the host's clock), `fill` (write until the quota is full,
 //! then fail), `flood` (100k log lines), `giant` (giant arguments to every
 //! import; then returns Ok). In pre-message-sent-modify, `?grow` returns a
 //! 10 MB message text and `?slowmodify` loops.
@@ -53,6 +53,10 @@ fn misbehave(word: &str, writer: &Writer, modifier: &Modifier) -> Result<()> {
             Ok(())
         }
         "panic" => panic!("hostile panic"),
+        "sleep" => {
+            std::thread::sleep(std::time::Duration::from_secs(100));
+            Ok(())
+        }
         "fill" => {
             let chunk = "f".repeat(64 * 1024);
             loop {
