@@ -176,7 +176,7 @@ fn capped_sleep(
 ) -> wasmtime::Result<Resource<wasmtime_wasi::p2::DynPollable>> {
     let until = (std::time::Instant::now() + wait).min(state.deadline);
     let sleep = state.table.push(CappedSleep { until })?;
-    Ok(wasmtime_wasi::p2::subscribe(&mut state.table, sleep)?)
+    wasmtime_wasi::p2::subscribe(&mut state.table, sleep)
 }
 
 /// The monotonic clock apps see: nanoseconds since the host process
