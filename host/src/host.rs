@@ -147,6 +147,8 @@ impl HostBuilder {
                 counts: HashMap::new(),
             }),
         };
+        // Leftovers of processes that crashed mid-install/update/uninstall.
+        inner.registry.sweep(&inner.config.data_dir.join("apps"))?;
         inner.refresh()?;
         Ok(Host {
             inner: Arc::new(inner),
@@ -313,6 +315,13 @@ impl HostInner {
         self.config.data_dir.join("apps").join(id)
     }
 
+    /// Packages are stored by content hash, so an update can write the new
+    /// file before it commits and a crash never leaves the registry
+    /// pointing at a missing or different file.
+    fn package_path(&self, id: &str, sha256: &str) -> PathBuf {
+        self.app_dir(id).join(format!("{sha256}.wasm"))
+    }
+
     fn open_store(&self, id: &str) -> Result<Arc<SqliteStore>> {
         let path = self.app_dir(id).join("store.db");
         SqliteStore::open(
@@ -369,7 +378,7 @@ impl HostInner {
     /// Load an installed app from its directory, checking the package hash.
     fn load_installed(&self, entry: AppEntry) -> Result<LoadedApp> {
         let id = entry.manifest.id.clone();
-        let path = self.app_dir(&id).join("app.wasm");
+        let path = self.package_path(&id, &entry.sha256);
         let bytes = std::fs::read(&path)
             .map_err(|e| Error::io(format!("reading app '{id}' from {}", path.display()), e))?;
         if hex(&Sha256::digest(&bytes)) != entry.sha256 {
@@ -491,7 +500,7 @@ impl Host {
         let result = (|| {
             std::fs::create_dir_all(&staging)
                 .map_err(|e| Error::io(format!("creating {}", staging.display()), e))?;
-            std::fs::write(staging.join("app.wasm"), &package.bytes)
+            std::fs::write(staging.join(format!("{sha256}.wasm")), &package.bytes)
                 .map_err(|e| Error::io(format!("writing {}", staging.display()), e))?;
             // The install hook writes into the staged store.
             let store = SqliteStore::open(
@@ -623,9 +632,12 @@ impl Host {
         let old = inner.loaded_app(&id)?;
         let sha256 = hex(&Sha256::digest(&package.bytes));
         let dir = inner.app_dir(&id);
-        let staged = dir.join(format!("app.wasm.new-{}", std::process::id()));
+        let staged = inner.package_path(&id, &sha256);
+        let tmp = dir.join(format!(".{sha256}.wasm.tmp{}", std::process::id()));
         let result = (|| {
-            std::fs::write(&staged, &package.bytes)
+            // Unreferenced until the registry commits; swept if we crash.
+            std::fs::write(&tmp, &package.bytes)
+                .and_then(|()| std::fs::rename(&tmp, &staged))
                 .map_err(|e| Error::io(format!("writing {}", staged.display()), e))?;
             let (app, fresh) = inner.prepare(
                 manifest.clone(),
@@ -649,10 +661,7 @@ impl Host {
                 );
                 check_ok(&id, out.report)?;
             }
-            inner.registry.replace(&manifest, &sha256, || {
-                std::fs::rename(&staged, dir.join("app.wasm"))
-                    .map_err(|e| Error::io(format!("replacing {}", dir.display()), e))
-            })?;
+            inner.registry.replace(&manifest, &sha256, || Ok(()))?;
             Ok(fresh)
         })();
         match result {
@@ -662,10 +671,15 @@ impl Host {
                 }
             }
             Err(e) => {
-                let _ = std::fs::remove_file(&staged);
+                if sha256 != old.sha256 {
+                    let _ = std::fs::remove_file(&staged);
+                }
+                let _ = std::fs::remove_file(&tmp);
                 return Err(e);
             }
         }
+        // The old package file is no longer referenced.
+        let _ = inner.registry.sweep(&inner.config.data_dir.join("apps"));
         let _ = inner.registry.log(
             &id,
             "host",
@@ -700,18 +714,12 @@ impl Host {
             );
         }
         drop(app);
-        let dir = inner.app_dir(id);
-        let trash = inner
-            .config
-            .data_dir
-            .join("apps")
-            .join(format!(".removed-{id}-{}", std::process::id()));
-        inner.registry.remove(id, || {
-            std::fs::rename(&dir, &trash)
-                .map_err(|e| Error::io(format!("removing {}", dir.display()), e))
-        })?;
+        // Commit the removal first, then delete the files under the
+        // registry lock: a crash in between leaves only files no entry
+        // points at, which the next sweep removes.
+        inner.registry.remove(id, || Ok(()))?;
         inner.refresh()?;
-        let _ = std::fs::remove_dir_all(&trash);
+        inner.registry.sweep(&inner.config.data_dir.join("apps"))?;
         Ok(())
     }
 

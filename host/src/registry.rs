@@ -455,6 +455,66 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Under the registry's write lock (so no install or uninstall is half
+    /// done), delete what no entry points at: app directories of removed
+    /// apps, package files of replaced versions, and the staging
+    /// directories of processes that died.
+    pub(crate) fn sweep(&self, apps_dir: &Path) -> Result<()> {
+        let conn = self.conn.lock().expect("registry lock poisoned");
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let result = (|| -> Result<()> {
+            let entries: Vec<(String, String)> = conn
+                .prepare("SELECT id, sha256 FROM apps")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let Ok(dirs) = std::fs::read_dir(apps_dir) else {
+                return Ok(());
+            };
+            for dir in dirs.flatten() {
+                let name = dir.file_name().to_string_lossy().into_owned();
+                let path = dir.path();
+                if let Some(rest) = name.strip_prefix(".staging-") {
+                    let pid = rest.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
+                    if pid.is_some_and(|p| !process_alive(p)) {
+                        let _ = std::fs::remove_dir_all(&path);
+                    }
+                    continue;
+                }
+                match entries.iter().find(|(id, _)| *id == name) {
+                    None => {
+                        let _ = std::fs::remove_dir_all(&path);
+                    }
+                    Some((_, sha)) => {
+                        let keep = format!("{sha}.wasm");
+                        for file in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                            let f = file.file_name().to_string_lossy().into_owned();
+                            let stale_tmp = f.starts_with('.')
+                                && f.rsplit("tmp").next().and_then(|p| p.parse::<u32>().ok()).is_some_and(|p| !process_alive(p));
+                            if (f.ends_with(".wasm") && f != keep) || stale_tmp {
+                                let _ = std::fs::remove_file(file.path());
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })();
+        let _ = conn.execute_batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
+        result
+    }
+}
+
+/// Whether a process with this id is running (Linux; elsewhere assume yes,
+/// which only means leftovers are kept).
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    let proc = Path::new("/proc");
+    !proc.exists() || proc.join(pid.to_string()).exists()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

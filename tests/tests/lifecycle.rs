@@ -203,7 +203,12 @@ fn an_app_whose_package_breaks_is_marked_invalid_and_the_host_still_starts() {
         host.install(guests::KARMA.as_ref()).unwrap();
         host.install(guests::PROBE.as_ref()).unwrap();
     }
-    std::fs::write(dir.path().join("apps/karma/app.wasm"), b"garbage").unwrap();
+    let package = std::fs::read_dir(dir.path().join("apps/karma"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .unwrap();
+    std::fs::write(package, b"garbage").unwrap();
     let (host, _chat) = hangar_tests::host_at(dir.path());
     let list = host.list().unwrap();
     let karma = list.iter().find(|a| a.id == "karma").unwrap();
