@@ -53,6 +53,17 @@ fn run(op: &str, args: &[String], writer: &Writer, modifier: &Modifier) -> Resul
             let n: usize = bytes.parse().map_err(|_| Error::App("bad size".into()))?;
             json!(writer.create(&"x".repeat(n))?)
         }
+        ("batch", [tag, n]) => {
+            // Several writes spread over a few milliseconds, then a message:
+            // a crash test kills the host somewhere in here.
+            let n: usize = n.parse().map_err(|_| Error::App("bad count".into()))?;
+            for i in 0..n {
+                writer.create_with(&json!({"tag": tag, "i": i}), &[Association::misc(tag.as_str())])?;
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            modifier.send_message("general", &format!("batch {tag}"))?;
+            json!(n)
+        }
         ("fail-after-write", []) => {
             writer.create_with(&json!({"doomed": true}), &[Association::misc("doomed")])?;
             modifier.send_message("general", "from a failed handler")?;
