@@ -263,7 +263,7 @@ pub(crate) fn to_wit_error(e: StoreError) -> wit::Error {
         StoreError::TooLarge(m) => wit::Error::TooLarge(m),
         StoreError::QuotaExceeded(m) => wit::Error::QuotaExceeded(m),
         StoreError::NotFound(m) => wit::Error::NotFound(m),
-        StoreError::Busy(m) => wit::Error::Host(m),
+        StoreError::Busy(m) | StoreError::Unavailable(m) => wit::Error::Host(m),
         StoreError::Backend(e) => wit::Error::Host(format!("storage failed: {e}")),
     }
 }

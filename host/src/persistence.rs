@@ -117,6 +117,9 @@ pub enum StoreError {
     /// Another writer held the store past the call's deadline.
     #[error("{0}")]
     Busy(String),
+    /// The store cannot be written (read-only data dir).
+    #[error("{0}")]
+    Unavailable(String),
     /// The database failed.
     #[error("database error: {0}")]
     Backend(#[from] rusqlite::Error),
@@ -124,6 +127,11 @@ pub enum StoreError {
 
 impl StoreError {
     fn from_sqlite(err: rusqlite::Error, limits: &Limits) -> StoreError {
+        if err.sqlite_error_code() == Some(ErrorCode::ReadOnly) {
+            return StoreError::Unavailable(
+                "the app's store is read-only (is the data directory mounted read-only?); reads still work".into(),
+            );
+        }
         if err.sqlite_error_code() == Some(ErrorCode::DiskFull) {
             StoreError::QuotaExceeded(format!(
                 "the app's storage quota of {} bytes is full (or the disk is); remove records or ask the operator to raise the quota",
@@ -263,19 +271,21 @@ impl SqliteStore {
     }
 
     fn connect(&self) -> StoreResult<Connection> {
-        let conn = Connection::open(&self.path)?;
+        let (conn, read_only) = open_connection(&self.path)?;
         conn.busy_timeout(self.busy_timeout)?;
         let sync = match self.durability {
             Durability::Normal => "NORMAL",
             Durability::Full => "FULL",
         };
-        conn.execute_batch(&format!(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON;"
-        ))?;
-        let page_size = conn.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))? as u64;
-        let pages = (self.limits.max_storage_bytes / page_size).max(16);
-        conn.query_row(&format!("PRAGMA max_page_count={pages}"), [], |_| Ok(()))?;
-        conn.execute_batch(SCHEMA)?;
+        if !read_only {
+            conn.execute_batch(&format!(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON;"
+            ))?;
+            let page_size = conn.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))? as u64;
+            let pages = (self.limits.max_storage_bytes / page_size).max(16);
+            conn.query_row(&format!("PRAGMA max_page_count={pages}"), [], |_| Ok(()))?;
+            conn.execute_batch(SCHEMA)?;
+        }
         Ok(conn)
     }
 
@@ -369,7 +379,17 @@ impl Txn {
                 None => self.store.busy_timeout,
             };
             conn.busy_timeout(wait)?;
-            conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| {
+            let begun = conn.execute_batch("BEGIN IMMEDIATE");
+            if let Err(e) = &begun
+                && e.sqlite_error_code() == Some(ErrorCode::ReadOnly)
+            {
+                // A read-only data dir: keep serving reads in a plain
+                // transaction; writes fail with a clear error.
+                conn.execute_batch("BEGIN")?;
+                self.begun = true;
+                return Ok(conn);
+            }
+            begun.map_err(|e| {
                 if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) {
                     StoreError::Busy(format!(
                         "the app's store stayed locked by another writer for {} ms; try again",
@@ -525,6 +545,51 @@ impl Drop for Txn {
             self.store.put_back(conn);
         }
     }
+}
+
+/// Open a database read-write, or read-only where the file system allows
+/// no more (a read-only data dir keeps serving reads). Returns whether the
+/// connection is read-only.
+pub(crate) fn open_connection(path: &Path) -> rusqlite::Result<(Connection, bool)> {
+    match Connection::open(path) {
+        Ok(conn) => {
+            // A writable handle on a read-only mount fails at first use.
+            match conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0)) {
+                Ok(_) => Ok((conn, false)),
+                Err(e) if is_read_only(&e) => read_only(path),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) if is_read_only(&e) => read_only(path),
+        Err(e) => Err(e),
+    }
+}
+
+fn read_only(path: &Path) -> rusqlite::Result<(Connection, bool)> {
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    // Without a -shm file a WAL database opens read-only only as immutable.
+    let uri = format!("file:{}?immutable=1", path.display());
+    match Connection::open_with_flags(path, flags) {
+        Ok(conn)
+            if conn
+                .query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))
+                .is_ok() =>
+        {
+            Ok((conn, true))
+        }
+        _ => Ok((
+            Connection::open_with_flags(uri, flags | rusqlite::OpenFlags::SQLITE_OPEN_URI)?,
+            true,
+        )),
+    }
+}
+
+fn is_read_only(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen)
+    )
 }
 
 /// Dedupe and sort a query's associations; refuse an empty or oversized list.

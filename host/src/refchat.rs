@@ -38,7 +38,12 @@ impl RefChat {
     pub fn open(data_dir: &Path) -> Result<RefChat> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| Error::io(format!("creating {}", data_dir.display()), e))?;
-        let conn = Connection::open(data_dir.join("chat.db"))?;
+        let (conn, read_only) = crate::persistence::open_connection(&data_dir.join("chat.db"))?;
+        if read_only {
+            return Ok(RefChat {
+                conn: Mutex::new(conn),
+            });
+        }
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;

@@ -148,13 +148,25 @@ pub(crate) fn now_ms() -> u64 {
 
 impl Registry {
     pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<Registry> {
-        let conn = Connection::open(path).map_err(|e| Error::Storage {
-            context: Some(format!("opening the registry {}", path.display())),
-            source: e,
-        })?;
+        let (conn, read_only) =
+            crate::persistence::open_connection(path).map_err(|e| Error::Storage {
+                context: Some(format!("opening the registry {}", path.display())),
+                source: e,
+            })?;
+        if read_only {
+            return Ok(Registry {
+                conn: Mutex::new(conn),
+            });
+        }
         conn.busy_timeout(busy_timeout)?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
-        conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))?;
+        if let Err(e) = conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;")) {
+            let _ = conn.execute_batch("ROLLBACK");
+            // A read-only data dir can still be served (reads only).
+            if e.sqlite_error_code() != Some(rusqlite::ErrorCode::ReadOnly) {
+                return Err(e.into());
+            }
+        }
         Ok(Registry {
             conn: Mutex::new(conn),
         })
@@ -490,7 +502,10 @@ impl Registry {
                         for file in std::fs::read_dir(&path).into_iter().flatten().flatten() {
                             let f = file.file_name().to_string_lossy().into_owned();
                             let stale_tmp = f.starts_with('.')
-                                && f.rsplit("tmp").next().and_then(|p| p.parse::<u32>().ok()).is_some_and(|p| !process_alive(p));
+                                && f.rsplit("tmp")
+                                    .next()
+                                    .and_then(|p| p.parse::<u32>().ok())
+                                    .is_some_and(|p| !process_alive(p));
                             if (f.ends_with(".wasm") && f != keep) || stale_tmp {
                                 let _ = std::fs::remove_file(file.path());
                             }

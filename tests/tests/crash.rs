@@ -30,7 +30,9 @@ fn spawn(dir: &Path, args: &[&str]) -> Child {
 
 fn integrity(path: &Path) {
     let conn = rusqlite::Connection::open(path).unwrap();
-    let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let verdict: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(verdict, "ok", "{}", path.display());
 }
 
@@ -46,7 +48,15 @@ fn sigkill_during_heavy_writes_never_leaves_a_partial_handler() {
         host.install(guests::KARMA.as_ref()).unwrap();
     }
     // Warm the data dir's own compile cache so processes reach the handlers.
-    assert!(Command::new(hangar_bin()).arg("--data-dir").arg(d).arg("list").status().unwrap().success());
+    assert!(
+        Command::new(hangar_bin())
+            .arg("--data-dir")
+            .arg(d)
+            .arg("list")
+            .status()
+            .unwrap()
+            .success()
+    );
 
     let rounds = 40;
     let mut killed = 0;
@@ -55,9 +65,22 @@ fn sigkill_during_heavy_writes_never_leaves_a_partial_handler() {
         let mut children = Vec::new();
         for p in 0..3 {
             let tag = format!("r{round}p{p}");
-            children.push(spawn(d, &["command", "--room", "general", "--user", "w", &format!("/p batch {tag} {BATCH}")]));
+            children.push(spawn(
+                d,
+                &[
+                    "command",
+                    "--room",
+                    "general",
+                    "--user",
+                    "w",
+                    &format!("/p batch {tag} {BATCH}"),
+                ],
+            ));
         }
-        children.push(spawn(d, &["send", "--room", "general", "--user", "w", "@bob++"]));
+        children.push(spawn(
+            d,
+            &["send", "--room", "general", "--user", "w", "@bob++"],
+        ));
         if round % 4 == 0 {
             // Lifecycle traffic too: install or uninstall an app mid-kill.
             children.push(spawn(d, &["install", guests::HOOKS]));
@@ -75,7 +98,10 @@ fn sigkill_during_heavy_writes_never_leaves_a_partial_handler() {
             }
         }
     }
-    assert!(killed > rounds, "the kills must land: {killed} killed, {finished} finished");
+    assert!(
+        killed > rounds,
+        "the kills must land: {killed} killed, {finished} finished"
+    );
 
     // Every database passes integrity_check.
     integrity(&d.join("registry.db"));
@@ -92,7 +118,9 @@ fn sigkill_during_heavy_writes_never_leaves_a_partial_handler() {
     let mut per_tag: HashMap<String, usize> = HashMap::new();
     for r in host.records("probe").unwrap() {
         let v: serde_json::Value = serde_json::from_str(&r.data).unwrap();
-        *per_tag.entry(v["tag"].as_str().unwrap().to_string()).or_default() += 1;
+        *per_tag
+            .entry(v["tag"].as_str().unwrap().to_string())
+            .or_default() += 1;
     }
     for (tag, n) in &per_tag {
         assert_eq!(*n, BATCH, "batch {tag} is partial");
@@ -103,17 +131,24 @@ fn sigkill_during_heavy_writes_never_leaves_a_partial_handler() {
     for m in &history {
         if let Some(tag) = m.message.text.strip_prefix("batch ") {
             delivered += 1;
-            assert_eq!(per_tag.get(tag), Some(&BATCH), "message of an uncommitted handler {tag} was delivered");
+            assert_eq!(
+                per_tag.get(tag),
+                Some(&BATCH),
+                "message of an uncommitted handler {tag} was delivered"
+            );
         }
     }
     // karma equals the number of committed @bob++ sends: every stored
     // message from "w" that reached post-message-sent and committed.
-    let karma: i64 = host
-        .records("karma")
-        .unwrap()
-        .first()
-        .map_or(0, |r| serde_json::from_str::<serde_json::Value>(&r.data).unwrap()["score"].as_i64().unwrap());
-    let sends = history.iter().filter(|m| m.message.text == "@bob++").count() as i64;
+    let karma: i64 = host.records("karma").unwrap().first().map_or(0, |r| {
+        serde_json::from_str::<serde_json::Value>(&r.data).unwrap()["score"]
+            .as_i64()
+            .unwrap()
+    });
+    let sends = history
+        .iter()
+        .filter(|m| m.message.text == "@bob++")
+        .count() as i64;
     assert!(karma <= sends, "karma {karma} > {sends} stored sends");
 
     // The registry is consistent: every app loads, each app dir holds just

@@ -1,0 +1,108 @@
+//! Several hosts on one data directory see one world: lifecycle and
+//! setting changes made by one reach the others before their next dispatch.
+
+use hangar_host::Status;
+use hangar_tests::{guests, hangar_bin, host_at, texts};
+use serde_json::json;
+
+#[test]
+fn changes_in_one_host_reach_another_before_its_next_dispatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, chat_a) = host_at(dir.path());
+    let (b, _chat_b) = host_at(dir.path());
+    chat_a.ensure("general", "carol").unwrap();
+
+    a.install(guests::KARMA.as_ref()).unwrap();
+    a.install(guests::WORD_FILTER.as_ref()).unwrap();
+    // install in A -> B dispatches to it
+    let r = b.send_message("general", "carol", "@dave++ heck").unwrap();
+    assert!(r.apps.iter().any(|x| x.app == "karma"));
+    assert_eq!(r.message.text, "@dave++ ****");
+    // committed data written through B is read through A
+    assert_eq!(
+        texts(&a.command("general", "x", "/karma dave").unwrap().effects),
+        vec!["dave has 1 karma"]
+    );
+
+    // settings in A -> B
+    a.set_setting("word-filter", "mode", json!("block"))
+        .unwrap();
+    assert_eq!(
+        b.send_message("general", "carol", "heck")
+            .unwrap()
+            .prevented_by
+            .as_deref(),
+        Some("word-filter")
+    );
+
+    // disable in A -> B stops dispatching; enable -> resumes
+    a.disable("karma").unwrap();
+    assert!(
+        b.send_message("general", "carol", "@dave++")
+            .unwrap()
+            .apps
+            .iter()
+            .all(|x| x.app != "karma")
+    );
+    a.enable("karma").unwrap();
+    assert!(
+        b.send_message("general", "carol", "@dave++")
+            .unwrap()
+            .apps
+            .iter()
+            .any(|x| x.app == "karma")
+    );
+
+    // a change made by a separate `hangar` process reaches both
+    let out = std::process::Command::new(hangar_bin())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["disable", "word-filter"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        a.list()
+            .unwrap()
+            .iter()
+            .find(|x| x.id == "word-filter")
+            .unwrap()
+            .status,
+        Status::Disabled
+    );
+    assert_eq!(
+        b.send_message("general", "carol", "heck").unwrap().status,
+        hangar_host::SendStatus::Sent
+    );
+
+    // update in A -> B runs the new version; uninstall in A -> B stops
+    let bytes = std::fs::read(guests::KARMA).unwrap();
+    let (from, to) = (br#""version": "0.1.0""#, br#""version": "0.1.9""#);
+    let mut patched = bytes.clone();
+    let mut i = 0;
+    while let Some(p) = patched[i..].windows(from.len()).position(|w| w == from) {
+        patched[i + p..i + p + to.len()].copy_from_slice(to);
+        i += p + to.len();
+    }
+    let newer = dir.path().join("karma-0.1.9.wasm");
+    std::fs::write(&newer, patched).unwrap();
+    a.update(&newer).unwrap();
+    let r = b.send_message("general", "carol", "@dave++").unwrap();
+    assert_eq!(
+        r.apps.iter().find(|x| x.app == "karma").unwrap().version,
+        "0.1.9"
+    );
+    a.uninstall("karma").unwrap();
+    assert!(
+        b.send_message("general", "carol", "@dave++")
+            .unwrap()
+            .apps
+            .iter()
+            .all(|x| x.app != "karma")
+    );
+    assert!(b.command("general", "x", "/karma dave").is_err());
+}
