@@ -68,6 +68,7 @@ fn main() {
                 "hooks",
                 "hostile",
                 "otherworld",
+                "bench",
             ][..],
         ),
     ] {

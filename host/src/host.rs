@@ -905,6 +905,10 @@ impl Host {
         Ok(())
     }
 
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &HostConfig {
         &self.inner.config

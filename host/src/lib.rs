@@ -53,6 +53,8 @@ pub mod refchat;
 pub mod registry;
 
 mod accessors;
+#[doc(hidden)]
+pub mod floor;
 mod bindings;
 mod guard;
 

@@ -462,7 +462,24 @@ impl Txn {
         &mut self,
         associations: &[Association],
     ) -> StoreResult<Vec<(i64, String, String)>> {
-        let wanted = normalize(associations)?;
+        let mut wanted = normalize(associations)?;
+        if wanted.len() > 1 {
+            // Lead with the most selective association (a capped count
+            // over the index), then check the others per candidate, so a
+            // selective query stays an index lookup however common the
+            // other associations are.
+            let conn = self.conn()?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT count(*) FROM (SELECT 1 FROM associations WHERE model = ?1 AND key = ?2 LIMIT 1000)",
+            )?;
+            let mut counted = Vec::with_capacity(wanted.len());
+            for a in wanted {
+                let n: i64 = stmt.query_row(params![a.model.as_str(), a.id], |r| r.get(0))?;
+                counted.push((n, a));
+            }
+            counted.sort_by_key(|(n, _)| *n);
+            wanted = counted.into_iter().map(|(_, a)| a).collect();
+        }
         let mut sql = String::from(
             "SELECT r.seq, r.id, r.data FROM associations a0 JOIN records r ON r.seq = a0.seq \
              WHERE a0.model = ?1 AND a0.key = ?2",

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use hangar_host::{CommandReport, Effect, Host, HostBuilder, RefChat};
 
+pub mod bench;
+
 /// Paths of the built guest components.
 pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));

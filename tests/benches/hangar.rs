@@ -1,0 +1,241 @@
+//! Criterion benchmarks, each against its baseline in the same run.
+//! `cargo bench -p hangar-tests --bench hangar`; results in docs/benchmarks.md.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
+use hangar_host::floor::Floor;
+use hangar_host::persistence::{Association, Durability, Limits, Model, Records, SqliteStore};
+use hangar_host::{HostBuilder, SendStatus};
+use hangar_tests::bench::{Events, NullChat, bench_host, bench_package, message};
+use hangar_tests::{cache_dir, guests};
+
+
+/// 1. An event to one app with a no-op handler vs the bare floor.
+fn dispatch(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let host = bench_host(dir.path(), 1, Events::Post, 1);
+    let floor = Floor::new(&host, guests::BENCH.as_ref()).unwrap();
+    let mut g = c.benchmark_group("dispatch");
+    g.bench_function("floor: instantiate + call post-message-sent", |b| {
+        b.iter(|| floor.call_post("noop").unwrap())
+    });
+    g.bench_function("hangar: send to 1 app, no-op handler", |b| {
+        b.iter(|| {
+            let r = host.send(message("noop")).unwrap();
+            assert_eq!(r.status, SendStatus::Sent);
+        })
+    });
+    g.finish();
+}
+
+/// 2. A handler that creates one record vs direct rusqlite doing the same
+///    insert in its own transaction with the same pragmas.
+fn write_path(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let host = bench_host(dir.path(), 1, Events::Post, 1);
+    let raw = rusqlite::Connection::open(dir.path().join("raw.db")).unwrap();
+    raw.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;
+         CREATE TABLE records (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
+         CREATE TABLE associations (model TEXT NOT NULL, key TEXT NOT NULL,
+             seq INTEGER NOT NULL REFERENCES records(seq) ON DELETE CASCADE,
+             PRIMARY KEY (model, key, seq)) WITHOUT ROWID;
+         CREATE INDEX associations_by_record ON associations(seq);",
+    )
+    .unwrap();
+    let mut g = c.benchmark_group("write");
+    g.bench_function("rusqlite: BEGIN IMMEDIATE, insert record + association, COMMIT", |b| {
+        b.iter(|| {
+            raw.execute_batch("BEGIN IMMEDIATE").unwrap();
+            raw.prepare_cached("INSERT INTO records (id, data) VALUES (?1, ?2)")
+                .unwrap()
+                .execute(rusqlite::params![hangar_host::persistence::new_record_id(), r#"{"n":1}"#])
+                .unwrap();
+            let seq = raw.last_insert_rowid();
+            raw.prepare_cached("INSERT INTO associations (model, key, seq) VALUES ('misc', 'bench', ?1)")
+                .unwrap()
+                .execute([seq])
+                .unwrap();
+            raw.execute_batch("COMMIT").unwrap();
+        })
+    });
+    g.bench_function("hangar: send to 1 app, handler creates 1 record", |b| {
+        b.iter(|| {
+            let r = host.send(message("write")).unwrap();
+            assert!(r.apps[0].error.is_none());
+        })
+    });
+    g.finish();
+}
+
+/// 3. read_by_associations with 1 and 3 associations at 1k, 100k, 1M records.
+fn reads(c: &mut Criterion) {
+    let mut g = c.benchmark_group("read_by_associations");
+    for n in [1_000u64, 100_000, 1_000_000] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            SqliteStore::open(
+                dir.path().join("store.db"),
+                Limits { max_storage_bytes: 4 << 30, ..Limits::default() },
+                Durability::Normal,
+                Duration::from_secs(5),
+            )
+            .unwrap(),
+        );
+        let mut t = store.transaction().unwrap();
+        for i in 0..n {
+            t.create(
+                &format!(r#"{{"i":{i}}}"#),
+                &[
+                    Association::new(Model::User, format!("u{i}")),
+                    Association::new(Model::Misc, format!("m{}", i % 10)),
+                    Association::new(Model::Room, format!("r{}", i % 100)),
+                ],
+            )
+            .unwrap();
+        }
+        t.commit().unwrap();
+        let mut k = 0u64;
+        g.bench_with_input(BenchmarkId::new("1 association", n), &n, |b, &n| {
+            let mut r = store.reader().unwrap();
+            b.iter(|| {
+                k = (k + 7919) % n;
+                let got = r.read_by_associations(&[Association::new(Model::User, format!("u{k}"))]).unwrap();
+                assert_eq!(got.len(), 1);
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("3 associations", n), &n, |b, &n| {
+            let mut r = store.reader().unwrap();
+            b.iter(|| {
+                k = (k + 7919) % n;
+                let got = r
+                    .read_by_associations(&[
+                        Association::new(Model::Room, format!("r{}", k % 100)),
+                        Association::new(Model::Misc, format!("m{}", k % 10)),
+                        Association::new(Model::User, format!("u{k}")),
+                    ])
+                    .unwrap();
+                assert_eq!(got.len(), 1);
+            })
+        });
+    }
+    g.finish();
+}
+
+/// 4. Fan-out to 1, 10, 50 apps, sequential vs parallel; the pre-message
+///    pipeline through 10 apps.
+fn fanout(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fan-out post-message-sent");
+    for n in [1usize, 10, 50] {
+        for workers in [1usize, 2] {
+            let dir = tempfile::tempdir().unwrap();
+            let host = bench_host(dir.path(), n, Events::Post, workers);
+            let name = if workers == 1 { "sequential" } else { "parallel (2 workers)" };
+            g.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
+                b.iter(|| host.send(message("noop")).unwrap())
+            });
+        }
+    }
+    g.finish();
+    let mut g = c.benchmark_group("pre-message pipeline");
+    let dir = tempfile::tempdir().unwrap();
+    let host = bench_host(dir.path(), 10, Events::Modify, 1);
+    g.bench_function("modify through 10 apps", |b| b.iter(|| host.send(message("noop")).unwrap()));
+    g.finish();
+}
+
+/// 5. Events per second on 1 and 2 threads, with and without writes.
+fn throughput(c: &mut Criterion) {
+    let mut g = c.benchmark_group("throughput (1000 events)");
+    g.throughput(criterion::Throughput::Elements(1000));
+    for text in ["noop", "write"] {
+        for threads in [1usize, 2] {
+            let dir = tempfile::tempdir().unwrap();
+            let host = bench_host(dir.path(), 1, Events::Post, 1);
+            let label = format!("{} x {threads} thread(s)", if text == "noop" { "no-op" } else { "1 write" });
+            g.bench_function(label, |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let start = Instant::now();
+                        std::thread::scope(|s| {
+                            for _ in 0..threads {
+                                let host = host.clone();
+                                s.spawn(move || {
+                                    for _ in 0..1000 / threads {
+                                        host.send(message(text)).unwrap();
+                                    }
+                                });
+                            }
+                        });
+                        total += start.elapsed();
+                    }
+                    total
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+/// 6. Install with a cold compile vs from the compile cache; a host ready
+///    to dispatch with 100 apps installed.
+fn startup(c: &mut Criterion) {
+    let mut g = c.benchmark_group("start-up");
+    let package = || hangar_host::Package::from_bytes(bench_package(0, Events::Post)).unwrap();
+    g.bench_function("install, cold (compile)", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().unwrap();
+                let host = HostBuilder::new(dir.path())
+                    .cache_dir(dir.path().join("empty-cache"))
+                    .build(Arc::new(NullChat))
+                    .unwrap();
+                (dir, host)
+            },
+            |(dir, host)| {
+                host.install_package(package()).unwrap();
+                (dir, host)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("install, warm (compile cache)", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().unwrap();
+                let host = HostBuilder::new(dir.path()).cache_dir(cache_dir()).build(Arc::new(NullChat)).unwrap();
+                (dir, host)
+            },
+            |(dir, host)| {
+                host.install_package(package()).unwrap();
+                (dir, host)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    let hundred = tempfile::tempdir().unwrap();
+    drop(bench_host(hundred.path(), 100, Events::Post, 1));
+    g.sample_size(10);
+    g.bench_function("host ready with 100 apps (warm cache)", |b| {
+        b.iter(|| {
+            HostBuilder::new(hundred.path())
+                .cache_dir(cache_dir())
+                .build(Arc::new(NullChat))
+                .unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = dispatch, write_path, reads, fanout, throughput, startup
+}
+criterion_main!(benches);
