@@ -47,13 +47,21 @@ impl Floor {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(wasm)?;
         linker
             .instance("hangar:app/persistence@0.1.0")
-            .and_then(|mut i| i.resource("writer", ResourceType::host::<WriterToken>(), |_, _| Ok(())))
+            .and_then(|mut i| {
+                i.resource("writer", ResourceType::host::<WriterToken>(), |_, _| Ok(()))
+            })
             .map_err(wasm)?;
         linker
             .instance("hangar:app/modify@0.1.0")
-            .and_then(|mut i| i.resource("modifier", ResourceType::host::<ModifierToken>(), |_, _| Ok(())))
+            .and_then(|mut i| {
+                i.resource("modifier", ResourceType::host::<ModifierToken>(), |_, _| {
+                    Ok(())
+                })
+            })
             .map_err(wasm)?;
-        linker.define_unknown_imports_as_traps(&component).map_err(wasm)?;
+        linker
+            .define_unknown_imports_as_traps(&component)
+            .map_err(wasm)?;
         let pre = AppPre::new(linker.instantiate_pre(&component).map_err(wasm)?).map_err(wasm)?;
         Ok(Floor { engine, pre })
     }
@@ -80,7 +88,12 @@ impl Floor {
         let wasm = |e| Error::wasm("calling the floor", e);
         let app = self.pre.instantiate(&mut store).map_err(wasm)?;
         app.hangar_app_messages()
-            .call_execute_post_message_sent(&mut store, &message, Resource::new_borrow(0), Resource::new_borrow(0))
+            .call_execute_post_message_sent(
+                &mut store,
+                &message,
+                Resource::new_borrow(0),
+                Resource::new_borrow(0),
+            )
             .map_err(wasm)?
             .map_err(|e| Error::wasm("the floor call", e))
     }

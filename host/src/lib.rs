@@ -53,9 +53,9 @@ pub mod refchat;
 pub mod registry;
 
 mod accessors;
+mod bindings;
 #[doc(hidden)]
 pub mod floor;
-mod bindings;
 mod guard;
 
 #[cfg(feature = "cli")]

@@ -11,7 +11,6 @@ use hangar_host::{HostBuilder, SendStatus};
 use hangar_tests::bench::{Events, NullChat, bench_host, bench_package, message};
 use hangar_tests::{cache_dir, guests};
 
-
 /// 1. An event to one app with a no-op handler vs the bare floor.
 fn dispatch(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
@@ -46,21 +45,29 @@ fn write_path(c: &mut Criterion) {
     )
     .unwrap();
     let mut g = c.benchmark_group("write");
-    g.bench_function("rusqlite: BEGIN IMMEDIATE, insert record + association, COMMIT", |b| {
-        b.iter(|| {
-            raw.execute_batch("BEGIN IMMEDIATE").unwrap();
-            raw.prepare_cached("INSERT INTO records (id, data) VALUES (?1, ?2)")
-                .unwrap()
-                .execute(rusqlite::params![hangar_host::persistence::new_record_id(), r#"{"n":1}"#])
-                .unwrap();
-            let seq = raw.last_insert_rowid();
-            raw.prepare_cached("INSERT INTO associations (model, key, seq) VALUES ('misc', 'bench', ?1)")
+    g.bench_function(
+        "rusqlite: BEGIN IMMEDIATE, insert record + association, COMMIT",
+        |b| {
+            b.iter(|| {
+                raw.execute_batch("BEGIN IMMEDIATE").unwrap();
+                raw.prepare_cached("INSERT INTO records (id, data) VALUES (?1, ?2)")
+                    .unwrap()
+                    .execute(rusqlite::params![
+                        hangar_host::persistence::new_record_id(),
+                        r#"{"n":1}"#
+                    ])
+                    .unwrap();
+                let seq = raw.last_insert_rowid();
+                raw.prepare_cached(
+                    "INSERT INTO associations (model, key, seq) VALUES ('misc', 'bench', ?1)",
+                )
                 .unwrap()
                 .execute([seq])
                 .unwrap();
-            raw.execute_batch("COMMIT").unwrap();
-        })
-    });
+                raw.execute_batch("COMMIT").unwrap();
+            })
+        },
+    );
     g.bench_function("hangar: send to 1 app, handler creates 1 record", |b| {
         b.iter(|| {
             let r = host.send(message("write")).unwrap();
@@ -78,7 +85,10 @@ fn reads(c: &mut Criterion) {
         let store = Arc::new(
             SqliteStore::open(
                 dir.path().join("store.db"),
-                Limits { max_storage_bytes: 4 << 30, ..Limits::default() },
+                Limits {
+                    max_storage_bytes: 4 << 30,
+                    ..Limits::default()
+                },
                 Durability::Normal,
                 Duration::from_secs(5),
             )
@@ -102,7 +112,9 @@ fn reads(c: &mut Criterion) {
             let mut r = store.reader().unwrap();
             b.iter(|| {
                 k = (k + 7919) % n;
-                let got = r.read_by_associations(&[Association::new(Model::User, format!("u{k}"))]).unwrap();
+                let got = r
+                    .read_by_associations(&[Association::new(Model::User, format!("u{k}"))])
+                    .unwrap();
                 assert_eq!(got.len(), 1);
             })
         });
@@ -132,7 +144,11 @@ fn fanout(c: &mut Criterion) {
         for workers in [1usize, 2] {
             let dir = tempfile::tempdir().unwrap();
             let host = bench_host(dir.path(), n, Events::Post, workers);
-            let name = if workers == 1 { "sequential" } else { "parallel (2 workers)" };
+            let name = if workers == 1 {
+                "sequential"
+            } else {
+                "parallel (2 workers)"
+            };
             g.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
                 b.iter(|| host.send(message("noop")).unwrap())
             });
@@ -142,7 +158,9 @@ fn fanout(c: &mut Criterion) {
     let mut g = c.benchmark_group("pre-message pipeline");
     let dir = tempfile::tempdir().unwrap();
     let host = bench_host(dir.path(), 10, Events::Modify, 1);
-    g.bench_function("modify through 10 apps", |b| b.iter(|| host.send(message("noop")).unwrap()));
+    g.bench_function("modify through 10 apps", |b| {
+        b.iter(|| host.send(message("noop")).unwrap())
+    });
     g.finish();
 }
 
@@ -154,7 +172,10 @@ fn throughput(c: &mut Criterion) {
         for threads in [1usize, 2] {
             let dir = tempfile::tempdir().unwrap();
             let host = bench_host(dir.path(), 1, Events::Post, 1);
-            let label = format!("{} x {threads} thread(s)", if text == "noop" { "no-op" } else { "1 write" });
+            let label = format!(
+                "{} x {threads} thread(s)",
+                if text == "noop" { "no-op" } else { "1 write" }
+            );
             g.bench_function(label, |b| {
                 b.iter_custom(|iters| {
                     let mut total = Duration::ZERO;
@@ -206,7 +227,10 @@ fn startup(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let dir = tempfile::tempdir().unwrap();
-                let host = HostBuilder::new(dir.path()).cache_dir(cache_dir()).build(Arc::new(NullChat)).unwrap();
+                let host = HostBuilder::new(dir.path())
+                    .cache_dir(cache_dir())
+                    .build(Arc::new(NullChat))
+                    .unwrap();
                 (dir, host)
             },
             |(dir, host)| {

@@ -36,7 +36,14 @@ fn main() {
     }
     let peak = status("VmHWM:");
     println!("memory/baseline host, no apps: {baseline} KiB RSS");
-    println!("memory/100 apps installed and idle: {idle} KiB RSS (+{} KiB, {:.1} KiB per app)", idle - baseline, (idle - baseline) as f64 / 100.0);
-    println!("memory/50-app fan-out peak: {peak} KiB (+{} KiB over the {before} KiB before it)", peak.saturating_sub(before));
+    println!(
+        "memory/100 apps installed and idle: {idle} KiB RSS (+{} KiB, {:.1} KiB per app)",
+        idle - baseline,
+        (idle - baseline) as f64 / 100.0
+    );
+    println!(
+        "memory/50-app fan-out peak: {peak} KiB (+{} KiB over the {before} KiB before it)",
+        peak.saturating_sub(before)
+    );
     drop((empty, hundred, fifty));
 }

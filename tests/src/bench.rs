@@ -11,7 +11,10 @@ pub struct NullChat;
 
 impl Bridge for NullChat {
     fn room(&self, id: &str) -> Result<Option<Room>, String> {
-        Ok(Some(Room { id: id.into(), name: id.into() }))
+        Ok(Some(Room {
+            id: id.into(),
+            name: id.into(),
+        }))
     }
     fn user(&self, _id: &str) -> Result<Option<User>, String> {
         Ok(None)
@@ -51,10 +54,22 @@ fn patch(bytes: &mut [u8], from: &[u8], to: &[u8]) {
 /// The bench guest as app `bench{index:02}` declaring `events`.
 pub fn bench_package(index: usize, events: Events) -> Vec<u8> {
     let mut bytes = std::fs::read(crate::guests::BENCH).expect("bench guest");
-    patch(&mut bytes, br#""id": "bench00""#, format!(r#""id": "bench{index:02}""#).as_bytes());
+    patch(
+        &mut bytes,
+        br#""id": "bench00""#,
+        format!(r#""id": "bench{index:02}""#).as_bytes(),
+    );
     match events {
-        Events::Post => patch(&mut bytes, br#""pre-message-sent-modify""#, br#""lifecycle"              "#),
-        Events::Modify => patch(&mut bytes, br#""post-message-sent""#, br#""lifecycle"        "#),
+        Events::Post => patch(
+            &mut bytes,
+            br#""pre-message-sent-modify""#,
+            br#""lifecycle"              "#,
+        ),
+        Events::Modify => patch(
+            &mut bytes,
+            br#""post-message-sent""#,
+            br#""lifecycle"        "#,
+        ),
     }
     bytes
 }

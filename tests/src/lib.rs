@@ -73,18 +73,31 @@ pub fn probe(host: &Host, line: &str) -> serde_json::Value {
     serde_json::from_str(&texts[0]).expect("probe replies JSON")
 }
 
-/// The `hangar` binary next to the test executables.
+/// The `hangar` binary next to the test executables, built (or brought up
+/// to date) once per test process: `cargo test -p hangar-tests` alone does
+/// not build another package's binary.
 pub fn hangar_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = dir.join(format!("hangar{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let status =
-            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .args(["build", "-p", "hangar-host", "--bin", "hangar"])
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("current exe");
+            let dir = exe.parent().and_then(Path::parent).expect("target dir");
+            let bin = dir.join(format!("hangar{}", std::env::consts::EXE_SUFFIX));
+            let profile_release = dir.file_name().is_some_and(|n| n == "release");
+            let mut cmd = std::process::Command::new(
+                std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+            );
+            cmd.args(["build", "--quiet", "-p", "hangar-host", "--bin", "hangar"]);
+            if profile_release {
+                cmd.arg("--release");
+            }
+            let status = cmd
+                .env_remove("RUSTC_WORKSPACE_WRAPPER")
                 .status()
                 .expect("cargo build hangar");
-        assert!(status.success());
-    }
-    bin
+            assert!(status.success(), "building the hangar binary failed");
+            assert!(bin.exists(), "{} missing", bin.display());
+            bin
+        })
+        .clone()
 }

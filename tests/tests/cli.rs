@@ -482,3 +482,26 @@ fn demo_runs_every_step_and_exits_zero() {
         "no colour when stdout is not a terminal"
     );
 }
+
+#[test]
+fn config_shows_defaults_and_the_operator_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let defaults = ok_json(d, &["config", "--json"]);
+    assert_eq!(defaults["deadlines-ms"]["pre-message"], 500);
+    std::fs::write(
+        d.join("config.json"),
+        r#"{"deadlines-ms": {"pre-message": 250}, "fail-closed": ["pre-message"], "app-deadlines-ms": {"karma": {"post-message": 80}}}"#,
+    )
+    .unwrap();
+    let c = ok_json(d, &["config", "--json"]);
+    assert_eq!(c["deadlines-ms"]["pre-message"], 250);
+    assert_eq!(c["fail-closed"], json!(["pre-message"]));
+    assert_eq!(c["app-deadlines-ms"]["karma"]["post-message"], 80);
+    std::fs::write(d.join("config.json"), r#"{"deadlines-ms": {"pre-msg": 1}}"#).unwrap();
+    let err = fails(d, &["list"]);
+    assert!(
+        err.contains("pre-msg") && err.contains("config.json"),
+        "{err}"
+    );
+}
