@@ -23,6 +23,7 @@
 //! - [`builder`]: building app crates to validated packages.
 //! - [`refchat`]: a small reference chat stored in the data dir.
 //! - `cli` (feature `cli`): the `hangar` command.
+//! - `asynchronous` (feature `tokio`): `send_async` / `command_async`.
 //!
 //! # Example
 //! ```no_run
@@ -60,6 +61,9 @@ mod guard;
 
 #[cfg(feature = "cli")]
 pub mod cli;
+
+#[cfg(feature = "tokio")]
+pub mod asynchronous;
 
 pub use bridge::{Bridge, Effect, Message, Room, User};
 pub use config::{ErrorDisable, HostConfig};
