@@ -177,6 +177,21 @@ impl Registry {
         Ok(f(&conn)?)
     }
 
+    /// Run `f` in a write transaction (no version bump: logs and counters
+    /// are not configuration).
+    fn write<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        self.with(|c| {
+            c.execute_batch("BEGIN IMMEDIATE")?;
+            match f(c) {
+                Ok(v) => c.execute_batch("COMMIT").map(|()| v),
+                Err(e) => {
+                    let _ = c.execute_batch("ROLLBACK");
+                    Err(e)
+                }
+            }
+        })
+    }
+
     /// Run `f` in a write transaction that also bumps the version.
     fn change<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let conn = self.conn.lock().expect("registry lock poisoned");
@@ -373,31 +388,21 @@ impl Registry {
             return Ok(());
         }
         let time = now_ms() as i64;
-        self.with(|c| {
-            c.execute_batch("BEGIN IMMEDIATE")?;
-            let run = || -> rusqlite::Result<()> {
-                let mut stmt = c.prepare_cached(
-                    "INSERT INTO logs (app, time, level, source, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?;
-                for (level, message) in lines {
-                    stmt.execute(params![app, time, level, source, message])?;
-                }
-                // Bounded retention: an app cannot fill the disk with logs.
-                c.prepare_cached(
-                    "DELETE FROM logs WHERE app = ?1 AND seq <= (SELECT seq FROM logs WHERE app = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
-                )?
-                .execute(params![app, LOG_RETENTION as i64])?;
-                c.prepare_cached("DELETE FROM logs WHERE app = ?1 AND time < ?2")?
-                    .execute(params![app, time - LOG_MAX_AGE.as_millis() as i64])?;
-                Ok(())
-            };
-            match run() {
-                Ok(()) => c.execute_batch("COMMIT"),
-                Err(e) => {
-                    let _ = c.execute_batch("ROLLBACK");
-                    Err(e)
-                }
+        self.write(|c| {
+            let mut stmt = c.prepare_cached(
+                "INSERT INTO logs (app, time, level, source, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (level, message) in lines {
+                stmt.execute(params![app, time, level, source, message])?;
             }
+            // Bounded retention: an app cannot fill the disk with logs.
+            c.prepare_cached(
+                "DELETE FROM logs WHERE app = ?1 AND seq <= (SELECT seq FROM logs WHERE app = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+            )?
+            .execute(params![app, LOG_RETENTION as i64])?;
+            c.prepare_cached("DELETE FROM logs WHERE app = ?1 AND time < ?2")?
+                .execute(params![app, time - LOG_MAX_AGE.as_millis() as i64])?;
+            Ok(())
         })
     }
 
@@ -428,26 +433,16 @@ impl Registry {
         if stats.is_empty() {
             return Ok(());
         }
-        self.with(|c| {
-            c.execute_batch("BEGIN IMMEDIATE")?;
-            let run = || -> rusqlite::Result<()> {
-                let mut stmt = c.prepare_cached(
-                    "INSERT INTO stats (app, handler, calls, errors, total_us) VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT (app, handler) DO UPDATE SET calls = calls + excluded.calls, \
-                     errors = errors + excluded.errors, total_us = total_us + excluded.total_us",
-                )?;
-                for (app, s) in stats {
-                    stmt.execute(params![app, s.handler, s.calls as i64, s.errors as i64, s.total_us as i64])?;
-                }
-                Ok(())
-            };
-            match run() {
-                Ok(()) => c.execute_batch("COMMIT"),
-                Err(e) => {
-                    let _ = c.execute_batch("ROLLBACK");
-                    Err(e)
-                }
+        self.write(|c| {
+            let mut stmt = c.prepare_cached(
+                "INSERT INTO stats (app, handler, calls, errors, total_us) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (app, handler) DO UPDATE SET calls = calls + excluded.calls, \
+                 errors = errors + excluded.errors, total_us = total_us + excluded.total_us",
+            )?;
+            for (app, s) in stats {
+                stmt.execute(params![app, s.handler, s.calls as i64, s.errors as i64, s.total_us as i64])?;
             }
+            Ok(())
         })
     }
 

@@ -39,39 +39,20 @@ pub enum Events {
     Modify,
 }
 
-fn patch(bytes: &mut [u8], from: &[u8], to: &[u8]) {
-    assert_eq!(from.len(), to.len());
-    let mut i = 0;
-    let mut n = 0;
-    while let Some(p) = bytes[i..].windows(from.len()).position(|w| w == from) {
-        bytes[i + p..i + p + to.len()].copy_from_slice(to);
-        i += p + to.len();
-        n += 1;
-    }
-    assert!(n > 0, "pattern not found");
-}
-
 /// The bench guest as app `bench{index:02}` declaring `events`.
 pub fn bench_package(index: usize, events: Events) -> Vec<u8> {
-    let mut bytes = std::fs::read(crate::guests::BENCH).expect("bench guest");
-    patch(
-        &mut bytes,
-        br#""id": "bench00""#,
-        format!(r#""id": "bench{index:02}""#).as_bytes(),
-    );
+    let id = format!(r#""id": "bench{index:02}""#);
+    let bytes = crate::patched(crate::guests::BENCH, r#""id": "bench00""#, &id);
     match events {
-        Events::Post => patch(
-            &mut bytes,
+        Events::Post => crate::patch_all(
+            &bytes,
             br#""pre-message-sent-modify""#,
             br#""lifecycle"              "#,
         ),
-        Events::Modify => patch(
-            &mut bytes,
-            br#""post-message-sent""#,
-            br#""lifecycle"        "#,
-        ),
+        Events::Modify => {
+            crate::patch_all(&bytes, br#""post-message-sent""#, br#""lifecycle"        "#)
+        }
     }
-    bytes
 }
 
 /// A host on `dir` with `n` bench apps installed.

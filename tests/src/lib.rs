@@ -48,6 +48,31 @@ pub fn host_configured(
     (dir, host, chat)
 }
 
+/// Replace every occurrence of `from` by `to` (same length, so sections
+/// keep their sizes) in `bytes`; used to make variants of a built guest
+/// (another version, another id, a broken manifest).
+pub fn patch_all(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    assert_eq!(from.len(), to.len(), "a patch must keep the section size");
+    let mut out = bytes.to_vec();
+    let (mut at, mut found) = (0, 0);
+    while let Some(i) = out[at..].windows(from.len()).position(|w| w == from) {
+        out[at + i..at + i + to.len()].copy_from_slice(to);
+        at += i + to.len();
+        found += 1;
+    }
+    assert!(found > 0, "{:?} not found", String::from_utf8_lossy(from));
+    out
+}
+
+/// The guest at `path` with `from` patched to `to` (see [`patch_all`]).
+pub fn patched(path: &str, from: &str, to: &str) -> Vec<u8> {
+    patch_all(
+        &std::fs::read(path).expect("guest"),
+        from.as_bytes(),
+        to.as_bytes(),
+    )
+}
+
 /// The text of each effect, in order.
 pub fn texts(effects: &[Effect]) -> Vec<String> {
     effects

@@ -263,14 +263,11 @@ fn lifecycle_commands_keep_data_until_uninstall() {
     );
 
     // update with a rebuilt karma (a new version of the same id): data kept.
-    let bytes = std::fs::read(guests::KARMA).unwrap();
-    let from = br#""version": "0.1.0""#;
-    let mut patched = bytes.clone();
-    let mut i = 0;
-    while let Some(p) = patched[i..].windows(from.len()).position(|w| w == from) {
-        patched[i + p..i + p + from.len()].copy_from_slice(br#""version": "0.2.0""#);
-        i += p + from.len();
-    }
+    let patched = hangar_tests::patched(
+        guests::KARMA,
+        r#""version": "0.1.0""#,
+        r#""version": "0.2.0""#,
+    );
     let newer = d.join("karma-0.2.0.wasm");
     std::fs::write(&newer, patched).unwrap();
     assert_eq!(

@@ -1,25 +1,8 @@
 //! Lifecycle transitions and package validation through the real host.
 
 use hangar_host::{Error, Package, Status};
-use hangar_tests::{guests, host_with, probe, texts};
+use hangar_tests::{guests, host_with, patched, probe, texts};
 use serde_json::json;
-
-fn patched(path: &str, from: &str, to: &str) -> Vec<u8> {
-    assert_eq!(from.len(), to.len(), "patch must keep the section size");
-    let mut bytes = std::fs::read(path).unwrap();
-    let mut found = 0;
-    let mut at = 0;
-    while let Some(i) = bytes[at..]
-        .windows(from.len())
-        .position(|w| w == from.as_bytes())
-    {
-        bytes[at + i..at + i + to.len()].copy_from_slice(to.as_bytes());
-        at += i + to.len();
-        found += 1;
-    }
-    assert!(found > 0, "pattern in the manifest section");
-    bytes
-}
 
 #[test]
 fn disabled_apps_get_no_events_and_keep_their_data() {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use hangar_tests::{guests, hangar_bin, host_at};
+use hangar_tests::{guests, hangar_bin, host_at, patch_all};
 
 /// Every file under `dir` with its size, except SQLite's WAL side files.
 fn snapshot(dir: &Path) -> BTreeMap<String, u64> {
@@ -24,20 +24,6 @@ fn snapshot(dir: &Path) -> BTreeMap<String, u64> {
             }
         }
     }
-    out
-}
-
-fn patch_all(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
-    assert_eq!(from.len(), to.len());
-    let mut out = bytes.to_vec();
-    let mut i = 0;
-    let mut n = 0;
-    while let Some(p) = out[i..].windows(from.len()).position(|w| w == from) {
-        out[i + p..i + p + to.len()].copy_from_slice(to);
-        i += p + to.len();
-        n += 1;
-    }
-    assert!(n > 0);
     out
 }
 

@@ -80,14 +80,11 @@ fn changes_in_one_host_reach_another_before_its_next_dispatch() {
     );
 
     // update in A -> B runs the new version; uninstall in A -> B stops
-    let bytes = std::fs::read(guests::KARMA).unwrap();
-    let (from, to) = (br#""version": "0.1.0""#, br#""version": "0.1.9""#);
-    let mut patched = bytes.clone();
-    let mut i = 0;
-    while let Some(p) = patched[i..].windows(from.len()).position(|w| w == from) {
-        patched[i + p..i + p + to.len()].copy_from_slice(to);
-        i += p + to.len();
-    }
+    let patched = hangar_tests::patched(
+        guests::KARMA,
+        r#""version": "0.1.0""#,
+        r#""version": "0.1.9""#,
+    );
     let newer = dir.path().join("karma-0.1.9.wasm");
     std::fs::write(&newer, patched).unwrap();
     a.update(&newer).unwrap();
