@@ -185,7 +185,7 @@ pub(crate) struct HostInner {
 
 struct PendingStats {
     since: std::time::Instant,
-    counts: HashMap<(String, String), CallStats>,
+    counts: HashMap<String, HashMap<String, CallStats>>,
 }
 
 /// How often in-memory call counters are written to the registry.
@@ -195,13 +195,25 @@ impl HostInner {
     /// Count one call; written to the registry every few seconds and on drop.
     pub(crate) fn count_call(&self, app: &str, handler: &str, failed: bool, duration_us: u64) {
         let mut pending = self.stats.lock().expect("stats lock poisoned");
+        // Look up by &str first: no allocation on the hot path.
+        if !pending
+            .counts
+            .get(app)
+            .is_some_and(|m| m.contains_key(handler))
+        {
+            pending.counts.entry(app.to_string()).or_default().insert(
+                handler.to_string(),
+                CallStats {
+                    handler: handler.to_string(),
+                    ..CallStats::default()
+                },
+            );
+        }
         let entry = pending
             .counts
-            .entry((app.to_string(), handler.to_string()))
-            .or_insert_with(|| CallStats {
-                handler: handler.to_string(),
-                ..CallStats::default()
-            });
+            .get_mut(app)
+            .and_then(|m| m.get_mut(handler))
+            .expect("inserted above");
         entry.calls += 1;
         entry.errors += u64::from(failed);
         entry.total_us += duration_us;
@@ -214,7 +226,7 @@ impl HostInner {
         let batch: Vec<(String, CallStats)> = pending
             .counts
             .drain()
-            .map(|((app, _), s)| (app, s))
+            .flat_map(|(app, m)| m.into_values().map(move |s| (app.clone(), s)))
             .collect();
         pending.since = std::time::Instant::now();
         let _ = self.registry.add_stats(&batch);

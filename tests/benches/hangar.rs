@@ -119,9 +119,9 @@ fn reads(c: &mut Criterion) {
             })
         });
         g.bench_with_input(BenchmarkId::new("3 associations", n), &n, |b, &n| {
-            let mut r = store.reader().unwrap();
             b.iter(|| {
                 k = (k + 7919) % n;
+                let mut r = store.reader().unwrap();
                 let got = r
                     .read_by_associations(&[
                         Association::new(Model::Room, format!("r{}", k % 100)),
