@@ -168,6 +168,16 @@ pub struct AppReport {
     pub duration_us: u64,
 }
 
+impl AppReport {
+    /// The first line of the error (the trap's backtrace follows it), or "".
+    pub fn headline(&self) -> &str {
+        self.error
+            .as_deref()
+            .and_then(|e| e.lines().next())
+            .unwrap_or("")
+    }
+}
+
 /// Whether a message went out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -783,13 +793,7 @@ impl HostInner {
                     "app '{}' failed in {} and the pre-message policy is fail-closed: {}",
                     report.app,
                     report.handler,
-                    report
-                        .error
-                        .as_deref()
-                        .unwrap_or("")
-                        .lines()
-                        .next()
-                        .unwrap_or("")
+                    report.headline()
                 )
             },
         )

@@ -59,13 +59,7 @@ impl HostInner {
                 policy.max_faults,
                 policy.window.as_secs(),
                 report.handler,
-                report
-                    .error
-                    .as_deref()
-                    .unwrap_or("")
-                    .lines()
-                    .next()
-                    .unwrap_or("")
+                report.headline()
             );
             let _ = self
                 .registry

@@ -98,6 +98,13 @@ pub fn probe(host: &Host, line: &str) -> serde_json::Value {
     serde_json::from_str(&texts[0]).expect("probe replies JSON")
 }
 
+/// A `hangar` command on the data directory `dir`.
+pub fn hangar_at(dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(hangar_bin());
+    cmd.arg("--data-dir").arg(dir);
+    cmd
+}
+
 /// The `hangar` binary next to the test executables, built (or brought up
 /// to date) once per test process: `cargo test -p hangar-tests` alone does
 /// not build another package's binary.

@@ -8,9 +8,7 @@ use hangar_tests::{guests, hangar_bin};
 use serde_json::{Value, json};
 
 fn hangar(dir: &Path, args: &[&str]) -> Output {
-    Command::new(hangar_bin())
-        .arg("--data-dir")
-        .arg(dir)
+    hangar_tests::hangar_at(dir)
         .args(args)
         .output()
         .expect("run hangar")
@@ -419,9 +417,7 @@ fn logs_follow_prints_new_lines_as_they_arrive() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     run(d, &["install", guests::FEEDBACK]);
-    let mut child = Command::new(hangar_bin())
-        .arg("--data-dir")
-        .arg(d)
+    let mut child = hangar_tests::hangar_at(d)
         .args(["logs", "feedback", "--follow", "--json"])
         .stdout(std::process::Stdio::piped())
         .spawn()

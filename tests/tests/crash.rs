@@ -6,10 +6,10 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use hangar_tests::{guests, hangar_bin, host_at};
+use hangar_tests::{guests, host_at};
 
 fn random_below(n: u64) -> u64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -18,9 +18,7 @@ fn random_below(n: u64) -> u64 {
 }
 
 fn spawn(dir: &Path, args: &[&str]) -> Child {
-    Command::new(hangar_bin())
-        .arg("--data-dir")
-        .arg(dir)
+    hangar_tests::hangar_at(dir)
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -49,9 +47,7 @@ fn sigkill_during_heavy_writes_never_leaves_a_partial_handler() {
     }
     // Warm the data dir's own compile cache so processes reach the handlers.
     assert!(
-        Command::new(hangar_bin())
-            .arg("--data-dir")
-            .arg(d)
+        hangar_tests::hangar_at(d)
             .arg("list")
             .status()
             .unwrap()

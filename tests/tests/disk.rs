@@ -129,9 +129,7 @@ fn full_disk_and_read_only_data_dir() {
         "nothing can be installed"
     );
     // A separate `hangar` process on the read-only dir starts and reads too.
-    let out = Command::new(hangar_tests::hangar_bin())
-        .arg("--data-dir")
-        .arg(&ro)
+    let out = hangar_tests::hangar_at(&ro)
         .args(["data", "karma", "--json"])
         .output()
         .unwrap();

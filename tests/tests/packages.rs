@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use hangar_tests::{guests, hangar_bin, host_at, patch_all};
+use hangar_tests::{guests, host_at, patch_all};
 
 /// Every file under `dir` with its size, except SQLite's WAL side files.
 fn snapshot(dir: &Path) -> BTreeMap<String, u64> {
@@ -104,20 +104,13 @@ fn every_kind_of_bad_package_is_refused_and_changes_nothing() {
         ),
     ];
     // Opening the data dir from the CLI once fills its compile cache.
-    let listed = std::process::Command::new(hangar_bin())
-        .arg("--data-dir")
-        .arg(d)
-        .arg("list")
-        .output()
-        .unwrap();
+    let listed = hangar_tests::hangar_at(d).arg("list").output().unwrap();
     assert!(listed.status.success());
     let before = snapshot(d);
     for (name, bytes, says) in &cases {
         let path = bad.join(format!("{name}.wasm"));
         std::fs::write(&path, bytes).unwrap();
-        let out = std::process::Command::new(hangar_bin())
-            .arg("--data-dir")
-            .arg(d)
+        let out = hangar_tests::hangar_at(d)
             .args(["install", path.to_str().unwrap()])
             .output()
             .unwrap();
@@ -127,9 +120,7 @@ fn every_kind_of_bad_package_is_refused_and_changes_nothing() {
         assert!(err.contains("error:"), "{name}: {err}");
         assert_eq!(snapshot(d), before, "{name} changed the data dir");
     }
-    let out = std::process::Command::new(hangar_bin())
-        .arg("--data-dir")
-        .arg(d)
+    let out = hangar_tests::hangar_at(d)
         .args(["install", oversized.to_str().unwrap()])
         .output()
         .unwrap();

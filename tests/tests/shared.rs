@@ -2,7 +2,7 @@
 //! setting changes made by one reach the others before their next dispatch.
 
 use hangar_host::Status;
-use hangar_tests::{guests, hangar_bin, host_at, texts};
+use hangar_tests::{guests, host_at, texts};
 use serde_json::json;
 
 #[test]
@@ -54,9 +54,7 @@ fn changes_in_one_host_reach_another_before_its_next_dispatch() {
     );
 
     // a change made by a separate `hangar` process reaches both
-    let out = std::process::Command::new(hangar_bin())
-        .arg("--data-dir")
-        .arg(dir.path())
+    let out = hangar_tests::hangar_at(dir.path())
         .args(["disable", "word-filter"])
         .output()
         .unwrap();
