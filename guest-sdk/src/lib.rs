@@ -2,9 +2,12 @@
 //!
 //! An app is a type that implements the event-family traits it needs
 //! ([`Lifecycle`], [`Messages`], [`Commands`], [`Settings`]; every method has a
-//! default), registered with [`export_app!`], which also embeds the app's
-//! manifest (a JSON file in the crate) into the component. Build it for
-//! `wasm32-wasip2` (`hangar build`) and install the `.wasm` into a host.
+//! default), each in an impl block marked [`#[hangar_sdk::handlers]`](handlers),
+//! registered with [`export_app!`]. The methods an app writes are the events
+//! it handles, declared once: the attribute records them, and `export_app!`
+//! embeds them with the SDK's [`API_VERSION`] in the component, next to the
+//! app's manifest (a JSON file in the crate). Build it for `wasm32-wasip2`
+//! (`hangar build`) and install the `.wasm` into a host.
 //!
 //! Each call runs in a fresh instance: keep nothing in statics, keep state
 //! in persistence. Reads ([`read`], settings, chat lookups) work in every
@@ -22,6 +25,7 @@
 //!
 //! struct Guestbook;
 //!
+//! #[hangar_sdk::handlers] // records `execute-command`: the one event it handles
 //! impl Commands for Guestbook {
 //!     fn execute(cmd: &Command, writer: &Writer, modifier: &Modifier) -> Result<()> {
 //!         let book = Association::misc("guestbook");
@@ -31,10 +35,26 @@
 //!     }
 //! }
 //!
-//! // hangar.json holds id, name, version, api-version, permissions,
-//! // events and commands (see the example apps).
 //! hangar_sdk::export_app!(Guestbook, manifest = "hangar.json", handles = [Commands]);
 //! ```
+//!
+//! with, next to its `Cargo.toml`, a `hangar.json` holding what only the
+//! author knows (`docs/manifest.md` in the Hangar repository describes every
+//! field; `api-version` and `events` are written by the SDK):
+//!
+//! ```json
+//! { "id": "guestbook", "name": "Guestbook", "version": "0.1.0",
+//!   "permissions": ["persistence", "slashcommand", "message.write"],
+//!   "commands": [{ "command": "sign" }] }
+//! ```
+//!
+//! # Layout
+//! - the family traits, [`export_app!`] and the data types: here;
+//! - [`read`]: reads, allowed in every call; [`log`]: the app's log;
+//! - `exports`: the hidden per-family marker traits that
+//!   [`handlers`] implements, and the `hangar:exports` section built from
+//!   them at compile time;
+//! - `adapter`: the glue between the generated WIT exports and the traits.
 
 extern crate self as hangar_sdk;
 
@@ -47,7 +67,7 @@ use serde::de::DeserializeOwned;
 pub mod __wit {
     #![allow(missing_docs, clippy::all)]
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../wit/0.1.0",
         world: "app",
         pub_export_macro: true,
         export_macro_name: "__export_hangar_world",
@@ -62,11 +82,18 @@ pub mod __private {
 }
 
 mod adapter;
+mod exports;
 pub mod log;
 pub mod read;
 
 #[doc(hidden)]
 pub use adapter::Adapter as __Adapter;
+#[doc(hidden)]
+pub use exports::{
+    __CommandsHandlers, __LifecycleHandlers, __MessagesHandlers, __SettingsHandlers,
+    recorded as __recorded, section as __exports_section, section_len as __exports_len,
+};
+pub use hangar_sdk_macros::handlers;
 
 pub use serde;
 pub use serde_json;
@@ -409,7 +436,10 @@ impl<'a> Modifier<'a> {
 }
 
 /// Install, update, uninstall (with the writer), enable and disable.
-pub trait Lifecycle {
+///
+/// Implement it in a [`#[hangar_sdk::handlers]`](handlers) impl block: the
+/// methods you write are the hooks the host calls.
+pub trait Lifecycle: __LifecycleHandlers {
     /// After the app is installed.
     fn on_install(_writer: &Writer) -> Result<()> {
         Ok(())
@@ -433,7 +463,11 @@ pub trait Lifecycle {
 }
 
 /// The message pipeline.
-pub trait Messages {
+///
+/// Implement it in a [`#[hangar_sdk::handlers]`](handlers) impl block: the
+/// methods you write are the message events the host calls; the others
+/// cost nothing, since the app is never instantiated for them.
+pub trait Messages: __MessagesHandlers {
     /// Read-only filter run before `pre_message_sent_prevent`.
     fn check_pre_message_sent_prevent(_message: &Message) -> Result<bool> {
         Ok(true)
@@ -460,7 +494,10 @@ pub trait Messages {
 }
 
 /// Slash commands declared in the manifest.
-pub trait Commands {
+///
+/// Implement it in a [`#[hangar_sdk::handlers]`](handlers) impl block; write
+/// `preview` only if the commands offer suggestions.
+pub trait Commands: __CommandsHandlers {
     /// Run a command.
     fn execute(_command: &Command, _writer: &Writer, _modifier: &Modifier) -> Result<()> {
         Err(Error::App("this app does not implement commands".into()))
@@ -472,7 +509,10 @@ pub trait Commands {
 }
 
 /// Settings declared in the manifest.
-pub trait Settings {
+///
+/// Implement it in a [`#[hangar_sdk::handlers]`](handlers) impl block: the
+/// methods you write are the settings hooks the host calls.
+pub trait Settings: __SettingsHandlers {
     /// Refuse a new value with an error message (read-only).
     fn validate(_id: &str, _old: &serde_json::Value, _new: &serde_json::Value) -> Result<()> {
         Ok(())
@@ -492,13 +532,41 @@ fn parse<T: DeserializeOwned>(what: &str, json: &str) -> Result<T> {
 #[doc(hidden)]
 pub type __Phantom<A> = PhantomData<A>;
 
-/// Register an app: embeds its manifest and exports its handlers.
+/// Register an app: embeds its manifest and the list of its handlers, and
+/// exports the `hangar:app` world.
 ///
-/// `handles` lists the traits the app implements; the others get their
-/// defaults. The manifest path is relative to the app crate's root.
+/// `handles` lists the families the app implements, each in a
+/// [`#[hangar_sdk::handlers]`](handlers) impl block; the others get their
+/// defaults and handle nothing. The methods written in those blocks are the
+/// app's events: the macro lays them out, with the SDK's [`API_VERSION`], as
+/// the JSON of a second custom section, `hangar:exports`, built at compile
+/// time (WIT export names, in family then WIT declaration order):
+///
+/// ```text
+/// {"api-version":"0.1.0","handlers":["execute-post-message-sent","execute-command"]}
+/// ```
+///
+/// The host calls an app only for the handlers listed there.
+///
+/// The manifest path is relative to the app crate's root. The manifest
+/// holds `id`, `name`, `version` and, as needed, `description`,
+/// `permissions`, `commands` and `settings`; `docs/manifest.md` in the Hangar
+/// repository describes every field. `api-version` and `events` are written
+/// by the SDK: leave them out. A manifest that still lists them must agree
+/// with what the SDK records (`events` in the manifest's event names, which
+/// `docs/manifest.md` maps to handlers), or the host refuses the app.
 ///
 /// ```ignore
 /// hangar_sdk::export_app!(Karma, manifest = "hangar.json", handles = [Messages, Commands]);
+/// ```
+///
+/// A family impl without the attribute does not compile ("the `Messages`
+/// handlers of `App` are not recorded"), rather than silently handle
+/// nothing:
+///
+/// ```compile_fail,E0277
+/// struct App;
+/// impl hangar_sdk::Messages for App {}
 /// ```
 #[macro_export]
 macro_rules! export_app {
@@ -511,17 +579,44 @@ macro_rules! export_app {
         $crate::__default_impl!(Messages, $app, [$($family),*]);
         $crate::__default_impl!(Commands, $app, [$($family),*]);
         $crate::__default_impl!(Settings, $app, [$($family),*]);
+        const __HANGAR_HANDLERS: [&[&str]; 4] = $crate::__recorded::<$app>();
+        #[used]
+        #[unsafe(link_section = "hangar:exports")]
+        static __HANGAR_EXPORTS: [u8; $crate::__exports_len(&__HANGAR_HANDLERS)] =
+            $crate::__exports_section(&__HANGAR_HANDLERS);
         type __HangarExport = $crate::__Adapter<$app>;
         $crate::__wit::__export_hangar_world!(__HangarExport with_types_in $crate::__wit);
     };
 }
 
-/// Implement a family trait with its defaults unless it is listed.
+/// Implement a family trait with its defaults, handling nothing, unless it
+/// is listed.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __default_impl {
+    (@none Lifecycle, $app:ty) => {
+        impl $crate::__LifecycleHandlers for $app {
+            const IMPLEMENTED: &'static [&'static str] = &[];
+        }
+    };
+    (@none Messages, $app:ty) => {
+        impl $crate::__MessagesHandlers for $app {
+            const IMPLEMENTED: &'static [&'static str] = &[];
+        }
+    };
+    (@none Commands, $app:ty) => {
+        impl $crate::__CommandsHandlers for $app {
+            const IMPLEMENTED: &'static [&'static str] = &[];
+        }
+    };
+    (@none Settings, $app:ty) => {
+        impl $crate::__SettingsHandlers for $app {
+            const IMPLEMENTED: &'static [&'static str] = &[];
+        }
+    };
     ($trait:ident, $app:ty, []) => {
         impl $crate::$trait for $app {}
+        $crate::__default_impl!(@none $trait, $app);
     };
     (Lifecycle, $app:ty, [Lifecycle $(, $rest:ident)*]) => {};
     (Messages, $app:ty, [Messages $(, $rest:ident)*]) => {};

@@ -2,8 +2,8 @@
 //! `tokio`). Each runs the blocking call on tokio's blocking pool, so the
 //! server's async workers never wait for a wasm instance or SQLite.
 
-use crate::dispatch::{CommandReport, SendReport};
 use crate::error::{Error, Result};
+use crate::report::{CommandReport, SendReport};
 use crate::{Host, Message};
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {

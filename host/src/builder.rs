@@ -1,123 +1,115 @@
-//! Building app crates to validated `.wasm` packages (`hangar build`).
+//! [`HostBuilder`]: the embedder's configuration, then [`HostBuilder::build`]
+//! opens the data directory and composes the host's services.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::error::{Error, Result};
-use crate::package::Package;
+use crate::bridge::Bridge;
+use crate::config::HostConfig;
+use crate::engine::InstanceLimits;
+use crate::error::Result;
+use crate::host::Host;
+use crate::policy::{ErrorDisable, EventClass};
+use crate::storage::{Durability, Limits};
 
-/// The target apps are built for.
-pub const TARGET: &str = "wasm32-wasip2";
-
-/// Install the wasm target with rustup if it is missing.
-pub fn ensure_target(progress: &dyn Fn(&str)) -> Result<()> {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .map_err(|e| Error::io("running `rustup target list` (is rustup installed?)", e))?;
-    if String::from_utf8_lossy(&installed.stdout)
-        .lines()
-        .any(|l| l.trim() == TARGET)
-    {
-        return Ok(());
-    }
-    progress(&format!("installing the {TARGET} target with rustup..."));
-    let status = Command::new("rustup")
-        .args(["target", "add", TARGET])
-        .status()
-        .map_err(|e| Error::io("running `rustup target add`", e))?;
-    if !status.success() {
-        return Err(Error::InvalidInput(format!(
-            "`rustup target add {TARGET}` failed; run it by hand and retry"
-        )));
-    }
-    Ok(())
-}
-
-/// A built and validated app.
+/// Builds a [`Host`].
+///
+/// ```no_run
+/// # use hangar_host::{HostBuilder, RefChat};
+/// # use std::sync::Arc;
+/// let chat = Arc::new(RefChat::open("/tmp/hangar-data".as_ref())?);
+/// let host = HostBuilder::new("/tmp/hangar-data")
+///     .deadline(hangar_host::EventClass::PreMessage, std::time::Duration::from_millis(200))
+///     .build(chat)?;
+/// # Ok::<(), hangar_host::Error>(())
+/// ```
 #[derive(Debug, Clone)]
-pub struct Built {
-    /// The `.wasm` file.
-    pub path: PathBuf,
-    /// Its size in bytes.
-    pub size: u64,
-    /// Its package (manifest checked the way `install` checks it).
-    pub package: Package,
+pub struct HostBuilder {
+    config: HostConfig,
 }
 
-/// Build the app crate (or workspace of apps) at `dir` in release mode for
-/// `wasm32-wasip2`, and validate every `.wasm` it produced.
-pub fn build(dir: &Path, progress: &dyn Fn(&str)) -> Result<Vec<Built>> {
-    let manifest = dir.join("Cargo.toml");
-    if !manifest.is_file() {
-        return Err(Error::InvalidInput(format!(
-            "{} has no Cargo.toml; point `hangar build` at an app crate (see `hangar new`)",
-            dir.display()
-        )));
-    }
-    ensure_target(progress)?;
-    progress(&format!(
-        "building {} for {TARGET} (release)...",
-        dir.display()
-    ));
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut child = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            TARGET,
-            "--message-format=json-render-diagnostics",
-            "--manifest-path",
-        ])
-        .arg(&manifest)
-        // Flags meant for the host build must not leak into the guest build.
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| Error::io("running cargo", e))?;
-    let mut wasm = Vec::new();
-    for line in BufReader::new(child.stdout.take().expect("piped stdout")).lines() {
-        let line = line.map_err(|e| Error::io("reading cargo's output", e))?;
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if msg["reason"] == "compiler-artifact" {
-            for f in msg["filenames"].as_array().into_iter().flatten() {
-                if let Some(f) = f.as_str().filter(|f| f.ends_with(".wasm")) {
-                    wasm.push(PathBuf::from(f));
-                }
-            }
+impl HostBuilder {
+    /// Start from defaults with the given data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        HostBuilder {
+            config: HostConfig::new(data_dir),
         }
     }
-    let status = child
-        .wait()
-        .map_err(|e| Error::io("waiting for cargo", e))?;
-    if !status.success() {
-        return Err(Error::InvalidInput(format!(
-            "building {} failed; see cargo's errors above",
-            dir.display()
-        )));
-    }
-    if wasm.is_empty() {
-        return Err(Error::InvalidInput(format!(
-            "{} built no .wasm; an app crate needs `crate-type = [\"cdylib\"]`",
-            dir.display()
-        )));
-    }
-    wasm.into_iter()
-        .map(|path| {
-            let package = Package::read(&path)?;
-            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            Ok(Built {
-                path,
-                size,
-                package,
-            })
+
+    /// Start from defaults overlaid with the operator's
+    /// `<data_dir>/config.json` (see [`crate::config`]).
+    pub fn with_operator_config(data_dir: impl Into<PathBuf>) -> Result<Self> {
+        Ok(HostBuilder {
+            config: HostConfig::load(data_dir)?,
         })
-        .collect()
+    }
+
+    /// Start from a full configuration.
+    pub fn from_config(config: HostConfig) -> Self {
+        HostBuilder { config }
+    }
+
+    /// Keep compiled components here instead of `<data_dir>/cache`.
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Set the deadline of one event class.
+    pub fn deadline(mut self, class: EventClass, deadline: Duration) -> Self {
+        self.config.deadlines.set(class, deadline);
+        self
+    }
+
+    /// Set one app's deadline for one event class.
+    pub fn app_deadline(mut self, app: &str, class: EventClass, deadline: Duration) -> Self {
+        self.config
+            .app_deadlines
+            .entry(app.to_string())
+            .or_default()
+            .insert(class, deadline);
+        self
+    }
+
+    /// Make failures in `class` block the action (fail closed).
+    pub fn fail_closed(mut self, class: EventClass) -> Self {
+        self.config.fail_closed.insert(class);
+        self
+    }
+
+    /// How many faults within what window disable an app.
+    pub fn error_disable(mut self, policy: ErrorDisable) -> Self {
+        self.config.error_disable = policy;
+        self
+    }
+
+    /// Per-app storage limits.
+    pub fn storage_limits(mut self, limits: Limits) -> Self {
+        self.config.storage = limits;
+        self
+    }
+
+    /// Per-instance caps.
+    pub fn instance_limits(mut self, limits: InstanceLimits) -> Self {
+        self.config.instance = limits;
+        self
+    }
+
+    /// Commit durability.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.config.durability = durability;
+        self
+    }
+
+    /// Threads used for post-event fan-out.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.config.workers = workers.max(1);
+        self
+    }
+
+    /// Open the data directory and load every installed app.
+    pub fn build(self, bridge: Arc<dyn Bridge>) -> Result<Host> {
+        Host::open(self.config, bridge)
+    }
 }

@@ -21,29 +21,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::dispatch::{Deadlines, EventClass};
 use crate::engine::InstanceLimits;
 use crate::error::{Error, Result};
-use crate::persistence::{Durability, Limits};
-
-/// When an app faults this often, it is disabled until an operator
-/// re-enables it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ErrorDisable {
-    /// Faults (traps, timeouts, memory cap) that disable the app.
-    pub max_faults: u32,
-    /// Within this window.
-    pub window: Duration,
-}
-
-impl Default for ErrorDisable {
-    fn default() -> Self {
-        ErrorDisable {
-            max_faults: 5,
-            window: Duration::from_secs(60),
-        }
-    }
-}
+use crate::policy::{Deadlines, ErrorDisable, EventClass};
+use crate::storage::{Durability, Limits};
 
 /// Everything an operator can tune.
 #[derive(Debug, Clone)]

@@ -11,13 +11,14 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::Component;
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::error::{Error, Result};
+use crate::sandbox::CallState;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
-pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// Per-instance resource caps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,39 +44,74 @@ impl Default for InstanceLimits {
     }
 }
 
-/// The engine plus what keeps it ticking.
+/// The engine plus what keeps it ticking, and the linker every app
+/// component is linked with.
 pub(crate) struct Runtime {
     pub(crate) engine: Engine,
+    pub(crate) linker: Linker<CallState>,
     cache_dir: PathBuf,
     config_key: String,
     stop: Arc<AtomicBool>,
     ticker: Option<JoinHandle<()>>,
 }
 
+/// How a pool slot is reset to its pristine image when an instance ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SlotReset {
+    /// Copy back only the pages the instance dirtied (found with the
+    /// `PAGEMAP_SCAN` ioctl, Linux 6.7+) and keep them resident, so the
+    /// next instance takes no page faults; `madvise` where the kernel has
+    /// no `PAGEMAP_SCAN`.
+    KeepResident,
+    /// `madvise(MADV_DONTNEED)` every slot on drop (the first host's
+    /// setting; kept for the benchmarks' side-by-side floor).
+    Madvise,
+}
+
+/// The engine configuration: pooling allocator, epochs, no async.
+pub(crate) fn engine_config(limits: &InstanceLimits, reset: SlotReset) -> Config {
+    let mut pool = PoolingAllocationConfig::new();
+    // A Rust wasip2 component holds several core modules, memories and
+    // tables (the app plus the WASI adapter).
+    pool.total_component_instances(limits.max_concurrent_instances)
+        .total_core_instances(limits.max_concurrent_instances * 8)
+        .total_memories(limits.max_concurrent_instances * 2)
+        .total_tables(limits.max_concurrent_instances * 4)
+        .total_stacks(limits.max_concurrent_instances)
+        .max_core_instances_per_component(16)
+        .max_memories_per_component(4)
+        .max_tables_per_component(8)
+        .max_memory_size(limits.max_memory_bytes)
+        .max_component_instance_size(1 << 20)
+        .max_core_instance_size(1 << 20);
+    if reset == SlotReset::KeepResident {
+        if PoolingAllocationConfig::is_pagemap_scan_available() {
+            // Semantics unchanged: every dirty page is restored from the
+            // image, the rest zeroed, tables memset. Up to 1 MiB of dirty
+            // pages stay resident per slot; past that, madvise.
+            pool.pagemap_scan(wasmtime::Enabled::Yes)
+                .linear_memory_keep_resident(1 << 20)
+                .table_keep_resident(64 << 10);
+        } else {
+            // Without pagemap, keep-resident memsets the lowest bytes of
+            // memory (a Rust guest's untouched stack): slower. Batch the
+            // madvise calls instead.
+            pool.decommit_batch_size(64);
+        }
+    }
+    let mut config = Config::new();
+    config
+        .epoch_interruption(true)
+        // A synchronous host: the async machinery only slows calls.
+        .concurrency_support(false)
+        .max_wasm_stack(limits.max_wasm_stack)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
+}
+
 impl Runtime {
     pub(crate) fn new(limits: &InstanceLimits, cache_dir: PathBuf) -> Result<Runtime> {
-        let mut pool = PoolingAllocationConfig::new();
-        // A Rust wasip2 component holds several core modules, memories and
-        // tables (the app plus the WASI adapter).
-        pool.total_component_instances(limits.max_concurrent_instances)
-            .total_core_instances(limits.max_concurrent_instances * 8)
-            .total_memories(limits.max_concurrent_instances * 2)
-            .total_tables(limits.max_concurrent_instances * 4)
-            .total_stacks(limits.max_concurrent_instances)
-            .max_core_instances_per_component(16)
-            .max_memories_per_component(4)
-            .max_tables_per_component(8)
-            .max_memory_size(limits.max_memory_bytes)
-            .max_component_instance_size(1 << 20)
-            .max_core_instance_size(1 << 20);
-
-        let mut config = Config::new();
-        config
-            .epoch_interruption(true)
-            // A synchronous host: the async machinery only slows calls.
-            .concurrency_support(false)
-            .max_wasm_stack(limits.max_wasm_stack)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let config = engine_config(limits, SlotReset::KeepResident);
         let engine =
             Engine::new(&config).map_err(|e| Error::wasm("creating the wasm engine", e))?;
 
@@ -97,8 +133,12 @@ impl Runtime {
                 })
                 .map_err(|e| Error::io("starting the epoch ticker thread", e))?
         };
+        let mut linker = Linker::new(&engine);
+        crate::bindings::add_to_linker(&mut linker)
+            .map_err(|e| Error::wasm("linking the host imports", e))?;
         Ok(Runtime {
             engine,
+            linker,
             cache_dir,
             config_key,
             stop,

@@ -1,16 +1,19 @@
 //! The benchmarks' floor: the same component instantiated from an
 //! `InstancePre` with a bare linker (WASI, the two resource types, every
-//! other import a trap) and the same export called; no store, no
-//! transaction, no report. Hidden: it exists so benchmarks can measure
-//! Hangar's dispatch against it in the same run.
+//! other import a trap) and the same export called; no transaction, no
+//! report. Behind the `bench` feature: it exists so benchmarks can measure
+//! Hangar's dispatch against it in the same run, with today's pool
+//! settings or the first host's.
 
 use std::path::Path;
 
-use wasmtime::Store;
 use wasmtime::component::{Linker, Resource, ResourceTable, ResourceType};
+use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::{AppPre, ModifierToken, WriterToken, wit};
+use crate::bindings::v0_1::{self, wit};
+use crate::bindings::{ModifierToken, WriterToken};
+use crate::engine::{SlotReset, engine_config};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::package::Package;
@@ -31,28 +34,44 @@ impl WasiView for Bare {
 
 /// A component ready to be called the bare way.
 pub struct Floor {
-    engine: wasmtime::Engine,
-    pre: AppPre<Bare>,
+    engine: Engine,
+    pre: v0_1::AppPre<Bare>,
+}
+
+fn wasm(e: wasmtime::Error) -> Error {
+    Error::wasm("building the floor", e)
 }
 
 impl Floor {
     /// Load `path` with the host's own engine (same config, same cache).
     pub fn new(host: &Host, path: &Path) -> Result<Floor> {
         let package = Package::read(path)?;
-        let runtime = host.runtime();
-        let (component, _) = runtime.load(&package.bytes)?;
-        let engine = runtime.engine.clone();
+        let (component, _) = host.runtime().load(&package.bytes)?;
+        Floor::link(host.runtime().engine.clone(), &component)
+    }
+
+    /// Load `path` into an engine of its own whose pool resets slots with
+    /// `madvise`, as the first host did (the floor's own baseline).
+    pub fn with_madvise_reset(host: &Host, path: &Path) -> Result<Floor> {
+        let package = Package::read(path)?;
+        let config = engine_config(&host.config().instance, SlotReset::Madvise);
+        let engine = Engine::new(&config).map_err(wasm)?;
+        let component =
+            wasmtime::component::Component::new(&engine, &package.bytes).map_err(wasm)?;
+        Floor::link(engine, &component)
+    }
+
+    fn link(engine: Engine, component: &wasmtime::component::Component) -> Result<Floor> {
         let mut linker: Linker<Bare> = Linker::new(&engine);
-        let wasm = |e| Error::wasm("building the bare linker", e);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(wasm)?;
         linker
-            .instance("hangar:app/persistence@0.1.0")
+            .instance(v0_1::PERSISTENCE)
             .and_then(|mut i| {
                 i.resource("writer", ResourceType::host::<WriterToken>(), |_, _| Ok(()))
             })
             .map_err(wasm)?;
         linker
-            .instance("hangar:app/modify@0.1.0")
+            .instance(v0_1::MODIFY)
             .and_then(|mut i| {
                 i.resource("modifier", ResourceType::host::<ModifierToken>(), |_, _| {
                     Ok(())
@@ -60,9 +79,10 @@ impl Floor {
             })
             .map_err(wasm)?;
         linker
-            .define_unknown_imports_as_traps(&component)
+            .define_unknown_imports_as_traps(component)
             .map_err(wasm)?;
-        let pre = AppPre::new(linker.instantiate_pre(&component).map_err(wasm)?).map_err(wasm)?;
+        let pre =
+            v0_1::AppPre::new(linker.instantiate_pre(component).map_err(wasm)?).map_err(wasm)?;
         Ok(Floor { engine, pre })
     }
 
@@ -85,7 +105,6 @@ impl Floor {
             custom_fields: "{}".into(),
             timestamp: 0,
         };
-        let wasm = |e| Error::wasm("calling the floor", e);
         let app = self.pre.instantiate(&mut store).map_err(wasm)?;
         app.hangar_app_messages()
             .call_execute_post_message_sent(

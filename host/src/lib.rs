@@ -2,28 +2,37 @@
 //! `hangar:app` world) and dispatches chat events to them.
 //!
 //! Every call runs in a fresh instance with a deadline and a memory cap;
-//! every event handler runs in one transaction on the app's own SQLite
-//! store, committed only when the handler returns Ok. The persistence writer
+//! every event handler runs in one transaction on the app's own store,
+//! committed only when the handler returns Ok. The persistence writer
 //! reaches an app only as a borrow passed into a handler; the reader is
 //! available in every call.
 //!
 //! # Layout
-//! - [`engine`]: the shared wasmtime engine, epoch ticker, compile cache.
-//! - [`manifest`]: the app manifest and its validation.
-//! - [`package`]: reading a `.wasm` package and its embedded manifest.
-//! - `bindings`: the only `bindgen!`; private.
-//! - `accessors`: the host side of the imports (reader, writer, modifier, log); private.
-//! - [`persistence`]: the record store trait and its SQLite backend.
-//! - [`dispatch`]: calls, transactions, the event pipelines and reports.
-//! - [`config`]: [`HostConfig`], policies, the operator's `config.json`.
-//! - `guard`: fault window (disabled by error) and log rate limit; private.
-//! - [`registry`]: installed apps, statuses, settings, logs.
-//! - [`host`]: [`Host`] and [`HostBuilder`], the embedding API.
-//! - [`bridge`]: the trait an embedding chat server implements.
-//! - [`builder`]: building app crates to validated packages.
-//! - [`refchat`]: a small reference chat stored in the data dir.
-//! - `cli` (feature `cli`): the `hangar` command.
-//! - `asynchronous` (feature `tokio`): `send_async` / `command_async`.
+//! The embedder's side:
+//! - `host`: [`Host`], a facade over the services below; `builder`:
+//!   [`HostBuilder`]; `config`: [`HostConfig`] and the operator's
+//!   `config.json`; `bridge`: the [`Bridge`] a chat server implements;
+//!   `report`: what calls return; `refchat`: a small reference chat.
+//!
+//! The services, one concept each:
+//! - `apps`: the loaded apps, kept current cheaply, with each export's
+//!   app list precomputed.
+//! - `lifecycle`: install, update, uninstall, enable, disable, settings.
+//! - `pipeline`: the message pipeline and slash commands, a file each.
+//! - `call`: the call engine (prepare, invoke, settle); `exports`: the
+//!   typed exports it calls; `sandbox`: what one call can reach;
+//!   `accessors`: the imports' host side.
+//! - `policy`: event classes, deadlines, fail-closed, fault and log guards.
+//! - `storage`: backend, store and transaction traits; SQLite and
+//!   in-memory backends. `sqlite`: helpers shared with the registry.
+//! - `registry`: installed apps, statuses, settings, logs; `journal`: the
+//!   background writer of logs and counters; `stats`: call counters.
+//! - `engine`: the wasmtime engine, epoch ticker, compile cache;
+//!   `bindings`: one module per frozen WIT version behind one interface;
+//!   `manifest` and `package`: what an app says and how it is read.
+//! - `workers`: the fan-out thread pool; `asynchronous` (feature
+//!   `tokio`): `*_async` methods; `floor` (feature `bench`): the
+//!   benchmarks' baseline.
 //!
 //! # Example
 //! ```no_run
@@ -40,42 +49,62 @@
 //! # Ok::<(), hangar_host::Error>(())
 //! ```
 
-pub mod bridge;
-pub mod builder;
-pub mod config;
-pub mod dispatch;
-pub mod engine;
-pub mod error;
-pub mod host;
-pub mod manifest;
-pub mod package;
-pub mod persistence;
-pub mod refchat;
-pub mod registry;
-
 mod accessors;
+mod apps;
 mod bindings;
-#[doc(hidden)]
-pub mod floor;
-mod guard;
-
-#[cfg(feature = "cli")]
-pub mod cli;
+mod bridge;
+mod builder;
+mod call;
+mod config;
+mod engine;
+mod error;
+mod exports;
+mod host;
+mod journal;
+mod lifecycle;
+mod manifest;
+mod package;
+mod pipeline;
+mod policy;
+mod refchat;
+mod registry;
+mod report;
+mod sandbox;
+mod sqlite;
+mod stats;
+mod storage;
+mod workers;
 
 #[cfg(feature = "tokio")]
-pub mod asynchronous;
+mod asynchronous;
+#[cfg(feature = "bench")]
+mod floor;
 
 pub use bridge::{Bridge, Effect, Message, Room, User};
-pub use config::{ErrorDisable, HostConfig};
-pub use dispatch::{
-    AppReport, CommandReport, Deadlines, EventClass, FailureKind, Outcome, PreviewItem, SendReport,
-    SendStatus,
-};
+pub use builder::HostBuilder;
+pub use config::HostConfig;
 pub use engine::InstanceLimits;
 pub use error::{Error, Result};
-pub use host::{AppInfo, AppSummary, Host, HostBuilder};
-pub use manifest::{API_VERSION, Manifest, Permission};
+pub use host::Host;
+pub use manifest::{
+    API_VERSION, CommandSpec, Event, Manifest, Permission, SettingSpec, SettingType,
+    validate_app_id,
+};
 pub use package::Package;
-pub use persistence::{Association, Durability, Limits, Model, Record};
-pub use refchat::RefChat;
-pub use registry::{CallStats, LogEntry, Status};
+pub use policy::{Deadlines, ErrorDisable, EventClass};
+pub use refchat::{RefChat, StoredMessage};
+pub use registry::{CallStats, LOG_MAX_AGE, LOG_RETENTION, LogEntry, Status};
+pub use report::{
+    AppInfo, AppReport, AppSummary, CommandReport, FailureKind, Outcome, PreviewItem, SendReport,
+    SendStatus,
+};
+pub use storage::{Association, Durability, Limits, Model, Record, new_record_id};
+
+/// What the benchmarks need beyond the embedding API (feature `bench`):
+/// the bare floor and direct access to an SQLite app store.
+#[cfg(feature = "bench")]
+pub mod bench {
+    pub use crate::floor::Floor;
+    pub use crate::storage::sqlite::{SqliteBackend, SqliteStore, SqliteTxn};
+    pub use crate::storage::{Mode, Records};
+}

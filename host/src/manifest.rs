@@ -11,6 +11,10 @@ pub const API_VERSION: &str = "0.1.0";
 /// Name of the custom section that carries the manifest JSON.
 pub const MANIFEST_SECTION: &str = "hangar:manifest";
 
+/// Name of the custom section where the SDK records the API version and the
+/// handlers the app implements.
+pub const EXPORTS_SECTION: &str = "hangar:exports";
+
 /// What an app says about itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -21,7 +25,10 @@ pub struct Manifest {
     pub name: String,
     /// The app's own version (semver).
     pub version: String,
-    /// The `hangar:app` WIT version it was built against.
+    /// The `hangar:app` WIT version it was built against (written by the
+    /// SDK into the package's `hangar:exports` section; a manifest may
+    /// repeat it).
+    #[serde(default)]
     pub api_version: String,
     /// One line about the app.
     #[serde(default)]
@@ -29,7 +36,8 @@ pub struct Manifest {
     /// What the app may do; nothing is granted that is not listed.
     #[serde(default)]
     pub permissions: Vec<Permission>,
-    /// The events it handles; it is never instantiated for others.
+    /// The events it handles; it is never instantiated for others (derived
+    /// from the handlers the SDK recorded; a manifest may repeat them).
     #[serde(default)]
     pub events: Vec<Event>,
     /// Slash commands it provides.
@@ -82,7 +90,7 @@ impl Permission {
 }
 
 /// An event an app can handle; one per exported handler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Event {
     /// Lifecycle hooks (install, uninstall, update, enable, disable).
@@ -101,6 +109,22 @@ pub enum Event {
     CommandPreview,
     /// `on-pre-setting-update` and `on-setting-updated`.
     Settings,
+}
+
+impl Event {
+    /// The name used in manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::Lifecycle => "lifecycle",
+            Event::CheckPreMessageSentPrevent => "check-pre-message-sent-prevent",
+            Event::PreMessageSentPrevent => "pre-message-sent-prevent",
+            Event::PreMessageSentExtend => "pre-message-sent-extend",
+            Event::PreMessageSentModify => "pre-message-sent-modify",
+            Event::PostMessageSent => "post-message-sent",
+            Event::CommandPreview => "command-preview",
+            Event::Settings => "settings",
+        }
+    }
 }
 
 /// A slash command an app provides.
@@ -312,6 +336,11 @@ pub fn check_api_version(wanted: &str) -> std::result::Result<(), String> {
         Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
     };
     let ours = parse(API_VERSION).expect("own API version parses");
+    if wanted.is_empty() {
+        return Err(format!(
+            "missing; apps built with hangar-sdk carry it in their '{EXPORTS_SECTION}' section, a package made by hand must set it (e.g. \"{API_VERSION}\")"
+        ));
+    }
     let Some(theirs) = parse(wanted) else {
         return Err(format!("'{wanted}' is not a version like {API_VERSION}"));
     };

@@ -7,8 +7,13 @@ use std::path::Path;
 
 use wasmparser::{Encoding, Parser, Payload};
 
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+
 use crate::error::{Error, Result};
-use crate::manifest::{MANIFEST_SECTION, Manifest};
+use crate::exports::Export;
+use crate::manifest::{EXPORTS_SECTION, Event, MANIFEST_SECTION, Manifest};
 
 /// Largest package accepted.
 pub const MAX_PACKAGE_BYTES: u64 = 64 << 20;
@@ -56,6 +61,7 @@ impl Package {
             reason,
         };
         let mut manifests = Vec::new();
+        let mut exports = Vec::new();
         let mut first = true;
         for payload in Parser::new(0).parse_all(&bytes) {
             let payload = payload.map_err(|e| {
@@ -74,6 +80,9 @@ impl Package {
                 }
                 Payload::CustomSection(section) if section.name() == MANIFEST_SECTION => {
                     manifests.push(section.data().to_vec());
+                }
+                Payload::CustomSection(section) if section.name() == EXPORTS_SECTION => {
+                    exports.push(section.data().to_vec());
                 }
                 _ => {}
             }
@@ -94,7 +103,122 @@ impl Package {
                 )));
             }
         };
-        let manifest = Manifest::parse(json)?;
+        let manifest = match exports.as_slice() {
+            // Built before the SDK recorded its handlers: the manifest says all.
+            [] => Manifest::parse(json)?,
+            [declared] => resolve(json, declared)?,
+            _ => {
+                return Err(invalid(format!(
+                    "more than one '{EXPORTS_SECTION}' section"
+                )));
+            }
+        };
         Ok(Package { manifest, bytes })
     }
+}
+
+/// What the SDK records in the `hangar:exports` section.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct Declared {
+    api_version: String,
+    handlers: Vec<String>,
+}
+
+/// The manifest completed from what the SDK recorded: the API version and
+/// the events of the handlers the app implements. A manifest that still
+/// states either must agree.
+fn resolve(manifest_json: &[u8], declared: &[u8]) -> Result<Manifest> {
+    let bad = |field: &str, why: String| Error::InvalidManifest(format!("{field}: {why}"));
+    let declared: Declared = serde_json::from_slice(declared).map_err(|e| {
+        bad(
+            EXPORTS_SECTION,
+            format!("{e}; rebuild the app with `hangar build`"),
+        )
+    })?;
+    let handlers = declared
+        .handlers
+        .iter()
+        .map(|h| {
+            Export::parse(h).ok_or_else(|| {
+                bad(
+                    EXPORTS_SECTION,
+                    format!("the app implements '{h}', which this host does not know; it needs a newer host"),
+                )
+            })
+        })
+        .collect::<Result<Vec<Export>>>()?;
+    let mut manifest: Manifest = serde_json::from_slice(manifest_json)
+        .map_err(|e| Error::InvalidManifest(format!("{e}")))?;
+    let stated: serde_json::Value = serde_json::from_slice(manifest_json)
+        .map_err(|e| Error::InvalidManifest(format!("{e}")))?;
+    if stated.get("api-version").is_some() && manifest.api_version != declared.api_version {
+        return Err(bad(
+            "api-version",
+            format!(
+                "the manifest says '{}' but the app was built against hangar:app API {}; remove api-version from hangar.json (the SDK writes it)",
+                manifest.api_version, declared.api_version
+            ),
+        ));
+    }
+    manifest.api_version = declared.api_version;
+    let derived: BTreeSet<Event> = handlers.iter().filter_map(|h| h.event()).collect();
+    if stated.get("events").is_some() {
+        agree(&manifest.events.iter().copied().collect(), &derived)?;
+    }
+    manifest.events = derived.into_iter().collect();
+    check_handlers(&manifest, &handlers)?;
+    manifest.validate()?;
+    Ok(manifest)
+}
+
+/// The manifest's events must be exactly those of the implemented handlers.
+fn agree(stated: &BTreeSet<Event>, derived: &BTreeSet<Event>) -> Result<()> {
+    if stated == derived {
+        return Ok(());
+    }
+    let names = |set: Vec<&Event>| {
+        let list: Vec<&str> = set.into_iter().map(|e| e.name()).collect();
+        if list.is_empty() {
+            "none".into()
+        } else {
+            list.join(", ")
+        }
+    };
+    Err(Error::InvalidManifest(format!(
+        "events: the manifest lists events that differ from the handlers the app implements (implemented but not listed: {}; listed but not implemented: {}); remove \"events\" from hangar.json, the SDK declares them",
+        names(derived.difference(stated).collect()),
+        names(stated.difference(derived).collect()),
+    )))
+}
+
+/// Handlers the host would never call, or commands nothing would run.
+fn check_handlers(manifest: &Manifest, handlers: &[Export]) -> Result<()> {
+    let has = |e: Export| handlers.contains(&e);
+    let bad = |field: &str, why: &str| Err(Error::InvalidManifest(format!("{field}: {why}")));
+    if has(Export::ExecuteCommand) && manifest.commands.is_empty() {
+        return bad(
+            "commands",
+            "the app implements Commands::execute but declares no commands, so it would never run; add {\"command\": \"...\"} to \"commands\"",
+        );
+    }
+    if !has(Export::ExecuteCommand) && !manifest.commands.is_empty() {
+        return bad(
+            "commands",
+            "the manifest declares commands but the app does not implement Commands::execute; implement it in its #[hangar_sdk::handlers] impl",
+        );
+    }
+    if has(Export::PreviewCommand) && manifest.commands.is_empty() {
+        return bad(
+            "commands",
+            "the app implements Commands::preview but declares no commands",
+        );
+    }
+    if has(Export::CheckPreMessageSentPrevent) && !has(Export::PreMessageSentPrevent) {
+        return bad(
+            "events",
+            "the app implements check_pre_message_sent_prevent without pre_message_sent_prevent, so the check would never run; implement both",
+        );
+    }
+    Ok(())
 }

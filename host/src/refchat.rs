@@ -38,7 +38,7 @@ impl RefChat {
     pub fn open(data_dir: &Path) -> Result<RefChat> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| Error::io(format!("creating {}", data_dir.display()), e))?;
-        let (conn, read_only) = crate::persistence::open_connection(&data_dir.join("chat.db"))?;
+        let (conn, read_only) = crate::sqlite::open_connection(&data_dir.join("chat.db"))?;
         if read_only {
             return Ok(RefChat {
                 conn: Mutex::new(conn),
@@ -166,7 +166,7 @@ impl Bridge for RefChat {
 
     fn store_message(&self, message: &Message) -> Result<String, String> {
         let mut m = message.clone();
-        m.id = crate::persistence::new_record_id();
+        m.id = crate::storage::new_record_id();
         self.insert(&m, None).map_err(|e| e.to_string())?;
         Ok(m.id)
     }
@@ -182,7 +182,7 @@ impl Bridge for RefChat {
             } => (room, text, format!("app:{app}"), Some(user.as_str())),
         };
         let m = Message {
-            id: crate::persistence::new_record_id(),
+            id: crate::storage::new_record_id(),
             room: room.clone(),
             sender,
             text: text.clone(),

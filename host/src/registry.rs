@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -47,20 +48,20 @@ impl Status {
 }
 
 /// One installed app as the registry records it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AppEntry {
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AppEntry {
     /// The manifest it was installed with.
-    pub manifest: Manifest,
+    pub(crate) manifest: Manifest,
     /// Install order; dispatch follows it.
-    pub order: i64,
+    pub(crate) order: i64,
     /// Current status.
-    pub status: Status,
+    pub(crate) status: Status,
     /// Why it has that status, when it is not enabled.
-    pub status_reason: Option<String>,
+    pub(crate) status_reason: Option<String>,
     /// SHA-256 of the package.
-    pub sha256: String,
+    pub(crate) sha256: String,
     /// When it was installed (ms since the epoch).
-    pub installed_at: u64,
+    pub(crate) installed_at: u64,
 }
 
 /// A log line about an app: its own, or the host's about it.
@@ -149,7 +150,7 @@ pub(crate) fn now_ms() -> u64 {
 impl Registry {
     pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<Registry> {
         let (conn, read_only) =
-            crate::persistence::open_connection(path).map_err(|e| Error::Storage {
+            crate::sqlite::open_connection(path).map_err(|e| Error::Storage {
                 context: Some(format!("opening the registry {}", path.display())),
                 source: e,
             })?;
@@ -177,35 +178,19 @@ impl Registry {
         Ok(f(&conn)?)
     }
 
-    /// Run `f` in a write transaction (no version bump: logs and counters
-    /// are not configuration).
-    fn write<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        self.with(|c| {
-            c.execute_batch("BEGIN IMMEDIATE")?;
-            match f(c) {
-                Ok(v) => c.execute_batch("COMMIT").map(|()| v),
-                Err(e) => {
-                    let _ = c.execute_batch("ROLLBACK");
-                    Err(e)
-                }
-            }
-        })
-    }
-
     /// Run `f` in a write transaction that also bumps the version.
     fn change<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let conn = self.conn.lock().expect("registry lock poisoned");
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        let out = f(&conn).and_then(|v| {
-            conn.execute(
+        let out = crate::sqlite::immediate(&conn, |c| {
+            let v = f(c)?;
+            c.execute(
                 "UPDATE meta SET value = value + 1 WHERE key = 'version'",
                 [],
             )?;
-            conn.execute_batch("COMMIT")?;
             Ok(v)
         });
-        if out.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
+        if out.is_ok() {
+            LOCAL_CHANGES.fetch_add(1, Ordering::Release);
         }
         out
     }
@@ -383,26 +368,16 @@ impl Registry {
         })
     }
 
+    /// Append log lines and apply retention now (the journal does the
+    /// same in batches, off the calling thread).
+    #[cfg(test)]
     pub(crate) fn log(&self, app: &str, source: &str, lines: &[(&str, String)]) -> Result<()> {
-        if lines.is_empty() {
-            return Ok(());
-        }
         let time = now_ms() as i64;
-        self.write(|c| {
-            let mut stmt = c.prepare_cached(
-                "INSERT INTO logs (app, time, level, source, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for (level, message) in lines {
-                stmt.execute(params![app, time, level, source, message])?;
-            }
-            // Bounded retention: an app cannot fill the disk with logs.
-            c.prepare_cached(
-                "DELETE FROM logs WHERE app = ?1 AND seq <= (SELECT seq FROM logs WHERE app = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
-            )?
-            .execute(params![app, LOG_RETENTION as i64])?;
-            c.prepare_cached("DELETE FROM logs WHERE app = ?1 AND time < ?2")?
-                .execute(params![app, time - LOG_MAX_AGE.as_millis() as i64])?;
-            Ok(())
+        self.with(|c| {
+            crate::sqlite::immediate(c, |c| {
+                append_logs(c, app, source, lines, time)?;
+                retain_logs(c, app, time)
+            })
         })
     }
 
@@ -428,24 +403,6 @@ impl Registry {
         Ok(rows)
     }
 
-    /// Add call counters (flushed from memory now and then).
-    pub(crate) fn add_stats(&self, stats: &[(String, CallStats)]) -> Result<()> {
-        if stats.is_empty() {
-            return Ok(());
-        }
-        self.write(|c| {
-            let mut stmt = c.prepare_cached(
-                "INSERT INTO stats (app, handler, calls, errors, total_us) VALUES (?1, ?2, ?3, ?4, ?5) \
-                 ON CONFLICT (app, handler) DO UPDATE SET calls = calls + excluded.calls, \
-                 errors = errors + excluded.errors, total_us = total_us + excluded.total_us",
-            )?;
-            for (app, s) in stats {
-                stmt.execute(params![app, s.handler, s.calls as i64, s.errors as i64, s.total_us as i64])?;
-            }
-            Ok(())
-        })
-    }
-
     pub(crate) fn stats(&self, app: &str) -> Result<Vec<CallStats>> {
         self.with(|c| {
             c.prepare_cached("SELECT handler, calls, errors, total_us FROM stats WHERE app = ?1 ORDER BY handler")?
@@ -460,6 +417,63 @@ impl Registry {
                 .collect()
         })
     }
+}
+
+/// Append log lines (inside the caller's transaction).
+pub(crate) fn append_logs(
+    c: &Connection,
+    app: &str,
+    source: &str,
+    lines: &[(&str, String)],
+    time: i64,
+) -> rusqlite::Result<()> {
+    let mut stmt = c.prepare_cached(
+        "INSERT INTO logs (app, time, level, source, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (level, message) in lines {
+        stmt.execute(params![app, time, level, source, message])?;
+    }
+    Ok(())
+}
+
+/// Bounded retention, by count and by age: an app cannot fill the disk
+/// with logs.
+pub(crate) fn retain_logs(c: &Connection, app: &str, now: i64) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "DELETE FROM logs WHERE app = ?1 AND seq <= (SELECT seq FROM logs WHERE app = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+    )?
+    .execute(params![app, LOG_RETENTION as i64])?;
+    c.prepare_cached("DELETE FROM logs WHERE app = ?1 AND time < ?2")?
+        .execute(params![app, now - LOG_MAX_AGE.as_millis() as i64])?;
+    Ok(())
+}
+
+/// Add call counters (inside the caller's transaction).
+pub(crate) fn add_stats(c: &Connection, stats: &[(String, CallStats)]) -> rusqlite::Result<()> {
+    let mut stmt = c.prepare_cached(
+        "INSERT INTO stats (app, handler, calls, errors, total_us) VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (app, handler) DO UPDATE SET calls = calls + excluded.calls, \
+         errors = errors + excluded.errors, total_us = total_us + excluded.total_us",
+    )?;
+    for (app, s) in stats {
+        stmt.execute(params![
+            app,
+            s.handler,
+            s.calls as i64,
+            s.errors as i64,
+            s.total_us as i64
+        ])?;
+    }
+    Ok(())
+}
+
+/// Bumped by every registry change committed in this process.
+static LOCAL_CHANGES: AtomicU64 = AtomicU64::new(0);
+
+/// The count of registry changes committed in this process so far: when
+/// it moves, every `Host` in the process rechecks its apps.
+pub(crate) fn local_changes() -> u64 {
+    LOCAL_CHANGES.load(Ordering::Acquire)
 }
 
 impl Registry {

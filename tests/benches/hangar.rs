@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
-use hangar_host::floor::Floor;
-use hangar_host::persistence::{Association, Durability, Limits, Model, Records, SqliteStore};
+use hangar_host::bench::Floor;
+use hangar_host::bench::{Mode, Records, SqliteBackend};
+use hangar_host::{Association, Durability, Limits, Model};
 use hangar_host::{HostBuilder, SendStatus};
 use hangar_tests::bench::{Events, NullChat, bench_host, bench_package, message};
 use hangar_tests::{cache_dir, guests};
@@ -53,7 +54,7 @@ fn write_path(c: &mut Criterion) {
                 raw.prepare_cached("INSERT INTO records (id, data) VALUES (?1, ?2)")
                     .unwrap()
                     .execute(rusqlite::params![
-                        hangar_host::persistence::new_record_id(),
+                        hangar_host::new_record_id(),
                         r#"{"n":1}"#
                     ])
                     .unwrap();
@@ -82,19 +83,19 @@ fn reads(c: &mut Criterion) {
     let mut g = c.benchmark_group("read_by_associations");
     for n in [1_000u64, 100_000, 1_000_000] {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(
-            SqliteStore::open(
-                dir.path().join("store.db"),
-                Limits {
-                    max_storage_bytes: 4 << 30,
-                    ..Limits::default()
-                },
-                Durability::Normal,
-                Duration::from_secs(5),
-            )
-            .unwrap(),
-        );
-        let mut t = store.transaction().unwrap();
+        let limits = Limits {
+            max_storage_bytes: 4 << 30,
+            ..Limits::default()
+        };
+        let store = SqliteBackend::new(
+            dir.path(),
+            limits,
+            Durability::Normal,
+            Duration::from_secs(5),
+        )
+        .open_file(dir.path().join("store.db"))
+        .unwrap();
+        let mut t = store.transaction(Mode::Write, None);
         for i in 0..n {
             t.create(
                 &format!(r#"{{"i":{i}}}"#),
@@ -109,7 +110,7 @@ fn reads(c: &mut Criterion) {
         t.commit().unwrap();
         let mut k = 0u64;
         g.bench_with_input(BenchmarkId::new("1 association", n), &n, |b, &n| {
-            let mut r = store.reader().unwrap();
+            let mut r = store.transaction(Mode::Read, None);
             b.iter(|| {
                 k = (k + 7919) % n;
                 let got = r
@@ -121,7 +122,7 @@ fn reads(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("3 associations", n), &n, |b, &n| {
             b.iter(|| {
                 k = (k + 7919) % n;
-                let mut r = store.reader().unwrap();
+                let mut r = store.transaction(Mode::Read, None);
                 let got = r
                     .read_by_associations(&[
                         Association::new(Model::Room, format!("r{}", k % 100)),

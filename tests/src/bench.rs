@@ -43,15 +43,15 @@ pub enum Events {
 pub fn bench_package(index: usize, events: Events) -> Vec<u8> {
     let id = format!(r#""id": "bench{index:02}""#);
     let bytes = crate::patched(crate::guests::BENCH, r#""id": "bench00""#, &id);
+    // The SDK's section lists both handlers; blank one (same length, still
+    // JSON) so the copy handles only the other.
     match events {
         Events::Post => crate::patch_all(
             &bytes,
-            br#""pre-message-sent-modify""#,
-            br#""lifecycle"              "#,
+            br#""execute-pre-message-sent-modify","#,
+            &[b' '; 34],
         ),
-        Events::Modify => {
-            crate::patch_all(&bytes, br#""post-message-sent""#, br#""lifecycle"        "#)
-        }
+        Events::Modify => crate::patch_all(&bytes, br#","execute-post-message-sent""#, &[b' '; 28]),
     }
 }
 

@@ -5,7 +5,9 @@
 //! - `/feedback list` shows everyone's feedback; `/feedback mine` the caller's;
 //! - the command preview (read-only) shows the latest five entries.
 
-use hangar_sdk::{Association, Command, Commands, Modifier, PreviewItem, Record, Result, Writer, read};
+use hangar_sdk::{
+    Association, Command, Commands, Modifier, PreviewItem, Record, Result, Writer, read,
+};
 use serde::{Deserialize, Serialize};
 
 /// One piece of feedback.
@@ -41,6 +43,7 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+#[hangar_sdk::handlers]
 impl Commands for FeedbackApp {
     fn execute(command: &Command, writer: &Writer, modifier: &Modifier) -> Result<()> {
         let reply = |text: &str| modifier.notify_user(&command.sender, &command.room, text);
@@ -63,7 +66,10 @@ impl Commands for FeedbackApp {
                 };
                 writer.create_with(
                     &entry,
-                    &[Association::user(&command.sender), Association::misc("feedback")],
+                    &[
+                        Association::user(&command.sender),
+                        Association::misc("feedback"),
+                    ],
                 )?;
                 hangar_sdk::log::info(&format!("feedback from {}", command.sender));
                 reply(&format!("Thanks for your feedback, {}!", command.sender))

@@ -3,7 +3,9 @@
 //! read-modify-write inside the handler's transaction, so concurrent
 //! messages (in one host process or several) never lose an increment.
 
-use hangar_sdk::{Association, Command, Commands, Message, Messages, Modifier, Result, Writer, read};
+use hangar_sdk::{
+    Association, Command, Commands, Message, Messages, Modifier, Result, Writer, read,
+};
 use serde::{Deserialize, Serialize};
 
 /// One user's score.
@@ -36,12 +38,15 @@ fn changes(text: &str) -> Vec<(String, i64)> {
                 (word.strip_suffix("--")?, -1)
             };
             let valid = !name.is_empty()
-                && name.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '_' || c == '-');
+                && name
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '.' || c == '_' || c == '-');
             valid.then(|| (name.to_string(), delta))
         })
         .collect()
 }
 
+#[hangar_sdk::handlers]
 impl Messages for Karma {
     fn post_message_sent(message: &Message, writer: &Writer, _modifier: &Modifier) -> Result<()> {
         for (user, delta) in changes(&message.text) {
@@ -49,23 +54,38 @@ impl Messages for Karma {
                 continue; // no karma for yourself
             }
             let score = score_of(&user)? + delta;
-            writer.update_by_associations(&key(&user), &Score { user: user.clone(), score }, true)?;
+            writer.update_by_associations(
+                &key(&user),
+                &Score {
+                    user: user.clone(),
+                    score,
+                },
+                true,
+            )?;
         }
         Ok(())
     }
 }
 
+#[hangar_sdk::handlers]
 impl Commands for Karma {
     fn execute(command: &Command, _writer: &Writer, modifier: &Modifier) -> Result<()> {
         let Some(user) = command.args.first() else {
             return modifier.notify_user(&command.sender, &command.room, "usage: /karma <name>");
         };
         let user = user.trim_start_matches('@');
-        modifier.send_message(&command.room, &format!("{user} has {} karma", score_of(user)?))
+        modifier.send_message(
+            &command.room,
+            &format!("{user} has {} karma", score_of(user)?),
+        )
     }
 }
 
-hangar_sdk::export_app!(Karma, manifest = "hangar.json", handles = [Messages, Commands]);
+hangar_sdk::export_app!(
+    Karma,
+    manifest = "hangar.json",
+    handles = [Messages, Commands]
+);
 
 #[cfg(test)]
 mod tests {

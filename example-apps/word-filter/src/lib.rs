@@ -32,7 +32,10 @@ fn block_mode() -> Result<bool> {
 fn banned_ranges(text: &str, banned: &[String]) -> Vec<(usize, usize)> {
     let mut ranges = Vec::new();
     let mut start = None;
-    for (i, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+    for (i, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
         if c.is_alphanumeric() {
             start.get_or_insert(i);
         } else if let Some(s) = start.take()
@@ -68,10 +71,18 @@ fn strikes(user: &str) -> Result<u64> {
 
 fn add_strike(writer: &Writer, user: &str) -> Result<()> {
     let count = strikes(user)? + 1;
-    writer.update_by_associations(&key(user), &Strikes { user: user.to_string(), count }, true)?;
+    writer.update_by_associations(
+        &key(user),
+        &Strikes {
+            user: user.to_string(),
+            count,
+        },
+        true,
+    )?;
     Ok(())
 }
 
+#[hangar_sdk::handlers]
 impl Messages for WordFilter {
     /// Read-only: only block mode needs the prevent handler.
     fn check_pre_message_sent_prevent(_message: &Message) -> Result<bool> {
@@ -99,6 +110,7 @@ impl Messages for WordFilter {
     }
 }
 
+#[hangar_sdk::handlers]
 impl Commands for WordFilter {
     fn execute(command: &Command, _writer: &Writer, modifier: &Modifier) -> Result<()> {
         let Some(user) = command.args.first() else {
@@ -113,7 +125,11 @@ impl Commands for WordFilter {
     }
 }
 
-hangar_sdk::export_app!(WordFilter, manifest = "hangar.json", handles = [Messages, Commands]);
+hangar_sdk::export_app!(
+    WordFilter,
+    manifest = "hangar.json",
+    handles = [Messages, Commands]
+);
 
 #[cfg(test)]
 mod tests {
@@ -123,6 +139,9 @@ mod tests {
     fn masks_whole_words_any_case() {
         let banned = vec!["heck".to_string(), "darn".to_string()];
         let text = "what the HECK, heckle darn!";
-        assert_eq!(mask(text, &banned_ranges(text, &banned)), "what the ****, heckle ****!");
+        assert_eq!(
+            mask(text, &banned_ranges(text, &banned)),
+            "what the ****, heckle ****!"
+        );
     }
 }

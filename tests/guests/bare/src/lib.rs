@@ -1,10 +1,13 @@
 //! An app that asks for nothing but its command, then tries persistence and
 //! messaging: every call must come back denied, naming the permission.
 
-use hangar_sdk::{Association, Command, Commands, Message, Messages, Modifier, Result, Writer, log, read};
+use hangar_sdk::{
+    Association, Command, Commands, Message, Messages, Modifier, Result, Writer, log, read,
+};
 
 struct Bare;
 
+#[hangar_sdk::handlers]
 impl Commands for Bare {
     fn execute(_command: &Command, writer: &Writer, modifier: &Modifier) -> Result<()> {
         if let Err(e) = writer.create(&1) {
@@ -20,6 +23,7 @@ impl Commands for Bare {
     }
 }
 
+#[hangar_sdk::handlers]
 impl Messages for Bare {
     fn post_message_sent(message: &Message, writer: &Writer, _modifier: &Modifier) -> Result<()> {
         if let Err(e) = writer.create(&message.text) {
@@ -29,4 +33,8 @@ impl Messages for Bare {
     }
 }
 
-hangar_sdk::export_app!(Bare, manifest = "hangar.json", handles = [Commands, Messages]);
+hangar_sdk::export_app!(
+    Bare,
+    manifest = "hangar.json",
+    handles = [Commands, Messages]
+);

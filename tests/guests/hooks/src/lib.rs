@@ -13,6 +13,7 @@ fn note(writer: &Writer, event: Value) -> Result<()> {
     Ok(())
 }
 
+#[hangar_sdk::handlers]
 impl Lifecycle for Hooks {
     fn on_install(writer: &Writer) -> Result<()> {
         note(writer, json!({"hook": "install"}))
@@ -35,6 +36,7 @@ impl Lifecycle for Hooks {
     }
 }
 
+#[hangar_sdk::handlers]
 impl Settings for Hooks {
     fn validate(id: &str, _old: &Value, new: &Value) -> Result<()> {
         if id == "label" && new == "forbidden" {
@@ -47,4 +49,8 @@ impl Settings for Hooks {
     }
 }
 
-hangar_sdk::export_app!(Hooks, manifest = "hangar.json", handles = [Lifecycle, Settings]);
+hangar_sdk::export_app!(
+    Hooks,
+    manifest = "hangar.json",
+    handles = [Lifecycle, Settings]
+);

@@ -18,7 +18,11 @@ use hangar_sdk::{
 struct Hostile;
 
 fn recurse(n: u64) -> u64 {
-    if black_box(n) == u64::MAX { 0 } else { 1 + recurse(black_box(n + 1)) }
+    if black_box(n) == u64::MAX {
+        0
+    } else {
+        1 + recurse(black_box(n + 1))
+    }
 }
 
 fn misbehave(word: &str, writer: &Writer, modifier: &Modifier) -> Result<()> {
@@ -42,7 +46,10 @@ fn misbehave(word: &str, writer: &Writer, modifier: &Modifier) -> Result<()> {
             loop {
                 let mut chunk = Vec::new();
                 if chunk.try_reserve_exact(1 << 20).is_err() {
-                    return Err(Error::App(format!("out of memory after {} MiB", hoard.len())));
+                    return Err(Error::App(format!(
+                        "out of memory after {} MiB",
+                        hoard.len()
+                    )));
                 }
                 chunk.resize(1 << 20, 1);
                 hoard.push(black_box(chunk));
@@ -74,7 +81,9 @@ fn misbehave(word: &str, writer: &Writer, modifier: &Modifier) -> Result<()> {
             let errors = [
                 writer.create(&big).err(),
                 writer.update(&big, &1, true).err(),
-                writer.create_with(&1, &[Association::misc(big.clone())]).err(),
+                writer
+                    .create_with(&1, &[Association::misc(big.clone())])
+                    .err(),
                 modifier.send_message(&big, "x").err(),
                 modifier.send_message("general", &big).err(),
                 modifier.notify_user(&big, "general", "x").err(),
@@ -84,13 +93,17 @@ fn misbehave(word: &str, writer: &Writer, modifier: &Modifier) -> Result<()> {
             ];
             log::info(&big);
             let refused = errors.iter().filter(|e| e.is_some()).count();
-            log::info(&format!("giant arguments refused: {refused} of {}", errors.len()));
+            log::info(&format!(
+                "giant arguments refused: {refused} of {}",
+                errors.len()
+            ));
             Ok(())
         }
         _ => Ok(()),
     }
 }
 
+#[hangar_sdk::handlers]
 impl Messages for Hostile {
     fn post_message_sent(message: &Message, writer: &Writer, modifier: &Modifier) -> Result<()> {
         match message.text.split_whitespace().find(|w| w.starts_with('!')) {
@@ -112,10 +125,19 @@ impl Messages for Hostile {
     }
 }
 
+#[hangar_sdk::handlers]
 impl Commands for Hostile {
     fn execute(command: &Command, writer: &Writer, modifier: &Modifier) -> Result<()> {
-        misbehave(command.args.first().map_or("", String::as_str), writer, modifier)
+        misbehave(
+            command.args.first().map_or("", String::as_str),
+            writer,
+            modifier,
+        )
     }
 }
 
-hangar_sdk::export_app!(Hostile, manifest = "hangar.json", handles = [Messages, Commands]);
+hangar_sdk::export_app!(
+    Hostile,
+    manifest = "hangar.json",
+    handles = [Messages, Commands]
+);

@@ -3,12 +3,17 @@
 // Associations are written `model:id` (user:alice, misc:key, room:general).
 
 use hangar_sdk::serde_json::{self, Value, json};
-use hangar_sdk::{Association, Command, Commands, Error, Model, Modifier, PreviewItem, Record, Result, Writer, read};
+use hangar_sdk::{
+    Association, Command, Commands, Error, Model, Modifier, PreviewItem, Record, Result, Writer,
+    read,
+};
 
 struct Probe;
 
 fn assoc(text: &str) -> Result<Association> {
-    let (model, id) = text.split_once(':').ok_or_else(|| Error::App(format!("bad association {text}")))?;
+    let (model, id) = text
+        .split_once(':')
+        .ok_or_else(|| Error::App(format!("bad association {text}")))?;
     let model = match model {
         "user" => Model::User,
         "room" => Model::Room,
@@ -41,14 +46,27 @@ fn run(op: &str, args: &[String], writer: &Writer, modifier: &Modifier) -> Resul
     Ok(match (op, args) {
         ("create", [data]) => json!(writer.create(&parse(data)?)?),
         ("create", [data, rest @ ..]) => json!(writer.create_with(&parse(data)?, &assocs(rest)?)?),
-        ("update", [id, data, upsert]) => json!(writer.update(id, &parse(data)?, upsert == "true")?),
+        ("update", [id, data, upsert]) => {
+            json!(writer.update(id, &parse(data)?, upsert == "true")?)
+        }
         ("update-by", [data, upsert, rest @ ..]) => {
             json!(writer.update_by_associations(&assocs(rest)?, &parse(data)?, upsert == "true")?)
         }
         ("remove", [id]) => json!(writer.remove(id)?.map(record_json)),
-        ("remove-by", rest) => json!(writer.remove_by_associations(&assocs(rest)?)?.into_iter().map(record_json).collect::<Vec<_>>()),
+        ("remove-by", rest) => json!(
+            writer
+                .remove_by_associations(&assocs(rest)?)?
+                .into_iter()
+                .map(record_json)
+                .collect::<Vec<_>>()
+        ),
         ("read", [id]) => json!(read::by_id::<Value>(id)?.map(record_json)),
-        ("read-by", rest) => json!(read::by_associations::<Value>(&assocs(rest)?)?.into_iter().map(record_json).collect::<Vec<_>>()),
+        ("read-by", rest) => json!(
+            read::by_associations::<Value>(&assocs(rest)?)?
+                .into_iter()
+                .map(record_json)
+                .collect::<Vec<_>>()
+        ),
         ("big", [bytes]) => {
             let n: usize = bytes.parse().map_err(|_| Error::App("bad size".into()))?;
             json!(writer.create(&"x".repeat(n))?)
@@ -58,7 +76,10 @@ fn run(op: &str, args: &[String], writer: &Writer, modifier: &Modifier) -> Resul
             // a crash test kills the host somewhere in here.
             let n: usize = n.parse().map_err(|_| Error::App("bad count".into()))?;
             for i in 0..n {
-                writer.create_with(&json!({"tag": tag, "i": i}), &[Association::misc(tag.as_str())])?;
+                writer.create_with(
+                    &json!({"tag": tag, "i": i}),
+                    &[Association::misc(tag.as_str())],
+                )?;
                 std::thread::sleep(std::time::Duration::from_millis(2));
             }
             modifier.send_message("general", &format!("batch {tag}"))?;
@@ -80,13 +101,22 @@ fn run(op: &str, args: &[String], writer: &Writer, modifier: &Modifier) -> Resul
             writer.create_with(&json!({"handle": handle}), &[Association::misc("stash")])?;
             json!(handle)
         }
-        _ => return Err(Error::App(format!("unknown op {op} with {} args", args.len()))),
+        _ => {
+            return Err(Error::App(format!(
+                "unknown op {op} with {} args",
+                args.len()
+            )));
+        }
     })
 }
 
+#[hangar_sdk::handlers]
 impl Commands for Probe {
     fn execute(command: &Command, writer: &Writer, modifier: &Modifier) -> Result<()> {
-        let (op, args) = command.args.split_first().ok_or_else(|| Error::App("no op".into()))?;
+        let (op, args) = command
+            .args
+            .split_first()
+            .ok_or_else(|| Error::App("no op".into()))?;
         let reply = match run(op, args, writer, modifier) {
             Ok(v) => json!({"ok": v}),
             Err(e @ Error::App(_)) if op.ends_with("-after-write") => return Err(e),
@@ -100,14 +130,27 @@ impl Commands for Probe {
     fn preview(command: &Command) -> Result<Vec<PreviewItem>> {
         if command.args.first().map(String::as_str) == Some("use-stash") {
             let stashed = read::by_associations::<Value>(&[Association::misc("stash")])?;
-            let handle = stashed.first().and_then(|r| r.data["handle"].as_u64()).unwrap_or(1) as u32;
+            let handle = stashed
+                .first()
+                .and_then(|r| r.data["handle"].as_u64())
+                .unwrap_or(1) as u32;
             // SAFETY: deliberately unsound: the test checks the runtime refuses it.
-            let forged = unsafe { hangar_sdk::__wit::hangar::app::persistence::Writer::from_handle(handle) };
+            let forged =
+                unsafe { hangar_sdk::__wit::hangar::app::persistence::Writer::from_handle(handle) };
             let _ = forged.create("{\"forged\": true}");
-            return Ok(vec![PreviewItem { id: "x".into(), text: "forged write returned".into() }]);
+            return Ok(vec![PreviewItem {
+                id: "x".into(),
+                text: "forged write returned".into(),
+            }]);
         }
         let all = read::by_associations::<Value>(&assocs(&command.args)?)?;
-        Ok(all.into_iter().map(|r| PreviewItem { id: r.id, text: r.data.to_string() }).collect())
+        Ok(all
+            .into_iter()
+            .map(|r| PreviewItem {
+                id: r.id,
+                text: r.data.to_string(),
+            })
+            .collect())
     }
 }
 

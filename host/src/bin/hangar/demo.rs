@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 
 use super::open;
-use crate::dispatch::SendStatus;
-use crate::{Effect, Host};
+use hangar_host::{Effect, Host, SendStatus};
 
 struct Tour {
     color: bool,
@@ -85,7 +84,7 @@ pub fn run(data_dir: Option<PathBuf>, apps: Option<PathBuf>) -> Result<()> {
     }
 
     t.section("Building the example apps");
-    let built = crate::builder::build(&apps_dir, &|m| println!("  {m}"))
+    let built = super::build::build(&apps_dir, &|m| println!("  {m}"))
         .with_context(|| format!("building the example apps in {}", apps_dir.display()))?;
     for b in &built {
         t.show(&format!(

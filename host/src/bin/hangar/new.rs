@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::manifest::{API_VERSION, validate_app_id};
+use hangar_host::validate_app_id;
 
 /// Where this checkout's SDK lives (the SDK is used by path until it is published).
 fn sdk_path() -> PathBuf {
@@ -67,10 +67,8 @@ strip = "debuginfo"
   "id": "{name}",
   "name": "{name}",
   "version": "0.1.0",
-  "api-version": "{API_VERSION}",
   "description": "Says hello and counts greetings.",
   "permissions": ["persistence", "slashcommand", "message.write"],
-  "events": [],
   "commands": [{{ "command": "{name}", "description": "Say hello" }}]
 }}
 "#
@@ -91,6 +89,11 @@ struct Greetings {{
 
 struct App;
 
+/// The events this app handles are the methods written here: `execute` is
+/// `/{name}`. Add `fn preview` for suggestions, or another family (`Messages`,
+/// `Lifecycle`, `Settings`) in its own `#[hangar_sdk::handlers]` impl and in
+/// `handles` below.
+#[hangar_sdk::handlers]
 impl Commands for App {{
     fn execute(command: &Command, writer: &Writer, modifier: &Modifier) -> Result<()> {{
         let key = [Association::user(&command.sender), Association::misc("greetings")];
@@ -107,7 +110,7 @@ hangar_sdk::export_app!(App, manifest = "hangar.json", handles = [Commands]);
         (
             "README.md",
             format!(
-                "# {name}\n\nA Hangar app. `/{name}` greets the caller and counts greetings per user.\n\n```sh\nhangar build {name}\nhangar install {name}/target/wasm32-wasip2/release/{ident}.wasm\nhangar command --room general --user alice \"/{name}\"\n```\n\nThe manifest is `hangar.json`: add permissions, events and commands there\nas the app grows.\n"
+                "# {name}\n\nA Hangar app. `/{name}` greets the caller and counts greetings per user.\n\n```sh\nhangar build {name}\nhangar install {name}/target/wasm32-wasip2/release/{ident}.wasm\nhangar command --room general --user alice \"/{name}\"\n```\n\nThe manifest is `hangar.json`: add permissions, commands and settings there\nas the app grows (docs/manifest.md lists every field).\n"
             ),
         ),
         (".gitignore", "/target\n".to_string()),

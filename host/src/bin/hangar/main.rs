@@ -1,0 +1,281 @@
+//! The `hangar` command: argument parsing, then one library call per
+//! command, in one file per command group.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use hangar_host::{Effect, Host, HostBuilder, RefChat};
+
+mod apps;
+mod build;
+mod chat;
+mod data;
+mod demo;
+mod develop;
+mod new;
+mod settings;
+
+/// Hangar: a plugin host for chat servers, running sandboxed WebAssembly apps.
+#[derive(Debug, Parser)]
+#[command(name = "hangar", version, about)]
+struct Cli {
+    /// Data directory (registry, apps, their stores, the reference chat).
+    /// Default: $HANGAR_DATA_DIR, else ~/.local/share/hangar.
+    #[arg(long, global = true, env = "HANGAR_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Install an app package (.wasm).
+    Install {
+        /// The package.
+        path: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List installed apps.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Push a message through the whole pipeline in the reference chat.
+    Send {
+        /// Room id (created on first use).
+        #[arg(long)]
+        room: String,
+        /// Sender's user id (created on first use).
+        #[arg(long)]
+        user: String,
+        /// The text.
+        text: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a slash command, e.g. "/karma dave".
+    Command {
+        /// Room id.
+        #[arg(long)]
+        room: String,
+        /// User id.
+        #[arg(long)]
+        user: String,
+        /// The command line, starting with '/'.
+        line: String,
+        /// Show the command's (read-only) preview instead of running it.
+        #[arg(long)]
+        preview: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Dump an app's records.
+    Data {
+        /// App id.
+        app: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an app's logs.
+    Logs {
+        /// App id.
+        app: String,
+        /// How many recent lines.
+        #[arg(long, default_value_t = 50)]
+        lines: usize,
+        /// Keep printing new lines as they arrive (Ctrl-C to stop).
+        #[arg(long, short)]
+        follow: bool,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a room's recent messages in the reference chat.
+    History {
+        /// Room id.
+        #[arg(long)]
+        room: String,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        lines: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Scaffold a new app crate that builds and installs unchanged.
+    New {
+        /// Directory to create; its name is the app id.
+        path: PathBuf,
+    },
+    /// Build an app crate for wasm32-wasip2 and validate the result.
+    Build {
+        /// The crate (or workspace) directory.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enable an app (it may refuse, saying why).
+    Enable {
+        /// App id.
+        app: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable an app: no events; data kept.
+    Disable {
+        /// App id.
+        app: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace an installed app with a new build of the same id; data kept.
+    Update {
+        /// The new package.
+        path: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an app and purge its data.
+    Uninstall {
+        /// App id.
+        app: String,
+    },
+    /// Show an app's manifest, status, permissions, settings and storage use.
+    Info {
+        /// App id.
+        app: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an app's settings, or set one: `hangar settings word-filter mode '"block"'`.
+    Settings {
+        /// App id.
+        app: String,
+        /// Setting id to change.
+        id: Option<String>,
+        /// New value as JSON (a bare word is taken as a string).
+        value: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the effective configuration (defaults overlaid with
+    /// <data-dir>/config.json: deadlines, per-app deadlines, fail-closed
+    /// classes, error-disable policy, storage and memory limits).
+    Config {
+        /// Print JSON (the same shape config.json takes).
+        #[arg(long)]
+        json: bool,
+    },
+    /// A guided tour with the example apps, on a fresh temporary data dir.
+    Demo {
+        /// The example apps' workspace (default: the one in this checkout).
+        #[arg(long)]
+        apps: Option<PathBuf>,
+    },
+}
+
+/// Where data lives when no --data-dir or HANGAR_DATA_DIR is given.
+fn default_data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(d).join("hangar");
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h).join(".local/share/hangar"),
+        None => PathBuf::from(".hangar"),
+    }
+}
+
+/// Open the host and reference chat in `dir`.
+pub(crate) fn open(dir: &Path) -> Result<(Host, Arc<RefChat>)> {
+    let chat = Arc::new(
+        RefChat::open(dir)
+            .with_context(|| format!("opening the reference chat in {}", dir.display()))?,
+    );
+    let host = HostBuilder::with_operator_config(dir)?
+        .build(chat.clone())
+        .with_context(|| format!("opening the host data directory {}", dir.display()))?;
+    Ok((host, chat))
+}
+
+pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+pub(crate) fn describe(effect: &Effect) -> String {
+    match effect {
+        Effect::SendMessage { app, room, text } => format!("[{app} -> #{room}] {text}"),
+        Effect::NotifyUser {
+            app, user, text, ..
+        } => format!("[{app} -> @{user}, only they see it] {text}"),
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
+    let dir = dir.as_path();
+    match cli.command {
+        Cmd::Install { path, json } => apps::install(dir, path, json),
+        Cmd::List { json } => apps::list(dir, json),
+        Cmd::Enable { app, json } => apps::enable(dir, app, json),
+        Cmd::Disable { app, json } => apps::disable(dir, app, json),
+        Cmd::Update { path, json } => apps::update(dir, path, json),
+        Cmd::Uninstall { app } => apps::uninstall(dir, app),
+        Cmd::Info { app, json } => apps::info(dir, app, json),
+        Cmd::Send {
+            room,
+            user,
+            text,
+            json,
+        } => chat::send(dir, room, user, text, json),
+        Cmd::Command {
+            room,
+            user,
+            line,
+            preview,
+            json,
+        } => chat::command(dir, room, user, line, preview, json),
+        Cmd::History { room, lines, json } => chat::history(dir, room, lines, json),
+        Cmd::Data { app, json } => data::data(dir, app, json),
+        Cmd::Logs {
+            app,
+            lines,
+            follow,
+            json,
+        } => data::logs(dir, app, lines, follow, json),
+        Cmd::Settings {
+            app,
+            id,
+            value,
+            json,
+        } => settings::settings(dir, app, id, value, json),
+        Cmd::Config { json } => settings::config(dir, json),
+        Cmd::New { path } => new::run(&path),
+        Cmd::Build { path, json } => develop::build(path, json),
+        Cmd::Demo { apps } => demo::run(cli.data_dir, apps),
+    }
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

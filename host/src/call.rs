@@ -1,0 +1,350 @@
+//! The call engine: one export of one app in a fresh instance, in three
+//! short steps. *Prepare* begins the store transaction and builds the
+//! sandbox; *invoke* instantiates and calls; *settle* names a failure,
+//! commits (handlers) or rolls back, delivers effects, and records logs,
+//! counters and faults. Two entry points, typed by the export:
+//! [`CallEngine::handler`] hands the call a writer and modifier,
+//! [`CallEngine::read_only`] cannot.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::Store;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+use crate::apps::LoadedApp;
+use crate::bindings::{Accessors, Instance, Returned};
+use crate::bridge::{Bridge, Effect};
+use crate::config::HostConfig;
+use crate::engine::{EPOCH_TICK, Runtime};
+use crate::exports::{Export, HandlerCall, ReadOnlyCall};
+use crate::journal::Journal;
+use crate::registry::{Registry, Status};
+use crate::report::{AppReport, FailureKind, Outcome};
+use crate::sandbox::{CallLimits, CallState, STDERR_CAPTURE};
+use crate::stats::Stats;
+use crate::storage::Mode;
+
+/// The result of one call of one app.
+pub(crate) struct CallOutcome<T> {
+    pub(crate) value: Option<T>,
+    pub(crate) report: AppReport,
+    pub(crate) effects: Vec<Effect>,
+}
+
+/// Runs calls; shared by every pipeline and the lifecycle manager.
+pub(crate) struct CallEngine {
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) config: Arc<HostConfig>,
+    pub(crate) bridge: Arc<dyn Bridge>,
+    pub(crate) journal: Arc<Journal>,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) stats: Arc<Stats>,
+}
+
+/// A call ready to run.
+struct Prepared {
+    store: Store<CallState>,
+    start: Instant,
+    deadline: Duration,
+    stderr: MemoryOutputPipe,
+}
+
+impl CallEngine {
+    /// Call an event handler: writer and modifier, one transaction that
+    /// commits only if it returns Ok; its effects are delivered after.
+    pub(crate) fn handler<C: HandlerCall>(
+        &self,
+        app: &LoadedApp,
+        call: &C,
+    ) -> CallOutcome<C::Output> {
+        let mut prepared = self.prepare(app, C::EXPORT, Mode::Write);
+        let result = invoke(&mut prepared, app, true, |i, s| {
+            call.invoke(i, s, Accessors::new())
+        });
+        self.settle(app, C::EXPORT, prepared, result)
+    }
+
+    /// Call a read-only export: no writer, no modifier, one snapshot.
+    pub(crate) fn read_only<C: ReadOnlyCall>(
+        &self,
+        app: &LoadedApp,
+        call: &C,
+    ) -> CallOutcome<C::Output> {
+        let mut prepared = self.prepare(app, C::EXPORT, Mode::Read);
+        let result = invoke(&mut prepared, app, false, |i, s| call.invoke(i, s));
+        self.settle(app, C::EXPORT, prepared, result)
+    }
+
+    fn prepare(&self, app: &LoadedApp, export: Export, mode: Mode) -> Prepared {
+        let start = Instant::now();
+        let deadline = self.config.deadline(app.id(), export.class());
+        let limits = CallLimits {
+            max_argument_bytes: self.config.max_argument_bytes,
+            max_logs_per_call: self.config.max_logs_per_call,
+            max_memory_bytes: self.config.instance.max_memory_bytes,
+            max_table_elements: self.config.instance.max_table_elements,
+        };
+        // The guest's stderr (panic messages) is kept, bounded, for the report.
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
+        let state = CallState::new(
+            app.view(),
+            self.bridge.clone(),
+            limits,
+            app.store.begin(mode, start + deadline),
+            start + deadline,
+            stderr.clone(),
+        );
+        let mut store = Store::new(&self.runtime.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let ticks = (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        Prepared {
+            store,
+            start,
+            deadline,
+            stderr,
+        }
+    }
+
+    fn settle<T>(
+        &self,
+        app: &LoadedApp,
+        export: Export,
+        prepared: Prepared,
+        result: Returned<T>,
+    ) -> CallOutcome<T> {
+        let Prepared {
+            store,
+            start,
+            deadline,
+            stderr,
+        } = prepared;
+        let mut state = store.into_data();
+        let mut report = AppReport {
+            app: app.manifest.id.clone(),
+            version: app.manifest.version.clone(),
+            handler: export.name().to_string(),
+            outcome: Outcome::Ok,
+            failure: None,
+            error: None,
+            denied: state.denied.iter().map(|s| s.to_string()).collect(),
+            duration_us: 0,
+        };
+        self.keep_logs(app, &mut state);
+        let ended = end(result, &state, start, deadline, &stderr);
+        let (value, effects) = match ended.and_then(|value| commit(state, value)) {
+            Ok((value, effects)) => (Some(value), self.deliver(app, effects)),
+            Err((kind, message)) => {
+                report.outcome = Outcome::Error;
+                report.failure = Some(kind);
+                report.error = Some(message);
+                (None, Vec::new())
+            }
+        };
+        report.duration_us = start.elapsed().as_micros() as u64;
+        self.record(app, export, &report);
+        CallOutcome {
+            value,
+            report,
+            effects,
+        }
+    }
+
+    /// The app's own log lines, within the per-call and per-minute limits.
+    fn keep_logs(&self, app: &LoadedApp, state: &mut CallState) {
+        if state.logs.is_empty() && state.dropped_logs == 0 {
+            return;
+        }
+        let mut logs = std::mem::take(&mut state.logs);
+        if state.dropped_logs > 0 {
+            logs.push((
+                "warn",
+                format!(
+                    "{} log lines dropped: over the per-call limit of {}",
+                    state.dropped_logs, self.config.max_logs_per_call
+                ),
+            ));
+        }
+        let logs = app
+            .guard
+            .budget_logs(self.config.log_lines_per_minute, logs);
+        self.journal.lines(app.id(), "app", logs);
+    }
+
+    /// Counters, the failure and denial lines, and the fault window.
+    fn record(&self, app: &LoadedApp, export: Export, report: &AppReport) {
+        let failed = report.outcome == Outcome::Error;
+        if self
+            .stats
+            .record(&app.counters, export, failed, report.duration_us)
+        {
+            self.journal.stats(self.stats.drain());
+        }
+        let mut lines = Vec::new();
+        if failed {
+            lines.push((
+                "error",
+                format!(
+                    "{} failed ({:?}): {}; its writes and effects were rolled back",
+                    report.handler,
+                    report.failure.unwrap_or(FailureKind::Host),
+                    report.error.as_deref().unwrap_or("")
+                ),
+            ));
+        }
+        lines.extend(report.denied.iter().map(|p| {
+            (
+                "warn",
+                format!("{}: permission '{p}' denied", report.handler),
+            )
+        }));
+        self.journal.lines(app.id(), "host", lines);
+        if failed && app.guard.fault(report, self.config.error_disable) {
+            self.error_disable(app, report);
+        }
+    }
+
+    fn error_disable(&self, app: &LoadedApp, report: &AppReport) {
+        let policy = self.config.error_disable;
+        let why = format!(
+            "disabled after {} faults within {} s; last: {} {}",
+            policy.max_faults,
+            policy.window.as_secs(),
+            report.handler,
+            report.headline()
+        );
+        let id = app.id();
+        let _ = self
+            .registry
+            .set_status(id, Status::ErrorDisabled, Some(&why));
+        self.journal.host(
+            id,
+            "error",
+            format!("{why}; `hangar enable {id}` turns it back on"),
+        );
+    }
+
+    fn deliver(&self, app: &LoadedApp, effects: Vec<Effect>) -> Vec<Effect> {
+        let mut delivered = Vec::with_capacity(effects.len());
+        for effect in effects {
+            match self.bridge.deliver(&effect) {
+                Ok(()) => delivered.push(effect),
+                Err(e) => self.journal.host(
+                    app.id(),
+                    "error",
+                    format!("delivering {effect:?} failed: {e}"),
+                ),
+            }
+        }
+        delivered
+    }
+}
+
+/// Instantiate and call, with the writer live only inside a handler call.
+fn invoke<T>(
+    prepared: &mut Prepared,
+    app: &LoadedApp,
+    handler: bool,
+    call: impl FnOnce(&Instance, &mut Store<CallState>) -> Returned<T>,
+) -> Returned<T> {
+    let store = &mut prepared.store;
+    let instance = app.pre.instantiate(store)?;
+    store.data_mut().writer_live = handler;
+    let result = call(&instance, store);
+    store.data_mut().writer_live = false;
+    result
+}
+
+type Failure = (FailureKind, String);
+
+/// How the call ended: its value, or why it failed. A call that came back
+/// after its deadline (blocked in the host, e.g. sleeping, where epochs
+/// cannot stop it) is a timeout too.
+fn end<T>(
+    result: Returned<T>,
+    state: &CallState,
+    start: Instant,
+    deadline: Duration,
+    stderr: &MemoryOutputPipe,
+) -> Result<T, Failure> {
+    let late = start.elapsed() > deadline;
+    let late_msg =
+        |what: &str| format!("ran past its deadline of {} ms{what}", deadline.as_millis());
+    match result {
+        Ok(Ok(_)) if late => Err((FailureKind::Timeout, late_msg(" (blocked in a host call)"))),
+        Ok(Err(message)) if late => Err((FailureKind::Timeout, late_msg(&format!(": {message}")))),
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(message)) => Err((FailureKind::AppError, message)),
+        Err(trap) => {
+            let said = String::from_utf8_lossy(&stderr.contents())
+                .trim()
+                .to_string();
+            Err(classify(
+                &trap,
+                deadline,
+                state.limits.max_memory_bytes,
+                state.limiter.hit,
+                &said,
+            ))
+        }
+    }
+}
+
+/// Commit the call's transaction (a no-op for a read-only call or one that
+/// never touched its store) and release its effects.
+fn commit<T>(state: CallState, value: T) -> Result<(T, Vec<Effect>), Failure> {
+    match state.txn.commit() {
+        Ok(()) => Ok((value, state.effects)),
+        Err(e) => Err((
+            FailureKind::Host,
+            format!("committing the handler's writes: {e}"),
+        )),
+    }
+}
+
+/// Name a trap: deadline, memory cap, or another guest fault. The first
+/// line says what happened (with what the guest printed, e.g. its panic
+/// message); the wasm backtrace follows.
+fn classify(
+    trap: &wasmtime::Error,
+    deadline: Duration,
+    max_memory: usize,
+    limit_hit: bool,
+    stderr: &str,
+) -> Failure {
+    let said: String = stderr
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(500)
+        .collect();
+    let said = if said.is_empty() {
+        String::new()
+    } else {
+        format!(" (guest said: {said})")
+    };
+    let detail = format!("{trap:#}");
+    if trap.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+        return (
+            FailureKind::Timeout,
+            format!(
+                "ran past its deadline of {} ms and was stopped{said}",
+                deadline.as_millis()
+            ),
+        );
+    }
+    if limit_hit || stderr.contains("memory allocation of") {
+        return (
+            FailureKind::OutOfMemory,
+            format!("hit its memory cap of {max_memory} bytes{said}\n{detail}"),
+        );
+    }
+    let root = trap.root_cause().to_string();
+    (
+        FailureKind::Trap,
+        format!("trapped: {root}{said}\n{detail}"),
+    )
+}

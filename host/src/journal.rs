@@ -1,0 +1,173 @@
+//! The journal: app and host log lines and call counters, handed to one
+//! background writer that batches them into the registry, so no call ever
+//! waits for the registry's write lock. Retention runs in the writer's
+//! periodic pass. [`Journal::flush`] is the barrier readers use (`logs`,
+//! `info`); dropping the journal flushes it.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::registry::{self, CallStats};
+
+/// How often the writer runs retention for the apps it wrote lines for.
+const RETENTION_EVERY: Duration = Duration::from_secs(1);
+/// Most entries written in one transaction.
+const BATCH: usize = 1024;
+
+enum Entry {
+    Lines {
+        app: String,
+        source: &'static str,
+        lines: Vec<(&'static str, String)>,
+        time: i64,
+    },
+    Stats(Vec<(String, CallStats)>),
+    Flush(Sender<()>),
+}
+
+/// The sending side; cheap to call from any thread.
+pub(crate) struct Journal {
+    tx: Option<Sender<Entry>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl Journal {
+    /// Start the writer on the registry database at `path`.
+    pub(crate) fn start(path: &Path) -> std::io::Result<Journal> {
+        let (tx, rx) = channel();
+        let path = path.to_path_buf();
+        let writer = std::thread::Builder::new()
+            .name("hangar-journal".into())
+            .spawn(move || write_loop(&path, rx))?;
+        Ok(Journal {
+            tx: Some(tx),
+            writer: Some(writer),
+        })
+    }
+
+    fn send(&self, entry: Entry) {
+        // The channel is lock-free for senders: no call waits here.
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(entry);
+        }
+    }
+
+    /// Queue log lines about `app` from `source` ("app" or "host").
+    pub(crate) fn lines(
+        &self,
+        app: &str,
+        source: &'static str,
+        lines: Vec<(&'static str, String)>,
+    ) {
+        if lines.is_empty() {
+            return;
+        }
+        self.send(Entry::Lines {
+            app: app.to_string(),
+            source,
+            lines,
+            time: registry::now_ms() as i64,
+        });
+    }
+
+    /// Queue one host line about `app`.
+    pub(crate) fn host(&self, app: &str, level: &'static str, message: String) {
+        self.lines(app, "host", vec![(level, message)]);
+    }
+
+    /// Queue call counters to add.
+    pub(crate) fn stats(&self, batch: Vec<(String, CallStats)>) {
+        if !batch.is_empty() {
+            self.send(Entry::Stats(batch));
+        }
+    }
+
+    /// Wait until everything queued so far is written and retention ran.
+    pub(crate) fn flush(&self) {
+        let (ack, done) = channel();
+        self.send(Entry::Flush(ack));
+        let _ = done.recv();
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+fn write_loop(path: &Path, rx: Receiver<Entry>) {
+    // A read-only data dir still opens; its writes fail and are dropped.
+    let Ok((conn, _)) = crate::sqlite::open_connection(path) else {
+        for entry in rx {
+            if let Entry::Flush(ack) = entry {
+                let _ = ack.send(());
+            }
+        }
+        return;
+    };
+    let _ = conn.busy_timeout(Duration::from_secs(5));
+    let mut touched: HashSet<String> = HashSet::new();
+    let mut last_retention = Instant::now();
+    loop {
+        let first = match rx.recv_timeout(RETENTION_EVERY) {
+            Ok(entry) => Some(entry),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let mut batch: Vec<Entry> = first.into_iter().collect();
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(entry) => batch.push(entry),
+                Err(_) => break,
+            }
+        }
+        let mut acks = Vec::new();
+        let _ = crate::sqlite::immediate(&conn, |c| -> rusqlite::Result<()> {
+            for entry in batch {
+                match entry {
+                    Entry::Lines {
+                        app,
+                        source,
+                        lines,
+                        time,
+                    } => {
+                        registry::append_logs(c, &app, source, &lines, time)?;
+                        touched.insert(app);
+                    }
+                    Entry::Stats(stats) => registry::add_stats(c, &stats)?,
+                    Entry::Flush(ack) => acks.push(ack),
+                }
+            }
+            Ok(())
+        });
+        if !acks.is_empty() || last_retention.elapsed() >= RETENTION_EVERY {
+            retain(&conn, &mut touched);
+            last_retention = Instant::now();
+        }
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
+    retain(&conn, &mut touched);
+}
+
+fn retain(conn: &rusqlite::Connection, touched: &mut HashSet<String>) {
+    if touched.is_empty() {
+        return;
+    }
+    let now = registry::now_ms() as i64;
+    let _ = crate::sqlite::immediate(conn, |c| -> rusqlite::Result<()> {
+        for app in touched.iter() {
+            registry::retain_logs(c, app, now)?;
+        }
+        Ok(())
+    });
+    touched.clear();
+}

@@ -1,0 +1,76 @@
+//! Slash commands: the line is split into the command and its words, the
+//! enabled app that declares the command runs it (a handler, with writer
+//! and modifier), or previews it (read-only).
+
+use std::sync::Arc;
+
+use crate::apps::{AppSet, LoadedApp};
+use crate::bindings::CommandArg;
+use crate::call::CallEngine;
+use crate::error::{Error, Result};
+use crate::exports::{ExecuteCommand, Export, PreviewCommand};
+use crate::report::{AppReport, CommandReport, PreviewItem};
+
+/// The app that provides the command on `line`, and the call's argument.
+fn target(
+    set: &AppSet,
+    line: &str,
+    room: &str,
+    sender: &str,
+) -> Result<(Arc<LoadedApp>, CommandArg)> {
+    let line = line.trim();
+    let body = line.strip_prefix('/').ok_or_else(|| {
+        Error::InvalidInput(format!(
+            "'{line}' is not a slash command; it must start with '/'"
+        ))
+    })?;
+    let mut words = body.split_whitespace();
+    let command = words.next().unwrap_or("").to_string();
+    if command.is_empty() {
+        return Err(Error::InvalidInput("empty slash command".into()));
+    }
+    let app = set
+        .command(&command)
+        .cloned()
+        .ok_or_else(|| Error::UnknownCommand(command.clone()))?;
+    let arguments = words.map(str::to_string).collect();
+    Ok((app, CommandArg::new(command, arguments, room, sender)))
+}
+
+/// Run a slash command line such as `/karma bob`.
+pub(crate) fn run(
+    calls: &CallEngine,
+    set: &AppSet,
+    room: &str,
+    sender: &str,
+    line: &str,
+) -> Result<CommandReport> {
+    let (app, arg) = target(set, line, room, sender)?;
+    let out = calls.handler(&app, &ExecuteCommand(&arg));
+    Ok(CommandReport {
+        app: app.id().to_string(),
+        command: arg.command().to_string(),
+        report: out.report,
+        effects: out.effects,
+    })
+}
+
+/// Ask the command's app for a preview (read-only).
+pub(crate) fn preview(
+    calls: &CallEngine,
+    set: &AppSet,
+    room: &str,
+    sender: &str,
+    line: &str,
+) -> Result<(Vec<PreviewItem>, AppReport)> {
+    let (app, arg) = target(set, line, room, sender)?;
+    if !app.handles(Export::PreviewCommand) {
+        return Err(Error::InvalidInput(format!(
+            "app '{}' has no preview for '/{}'",
+            app.id(),
+            arg.command()
+        )));
+    }
+    let out = calls.read_only(&app, &PreviewCommand(&arg));
+    Ok((out.value.unwrap_or_default(), out.report))
+}

@@ -1,0 +1,212 @@
+//! A message through the whole pipeline: prevent (stable order, the first
+//! veto stops it; a read-only check may filter first), extend (each app
+//! adds custom fields; existing keys are kept), modify (each app sees the
+//! previous output), storage by the chat, then post-send handlers fanned
+//! out over the worker pool. The message is converted for the apps once
+//! per stage, and again only when an app changed it.
+
+use std::sync::Arc;
+
+use crate::apps::{AppSet, LoadedApp};
+use crate::bindings::MessageArg;
+use crate::bridge::{Effect, Message};
+use crate::call::{CallEngine, CallOutcome};
+use crate::error::{Error, Result};
+use crate::exports::{CheckPrevent, Export, Extend, Modify, PostMessageSent, Prevent};
+use crate::policy::{EventClass, blocks};
+use crate::report::{AppReport, FailureKind, Outcome, SendReport, SendStatus};
+use crate::workers::Workers;
+
+/// Why the message stops before it is stored.
+struct Stop {
+    app: String,
+    reason: String,
+}
+
+/// One message's way through the pre-send stages.
+struct Run<'a> {
+    calls: &'a CallEngine,
+    set: &'a AppSet,
+    fail_closed: bool,
+    message: Message,
+    reports: Vec<AppReport>,
+    effects: Vec<Effect>,
+}
+
+impl Run<'_> {
+    /// Keep a call's report and effects; stop if its failure blocks the
+    /// message (pre-message failing closed).
+    fn step<T>(&mut self, out: CallOutcome<T>) -> Result<Option<T>, Stop> {
+        let CallOutcome {
+            value,
+            report,
+            mut effects,
+        } = out;
+        self.effects.append(&mut effects);
+        let stop = blocks(&report, self.fail_closed).map(|reason| Stop {
+            app: report.app.clone(),
+            reason,
+        });
+        self.reports.push(report);
+        match stop {
+            Some(stop) => Err(stop),
+            None => Ok(value),
+        }
+    }
+
+    fn prevent(&mut self) -> Result<(), Stop> {
+        let arg = MessageArg::new(&self.message);
+        for app in self.set.handling(Export::PreMessageSentPrevent) {
+            if app.handles(Export::CheckPreMessageSentPrevent) {
+                let wanted = self.step(self.calls.read_only(app, &CheckPrevent(&arg)))?;
+                if wanted != Some(true) {
+                    continue;
+                }
+            }
+            let mut out = self.calls.handler(app, &Prevent(&arg));
+            let vetoed = out.value == Some(true);
+            if vetoed {
+                out.report.outcome = Outcome::Vetoed;
+            }
+            self.step(out)?;
+            if vetoed {
+                return Err(Stop {
+                    app: app.id().to_string(),
+                    reason: format!("vetoed by app '{}'", app.id()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn extend(&mut self) -> Result<(), Stop> {
+        let mut arg = MessageArg::new(&self.message);
+        for app in self.set.handling(Export::PreMessageSentExtend) {
+            let mut out = self.calls.handler(app, &Extend(&arg));
+            let mut changed = false;
+            for (key, value) in out.value.take().unwrap_or_default() {
+                match serde_json::from_str(&value) {
+                    Ok(v) => {
+                        if !self.message.custom_fields.contains_key(&key) {
+                            self.message.custom_fields.insert(key, v);
+                            changed = true;
+                        }
+                    }
+                    Err(e) => fail(
+                        &mut out.report,
+                        format!("custom field '{key}' is not valid JSON: {e}"),
+                    ),
+                }
+            }
+            if changed {
+                if out.report.outcome == Outcome::Ok {
+                    out.report.outcome = Outcome::Modified;
+                }
+                arg = MessageArg::new(&self.message);
+            }
+            self.step(out)?;
+        }
+        Ok(())
+    }
+
+    fn modify(&mut self) -> Result<(), Stop> {
+        let max = self.calls.config.max_argument_bytes;
+        let mut arg = MessageArg::new(&self.message);
+        for app in self.set.handling(Export::PreMessageSentModify) {
+            let mut out = self.calls.handler(app, &Modify(&arg));
+            if let Some(returned) = out.value.take() {
+                match returned.into_message(&self.message, max) {
+                    Ok(new) if new != self.message => {
+                        self.message = new;
+                        out.report.outcome = Outcome::Modified;
+                        arg = MessageArg::new(&self.message);
+                    }
+                    Ok(_) => {}
+                    Err(e) => fail(&mut out.report, e),
+                }
+            }
+            self.step(out)?;
+        }
+        Ok(())
+    }
+
+    fn report(self, status: SendStatus, stop: Option<Stop>) -> SendReport {
+        let (prevented_by, reason) = match stop {
+            Some(s) => (Some(s.app), Some(s.reason)),
+            None => (None, None),
+        };
+        SendReport {
+            status,
+            prevented_by,
+            reason,
+            message: self.message,
+            apps: self.reports,
+            effects: self.effects,
+        }
+    }
+}
+
+fn fail(report: &mut AppReport, error: String) {
+    report.outcome = Outcome::Error;
+    report.failure = Some(FailureKind::AppError);
+    report.error = Some(error);
+}
+
+/// Push `message` through the whole pipeline.
+pub(crate) fn send(
+    calls: &Arc<CallEngine>,
+    set: &AppSet,
+    workers: &Workers,
+    message: Message,
+) -> Result<SendReport> {
+    let mut run = Run {
+        calls,
+        set,
+        fail_closed: calls.config.fails_closed(EventClass::PreMessage),
+        message,
+        reports: Vec::new(),
+        effects: Vec::new(),
+    };
+    let pre = run
+        .prevent()
+        .and_then(|()| run.extend())
+        .and_then(|()| run.modify());
+    if let Err(stop) = pre {
+        return Ok(run.report(SendStatus::Prevented, Some(stop)));
+    }
+    run.message.id = calls
+        .bridge
+        .store_message(&run.message)
+        .map_err(|e| Error::InvalidInput(format!("the chat refused the message: {e}")))?;
+    for mut out in post(
+        calls,
+        set.handling(Export::PostMessageSent),
+        workers,
+        &run.message,
+    ) {
+        run.effects.append(&mut out.effects);
+        run.reports.push(out.report);
+    }
+    Ok(run.report(SendStatus::Sent, None))
+}
+
+/// Post-send handlers, fanned out; errors stay with their app.
+fn post(
+    calls: &Arc<CallEngine>,
+    apps: &[Arc<LoadedApp>],
+    workers: &Workers,
+    message: &Message,
+) -> Vec<CallOutcome<()>> {
+    if apps.is_empty() {
+        return Vec::new();
+    }
+    let arg = MessageArg::new(message);
+    if apps.len() == 1 {
+        return vec![calls.handler(&apps[0], &PostMessageSent(&arg))];
+    }
+    let (calls, arg) = (calls.clone(), Arc::new(arg));
+    workers.map(
+        apps.to_vec(),
+        Arc::new(move |app: Arc<LoadedApp>| calls.handler(&app, &PostMessageSent(&arg))),
+    )
+}

@@ -1,0 +1,67 @@
+//! SQLite helpers shared by the app-store backend, the registry and the
+//! reference chat: opening a database read-write, or read-only where the
+//! file system allows no more (a read-only data dir keeps serving reads).
+
+use std::path::Path;
+
+use rusqlite::{Connection, ErrorCode};
+
+/// Open a database read-write, or read-only where the file system allows
+/// no more. Returns whether the connection is read-only.
+pub(crate) fn open_connection(path: &Path) -> rusqlite::Result<(Connection, bool)> {
+    match Connection::open(path) {
+        Ok(conn) => {
+            // A writable handle on a read-only mount fails at first use.
+            match conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0)) {
+                Ok(_) => Ok((conn, false)),
+                Err(e) if is_read_only(&e) => read_only(path),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) if is_read_only(&e) => read_only(path),
+        Err(e) => Err(e),
+    }
+}
+
+fn read_only(path: &Path) -> rusqlite::Result<(Connection, bool)> {
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    // Without a -shm file a WAL database opens read-only only as immutable.
+    let uri = format!("file:{}?immutable=1", path.display());
+    match Connection::open_with_flags(path, flags) {
+        Ok(conn)
+            if conn
+                .query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))
+                .is_ok() =>
+        {
+            Ok((conn, true))
+        }
+        _ => Ok((
+            Connection::open_with_flags(uri, flags | rusqlite::OpenFlags::SQLITE_OPEN_URI)?,
+            true,
+        )),
+    }
+}
+
+fn is_read_only(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen)
+    )
+}
+
+/// Run `f` inside `BEGIN IMMEDIATE` ... `COMMIT`, rolling back on error.
+pub(crate) fn immediate<T, E: From<rusqlite::Error>>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, E>,
+) -> Result<T, E> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let out = f(conn).and_then(|v| {
+        conn.execute_batch("COMMIT")?;
+        Ok(v)
+    });
+    if out.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    out
+}

@@ -1,0 +1,587 @@
+//! The embedded backend: one SQLite database per app at
+//! `<data_dir>/apps/<id>/store.db`, WAL, a small connection pool, and
+//! `BEGIN IMMEDIATE` at a handler's first access so that several host
+//! processes never lose an update.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+
+use super::{
+    Association, Backend, Durability, Limits, MAX_ASSOCIATIONS, Mode, Model, Record, Records,
+    Store, StoreError, StoreResult, Txn,
+};
+use crate::manifest::validate_app_id;
+
+/// Opens each app's SQLite file under the apps directory.
+pub struct SqliteBackend {
+    apps_dir: PathBuf,
+    limits: Limits,
+    durability: Durability,
+    busy_timeout: Duration,
+}
+
+impl SqliteBackend {
+    /// Stores under `apps_dir/<app>/store.db`.
+    pub fn new(
+        apps_dir: impl Into<PathBuf>,
+        limits: Limits,
+        durability: Durability,
+        busy_timeout: Duration,
+    ) -> Self {
+        SqliteBackend {
+            apps_dir: apps_dir.into(),
+            limits,
+            durability,
+            busy_timeout,
+        }
+    }
+
+    /// Open (creating) a store file at `path`.
+    pub fn open_file(&self, path: impl Into<PathBuf>) -> StoreResult<Arc<SqliteStore>> {
+        let store = StoreFile {
+            path: path.into(),
+            limits: self.limits,
+            durability: self.durability,
+            busy_timeout: self.busy_timeout,
+            pool: Mutex::new(Vec::new()),
+        };
+        let conn = store.connect()?;
+        store.put_back(conn);
+        Ok(Arc::new(SqliteStore(Arc::new(store))))
+    }
+
+    /// The app id names a directory: refuse anything that is not a plain,
+    /// safe path segment, so no app can be mapped onto another's file.
+    fn checked(&self, app: &str) -> StoreResult<()> {
+        validate_app_id(app).map_err(|e| StoreError::Invalid(format!("app id {e}")))
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn open(&self, app: &str) -> StoreResult<Arc<dyn Store>> {
+        self.checked(app)?;
+        let dir = self.apps_dir.join(app);
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| StoreError::Unavailable(format!("creating {}: {e}", dir.display())))?;
+        }
+        Ok(self.open_file(dir.join("store.db"))?)
+    }
+
+    fn open_staged(&self, app: &str, staging: &Path) -> StoreResult<Arc<dyn Store>> {
+        self.checked(app)?;
+        Ok(self.open_file(staging.join("store.db"))?)
+    }
+}
+
+fn sqlite_error(err: rusqlite::Error, limits: &Limits) -> StoreError {
+    match err.sqlite_error_code() {
+        Some(ErrorCode::ReadOnly) => StoreError::Unavailable(
+            "the app's store is read-only (is the data directory mounted read-only?); reads still work".into(),
+        ),
+        Some(ErrorCode::DiskFull) => StoreError::QuotaExceeded(format!(
+            "the app's storage quota of {} bytes is full (or the disk is); remove records or ask the operator to raise the quota",
+            limits.max_storage_bytes
+        )),
+        _ => StoreError::Backend(err.to_string()),
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        StoreError::Backend(err.to_string())
+    }
+}
+
+/// One app's SQLite store: a database file and a small pool of connections.
+pub struct SqliteStore(Arc<StoreFile>);
+
+/// The file and its pool, shared with the store's transactions.
+struct StoreFile {
+    path: PathBuf,
+    limits: Limits,
+    durability: Durability,
+    busy_timeout: Duration,
+    pool: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.0.path)
+            .finish()
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS records (
+    seq  INTEGER PRIMARY KEY,
+    id   TEXT NOT NULL UNIQUE,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS associations (
+    model TEXT NOT NULL,
+    key   TEXT NOT NULL,
+    seq   INTEGER NOT NULL REFERENCES records(seq) ON DELETE CASCADE,
+    PRIMARY KEY (model, key, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS associations_by_record ON associations(seq);
+";
+
+/// The association query for 1..=MAX_ASSOCIATIONS associations, built
+/// once: the first association leads (an index range), the others are
+/// checked per candidate; the row limit is the last parameter.
+static MATCH_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
+    (1..=MAX_ASSOCIATIONS)
+        .map(|n| {
+            let mut sql = String::from(
+                "SELECT r.seq, r.id, r.data FROM associations a0 JOIN records r ON r.seq = a0.seq \
+                 WHERE a0.model = ?1 AND a0.key = ?2",
+            );
+            for i in 1..n {
+                sql.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM associations a WHERE a.model = ?{} AND a.key = ?{} AND a.seq = r.seq)",
+                    2 * i + 1,
+                    2 * i + 2
+                ));
+            }
+            sql.push_str(&format!(" ORDER BY r.seq LIMIT ?{}", 2 * n + 1));
+            sql
+        })
+        .collect()
+});
+
+impl SqliteStore {
+    /// Where the database lives.
+    pub fn path(&self) -> &Path {
+        &self.0.path
+    }
+
+    /// A transaction on this store (see [`Store::begin`]).
+    pub fn transaction(&self, mode: Mode, deadline: Option<Instant>) -> SqliteTxn {
+        SqliteTxn {
+            store: self.0.clone(),
+            conn: None,
+            begun: false,
+            mode,
+            deadline,
+        }
+    }
+}
+
+impl StoreFile {
+    fn connect(&self) -> StoreResult<Connection> {
+        let (conn, read_only) = crate::sqlite::open_connection(&self.path)?;
+        conn.busy_timeout(self.busy_timeout)?;
+        // Keep query plans stable: with STAT4 compiled in, SQLite would
+        // otherwise re-prepare a cached statement at every step to re-plan
+        // for the bound values, a ~25 us cost per query.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )?;
+        conn.set_prepared_statement_cache_capacity(MAX_ASSOCIATIONS + 16);
+        let sync = match self.durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        if !read_only {
+            conn.execute_batch(&format!(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON;"
+            ))?;
+            let page_size = conn.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))? as u64;
+            let pages = (self.limits.max_storage_bytes / page_size).max(16);
+            conn.query_row(&format!("PRAGMA max_page_count={pages}"), [], |_| Ok(()))?;
+            conn.execute_batch(SCHEMA)?;
+        }
+        Ok(conn)
+    }
+
+    fn take(&self) -> StoreResult<Connection> {
+        let pooled = self.pool.lock().expect("store pool poisoned").pop();
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => self.connect(),
+        }
+    }
+
+    fn put_back(&self, conn: Connection) {
+        let mut pool = self.pool.lock().expect("store pool poisoned");
+        if pool.len() < 8 {
+            pool.push(conn);
+        }
+    }
+}
+
+impl Store for SqliteStore {
+    fn begin(&self, mode: Mode, deadline: Instant) -> Box<dyn Txn> {
+        Box::new(self.transaction(mode, Some(deadline)))
+    }
+
+    fn all_records(&self) -> StoreResult<Vec<Record>> {
+        let mut txn = self.transaction(Mode::Read, None);
+        let conn = txn.conn()?;
+        let mut stmt = conn.prepare_cached("SELECT seq, id, data FROM records ORDER BY seq")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<Vec<(i64, String, String)>, _>>()?;
+        drop(stmt);
+        rows.into_iter()
+            .map(|(seq, id, data)| txn.with_associations(seq, id, data))
+            .collect()
+    }
+
+    fn usage(&self) -> StoreResult<(u64, u64)> {
+        let mut txn = self.transaction(Mode::Read, None);
+        let conn = txn.conn()?;
+        let count =
+            conn.query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0))? as u64;
+        let pages = conn.query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0))? as u64;
+        let size = conn.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))? as u64;
+        Ok((count, pages * size))
+    }
+}
+
+/// One unit of work on a [`SqliteStore`]; takes a connection at its first
+/// operation.
+pub struct SqliteTxn {
+    store: Arc<StoreFile>,
+    conn: Option<Connection>,
+    begun: bool,
+    mode: Mode,
+    deadline: Option<Instant>,
+}
+
+impl SqliteTxn {
+    fn conn(&mut self) -> StoreResult<&Connection> {
+        if self.conn.is_none() {
+            self.conn = Some(self.store.take()?);
+        }
+        if !self.begun {
+            self.begin()?;
+        }
+        Ok(self.conn.as_ref().expect("taken above"))
+    }
+
+    fn begin(&mut self) -> StoreResult<()> {
+        let conn = self.conn.as_ref().expect("connection taken");
+        if self.mode == Mode::Read {
+            // One read transaction per read-only call: a single snapshot,
+            // and one WAL lock round trip instead of one per statement.
+            conn.execute_batch("BEGIN")?;
+            self.begun = true;
+            return Ok(());
+        }
+        let wait = match self.deadline {
+            Some(d) => d
+                .saturating_duration_since(Instant::now())
+                .min(self.store.busy_timeout),
+            None => self.store.busy_timeout,
+        };
+        conn.busy_timeout(wait)?;
+        match conn.execute_batch("BEGIN IMMEDIATE") {
+            Ok(()) => {}
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::ReadOnly) => {
+                // A read-only data dir: keep serving reads in a plain
+                // transaction; writes fail with a clear error.
+                conn.execute_batch("BEGIN")?;
+            }
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
+                return Err(StoreError::Busy(format!(
+                    "the app's store stayed locked by another writer for {} ms; try again",
+                    wait.as_millis()
+                )));
+            }
+            Err(e) => return Err(sqlite_error(e, &self.store.limits)),
+        }
+        self.begun = true;
+        Ok(())
+    }
+
+    /// Whether the transaction has begun (taken its lock or snapshot).
+    pub fn is_begun(&self) -> bool {
+        self.begun
+    }
+
+    /// Make every write of this transaction durable.
+    pub fn commit(mut self) -> StoreResult<()> {
+        if self.begun {
+            let conn = self.conn.as_ref().expect("connection present");
+            if let Err(e) = conn.execute_batch("COMMIT") {
+                let _ = conn.execute_batch("ROLLBACK");
+                self.begun = false;
+                return Err(sqlite_error(e, &self.store.limits));
+            }
+            self.begun = false;
+        }
+        Ok(())
+    }
+
+    fn write_error(&self, e: rusqlite::Error) -> StoreError {
+        sqlite_error(e, &self.store.limits)
+    }
+
+    fn with_associations(&mut self, seq: i64, id: String, data: String) -> StoreResult<Record> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached("SELECT model, key FROM associations WHERE seq = ?1")?;
+        let associations = stmt
+            .query_map([seq], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?
+            .map(|row| {
+                let (model, key) = row?;
+                let model = Model::parse(&model).ok_or_else(|| {
+                    StoreError::Invalid(format!("unknown association model '{model}' in store"))
+                })?;
+                Ok(Association::new(model, key))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Record {
+            id,
+            associations,
+            data,
+        })
+    }
+
+    /// Lead with the most selective association (a capped count over the
+    /// index), so a selective query stays an index lookup however common
+    /// the other associations are.
+    fn most_selective_first(&mut self, wanted: &mut [Association]) -> StoreResult<()> {
+        if wanted.len() < 2 {
+            return Ok(());
+        }
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT count(*) FROM (SELECT 1 FROM associations WHERE model = ?1 AND key = ?2 LIMIT 32)",
+        )?;
+        let mut counts = Vec::with_capacity(wanted.len());
+        for a in wanted.iter() {
+            let n: i64 = stmt.query_row(params![a.model.as_str(), a.id], |r| r.get(0))?;
+            counts.push(n);
+        }
+        let mut order: Vec<usize> = (0..wanted.len()).collect();
+        order.sort_by_key(|&i| counts[i]);
+        let sorted: Vec<Association> = order.iter().map(|&i| wanted[i].clone()).collect();
+        wanted.clone_from_slice(&sorted);
+        Ok(())
+    }
+
+    fn matching(
+        &mut self,
+        associations: &[Association],
+    ) -> StoreResult<Vec<(i64, String, String)>> {
+        let mut wanted = super::normalize(associations)?;
+        self.most_selective_first(&mut wanted)?;
+        let limits = self.store.limits;
+        let limit = (limits.max_records_per_call + 1) as i64;
+        let sql = &MATCH_SQL[wanted.len() - 1];
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(sql)?;
+        let mut args: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(2 * wanted.len() + 1);
+        for a in &wanted {
+            args.push(&a.model);
+            args.push(&a.id);
+        }
+        args.push(&limit);
+        let rows = stmt
+            .query_map(args.as_slice(), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        super::check_match_count(rows.len(), &limits)?;
+        Ok(rows)
+    }
+
+    fn insert(&mut self, id: &str, data: &str, associations: &[Association]) -> StoreResult<()> {
+        let conn = self.conn()?;
+        let run = || -> rusqlite::Result<()> {
+            conn.prepare_cached("INSERT INTO records (id, data) VALUES (?1, ?2)")?
+                .execute(params![id, data])?;
+            let seq = conn.last_insert_rowid();
+            let mut stmt = conn.prepare_cached(
+                "INSERT OR IGNORE INTO associations (model, key, seq) VALUES (?1, ?2, ?3)",
+            )?;
+            for a in associations {
+                stmt.execute(params![a.model.as_str(), a.id, seq])?;
+            }
+            Ok(())
+        };
+        let out = run();
+        out.map_err(|e| self.write_error(e))
+    }
+
+    fn execute(&mut self, sql: &str, params: impl rusqlite::Params) -> StoreResult<()> {
+        let conn = self.conn()?;
+        let out = conn.prepare_cached(sql).and_then(|mut s| s.execute(params));
+        out.map(|_| ()).map_err(|e| self.write_error(e))
+    }
+
+    fn find(&mut self, id: &str) -> StoreResult<Option<(i64, String)>> {
+        let conn = self.conn()?;
+        Ok(conn
+            .prepare_cached("SELECT seq, data FROM records WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+}
+
+impl rusqlite::ToSql for Model {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl Records for SqliteTxn {
+    fn create(&mut self, data: &str, associations: &[Association]) -> StoreResult<String> {
+        super::check_data(data, &self.store.limits)?;
+        super::check_associations(associations)?;
+        let id = super::new_record_id();
+        self.insert(&id, data, associations)?;
+        Ok(id)
+    }
+
+    fn update(&mut self, id: &str, data: &str, upsert: bool) -> StoreResult<String> {
+        super::check_id(id)?;
+        super::check_data(data, &self.store.limits)?;
+        match self.find(id)? {
+            Some((seq, _)) => self.execute(
+                "UPDATE records SET data = ?1 WHERE seq = ?2",
+                params![data, seq],
+            )?,
+            None if upsert => self.insert(id, data, &[])?,
+            None => return Err(super::missing_for_update(id)),
+        }
+        Ok(id.to_string())
+    }
+
+    fn update_by_associations(
+        &mut self,
+        associations: &[Association],
+        data: &str,
+        upsert: bool,
+    ) -> StoreResult<Vec<String>> {
+        super::check_data(data, &self.store.limits)?;
+        let rows = self.matching(associations)?;
+        if rows.is_empty() {
+            if upsert {
+                return Ok(vec![self.create(data, associations)?]);
+            }
+            return Ok(Vec::new());
+        }
+        let mut ids = Vec::with_capacity(rows.len());
+        for (seq, id, _) in rows {
+            self.execute(
+                "UPDATE records SET data = ?1 WHERE seq = ?2",
+                params![data, seq],
+            )?;
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    fn remove(&mut self, id: &str) -> StoreResult<Option<Record>> {
+        super::check_id(id)?;
+        let Some((seq, data)) = self.find(id)? else {
+            return Ok(None);
+        };
+        let record = self.with_associations(seq, id.to_string(), data)?;
+        self.execute("DELETE FROM records WHERE seq = ?1", [seq])?;
+        Ok(Some(record))
+    }
+
+    fn remove_by_associations(&mut self, associations: &[Association]) -> StoreResult<Vec<Record>> {
+        let rows = self.matching(associations)?;
+        let mut removed = Vec::with_capacity(rows.len());
+        for (seq, id, data) in rows {
+            removed.push(self.with_associations(seq, id, data)?);
+            self.execute("DELETE FROM records WHERE seq = ?1", [seq])?;
+        }
+        Ok(removed)
+    }
+
+    fn read(&mut self, id: &str) -> StoreResult<Option<Record>> {
+        super::check_id(id)?;
+        match self.find(id)? {
+            Some((seq, data)) => Ok(Some(self.with_associations(seq, id.to_string(), data)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn read_by_associations(&mut self, associations: &[Association]) -> StoreResult<Vec<Record>> {
+        self.matching(associations)?
+            .into_iter()
+            .map(|(seq, id, data)| self.with_associations(seq, id, data))
+            .collect()
+    }
+}
+
+impl Txn for SqliteTxn {
+    fn commit(self: Box<Self>) -> StoreResult<()> {
+        SqliteTxn::commit(*self)
+    }
+}
+
+impl Drop for SqliteTxn {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            if self.begun && conn.execute_batch("ROLLBACK").is_err() {
+                // A connection in an unknown state is not reused.
+                return;
+            }
+            self.store.put_back(conn);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backend(dir: &Path, limits: Limits) -> SqliteBackend {
+        SqliteBackend::new(dir, limits, Durability::Normal, Duration::from_secs(5))
+    }
+
+    #[test]
+    fn contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = backend(dir.path(), Limits::default());
+        crate::storage::contract_tests::run_all(&b);
+    }
+
+    #[test]
+    fn quota_is_enforced_by_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            max_storage_bytes: 256 * 1024,
+            ..Limits::default()
+        };
+        let store = backend(dir.path(), limits).open("quota").unwrap();
+        let mut t = store.begin(Mode::Write, Instant::now() + Duration::from_secs(5));
+        let chunk = format!("\"{}\"", "z".repeat(16 * 1024));
+        let err = (0..100)
+            .find_map(|_| t.create(&chunk, &[]).err())
+            .expect("quota hit");
+        assert!(matches!(err, StoreError::QuotaExceeded(_)), "{err}");
+    }
+
+    #[test]
+    fn app_ids_that_are_not_path_segments_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = backend(dir.path(), Limits::default());
+        for bad in ["../x", "a/b", "", "A"] {
+            assert!(matches!(b.open(bad), Err(StoreError::Invalid(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_call_that_never_touches_the_store_takes_no_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = backend(dir.path(), Limits::default())
+            .open_file(dir.path().join("s.db"))
+            .unwrap();
+        let t = store.transaction(Mode::Write, None);
+        assert!(!t.is_begun() && t.conn.is_none());
+        Box::new(t).commit().unwrap();
+    }
+}

@@ -1,0 +1,14 @@
+//! Hangar's end-to-end tests: real guest components through the real host,
+//! real SQLite files and real `hangar` processes. One test binary (it
+//! links once), one module per area.
+
+mod cli;
+mod crash;
+mod disk;
+mod embedding;
+mod hostile;
+mod lifecycle;
+mod packages;
+mod persistence;
+mod pipeline;
+mod shared;
