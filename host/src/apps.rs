@@ -34,8 +34,9 @@ use crate::stats::{Counters, Stats};
 use crate::storage::{Backend, Store};
 
 /// How often, at most, a dispatch checks the registry for changes made by
-/// other processes.
-pub(crate) const CHECK_INTERVAL: Duration = Duration::from_millis(2);
+/// other processes: a change committed elsewhere is seen by every event
+/// that starts this long or longer after the commit.
+pub const CHECK_INTERVAL: Duration = Duration::from_millis(2);
 
 /// An app ready to run: its compiled component, store and settings.
 pub(crate) struct LoadedApp {
@@ -132,8 +133,8 @@ impl AppSet {
 /// The cheap "did anything change?" check.
 struct Watch {
     /// Its own connection: `data_version` moves when another connection
-    /// commits. Taken with `try_lock`: a thread that finds it busy skips
-    /// the check, the holder is making it.
+    /// commits. Locked only when a check is due (at most once per
+    /// interval per thread), never per event.
     conn: Mutex<(rusqlite::Connection, i64)>,
     started: Instant,
     /// Microseconds after `started` of the last check.
@@ -202,9 +203,7 @@ impl Apps {
     }
 
     fn check(&self, local: u64, now: u64) -> Result<()> {
-        let Ok(mut watch) = self.watch.conn.try_lock() else {
-            return Ok(());
-        };
+        let mut watch = self.watch.conn.lock().expect("watch lock poisoned");
         self.watch.last_check.store(now, Ordering::Relaxed);
         self.watch.local_seen.store(local, Ordering::Relaxed);
         let data_version: i64 = watch.0.query_row("PRAGMA data_version", [], |r| r.get(0))?;

@@ -65,6 +65,7 @@ pub(crate) enum SlotReset {
     KeepResident,
     /// `madvise(MADV_DONTNEED)` every slot on drop (the first host's
     /// setting; kept for the benchmarks' side-by-side floor).
+    #[cfg(feature = "bench")]
     Madvise,
 }
 

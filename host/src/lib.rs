@@ -80,6 +80,7 @@ mod asynchronous;
 #[cfg(feature = "bench")]
 mod floor;
 
+pub use apps::CHECK_INTERVAL as REGISTRY_CHECK_INTERVAL;
 pub use bridge::{Bridge, Effect, Message, Room, User};
 pub use builder::HostBuilder;
 pub use config::HostConfig;

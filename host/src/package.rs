@@ -222,3 +222,85 @@ fn check_handlers(manifest: &Manifest, handlers: &[Export]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFEST: &str = r#"{"id": "a", "name": "A", "version": "1.0.0", "permissions": ["slashcommand"], "commands": [{"command": "a"}]}"#;
+
+    fn declared(handlers: &[&str]) -> Vec<u8> {
+        serde_json::json!({"api-version": "0.1.0", "handlers": handlers})
+            .to_string()
+            .into_bytes()
+    }
+
+    fn with(manifest: &str, handlers: &[&str]) -> Result<Manifest> {
+        resolve(manifest.as_bytes(), &declared(handlers))
+    }
+
+    #[test]
+    fn version_and_events_come_from_the_section() {
+        let m = with(
+            MANIFEST,
+            &["execute-command", "preview-command", "on-install"],
+        )
+        .unwrap();
+        assert_eq!(m.api_version, "0.1.0");
+        assert_eq!(m.events, vec![Event::Lifecycle, Event::CommandPreview]);
+    }
+
+    #[test]
+    fn a_manifest_may_repeat_them_only_if_they_agree() {
+        let agreeing = MANIFEST.replace(
+            r#""version": "1.0.0","#,
+            r#""version": "1.0.0", "api-version": "0.1.0", "events": ["command-preview"],"#,
+        );
+        assert!(with(&agreeing, &["execute-command", "preview-command"]).is_ok());
+        let err = with(&agreeing, &["execute-command"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("listed but not implemented: command-preview"),
+            "{err}"
+        );
+        let other_api = agreeing.replace(r#""api-version": "0.1.0""#, r#""api-version": "0.1.1""#);
+        let err = with(&other_api, &["execute-command", "preview-command"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("api-version") && err.contains("0.1.1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn handlers_that_would_never_run_are_refused() {
+        let no_commands = r#"{"id": "a", "name": "A", "version": "1.0.0"}"#;
+        for (manifest, handlers, says) in [
+            (
+                no_commands,
+                &["execute-command"][..],
+                "declares no commands",
+            ),
+            (MANIFEST, &[][..], "does not implement Commands::execute"),
+            (
+                no_commands,
+                &["check-pre-message-sent-prevent"][..],
+                "without pre_message_sent_prevent",
+            ),
+            (no_commands, &["on-teleport"][..], "on-teleport"),
+        ] {
+            let err = with(manifest, handlers).unwrap_err().to_string();
+            assert!(err.contains(says), "{handlers:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_package_without_the_section_needs_its_api_version() {
+        let err = Manifest::parse(br#"{"id": "a", "name": "A", "version": "1.0.0"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("api-version: missing"), "{err}");
+    }
+}

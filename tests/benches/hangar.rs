@@ -9,16 +9,22 @@ use hangar_host::bench::Floor;
 use hangar_host::bench::{Mode, Records, SqliteBackend};
 use hangar_host::{Association, Durability, Limits, Model};
 use hangar_host::{HostBuilder, SendStatus};
-use hangar_tests::bench::{Events, NullChat, bench_host, bench_package, message};
+use hangar_tests::bench::{Events, NullChat, bench_host, bench_package, command_line, message};
 use hangar_tests::{cache_dir, guests};
 
-/// 1. An event to one app with a no-op handler vs the bare floor.
+/// 1. An event to one app with a no-op handler vs the bare floor, and the
+///    floor with today's pool (pagemap_scan + keep-resident) vs the same
+///    floor in an engine with the first host's pool (madvise reset).
 fn dispatch(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let host = bench_host(dir.path(), 1, Events::Post, 1);
+    let madvise = Floor::with_madvise_reset(&host, guests::BENCH.as_ref()).unwrap();
     let floor = Floor::new(&host, guests::BENCH.as_ref()).unwrap();
     let mut g = c.benchmark_group("dispatch");
-    g.bench_function("floor: instantiate + call post-message-sent", |b| {
+    g.bench_function("floor, first host's pool (madvise reset)", |b| {
+        b.iter(|| madvise.call_post("noop").unwrap())
+    });
+    g.bench_function("floor, pagemap_scan + keep-resident (today's pool)", |b| {
         b.iter(|| floor.call_post("noop").unwrap())
     });
     g.bench_function("hangar: send to 1 app, no-op handler", |b| {
@@ -137,8 +143,8 @@ fn reads(c: &mut Criterion) {
     g.finish();
 }
 
-/// 4. Fan-out to 1, 10, 50 apps, sequential vs parallel; the pre-message
-///    pipeline through 10 apps.
+/// 4. Fan-out to 1, 10, 50 apps, 1 worker (sequential) vs 2 workers
+///    (parallel); the pre-message pipeline through 10 apps.
 fn fanout(c: &mut Criterion) {
     let mut g = c.benchmark_group("fan-out post-message-sent");
     for n in [1usize, 10, 50] {
@@ -165,41 +171,73 @@ fn fanout(c: &mut Criterion) {
     g.finish();
 }
 
-/// 5. Events per second on 1 and 2 threads, with and without writes.
+/// 5. Events per second on 1 and 2 threads: no-op events to one app, and
+///    one write per event with each thread driving its own app (two apps,
+///    each called through its own command, so each event calls one app).
 fn throughput(c: &mut Criterion) {
+    const EVENTS: usize = 1000;
     let mut g = c.benchmark_group("throughput (1000 events)");
-    g.throughput(criterion::Throughput::Elements(1000));
-    for text in ["noop", "write"] {
-        for threads in [1usize, 2] {
-            let dir = tempfile::tempdir().unwrap();
-            let host = bench_host(dir.path(), 1, Events::Post, 1);
-            let label = format!(
-                "{} x {threads} thread(s)",
-                if text == "noop" { "no-op" } else { "1 write" }
-            );
-            g.bench_function(label, |b| {
-                b.iter_custom(|iters| {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        let start = Instant::now();
-                        std::thread::scope(|s| {
-                            for _ in 0..threads {
-                                let host = host.clone();
-                                s.spawn(move || {
-                                    for _ in 0..1000 / threads {
-                                        host.send(message(text)).unwrap();
-                                    }
-                                });
-                            }
-                        });
-                        total += start.elapsed();
+    g.throughput(criterion::Throughput::Elements(EVENTS as u64));
+    for threads in [1usize, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let host = bench_host(dir.path(), 1, Events::Post, 1);
+        g.bench_function(format!("no-op x {threads} thread(s)"), |b| {
+            b.iter_custom(|iters| {
+                timed(iters, threads, |_| {
+                    for _ in 0..EVENTS / threads {
+                        host.send(message("noop")).unwrap();
                     }
-                    total
                 })
-            });
-        }
+            })
+        });
+    }
+    for threads in [1usize, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let host = bench_host(dir.path(), 2, Events::Post, 1);
+        let lines = [command_line(0), command_line(1)];
+        let write = |app: usize| {
+            let r = host.command("general", "bench", &lines[app]).unwrap();
+            assert_eq!(r.app, lines[app][1..]);
+            assert!(r.report.error.is_none(), "{:?}", r.report.error);
+        };
+        g.bench_function(
+            format!("1 write, each thread its own app x {threads} thread(s)"),
+            |b| {
+                b.iter_custom(|iters| {
+                    timed(iters, threads, |t| {
+                        if threads == 1 {
+                            // Both apps, alternately: the same work as 2 threads.
+                            for k in 0..EVENTS {
+                                write(k % 2);
+                            }
+                        } else {
+                            for _ in 0..EVENTS / threads {
+                                write(t);
+                            }
+                        }
+                    })
+                })
+            },
+        );
     }
     g.finish();
+}
+
+/// Total wall time of `iters` runs of `work` on `threads` scoped threads
+/// (each given its index).
+fn timed(iters: u64, threads: usize, work: impl Fn(usize) + Sync) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                let work = &work;
+                s.spawn(move || work(t));
+            }
+        });
+        total += start.elapsed();
+    }
+    total
 }
 
 /// 6. Install with a cold compile vs from the compile cache; a host ready

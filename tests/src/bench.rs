@@ -33,18 +33,23 @@ impl Bridge for NullChat {
 /// Which handlers a bench copy declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Events {
-    /// post-message-sent only.
+    /// post-message-sent only (and the command).
     Post,
-    /// pre-message-sent-modify only.
+    /// pre-message-sent-modify only (and the command).
     Modify,
 }
 
-/// The bench guest as app `bench{index:02}` declaring `events`.
+/// The bench guest as app `bench{index:02}` with the command
+/// `/bench{index:02}`, declaring `events` (and its command).
 pub fn bench_package(index: usize, events: Events) -> Vec<u8> {
-    let id = format!(r#""id": "bench{index:02}""#);
-    let bytes = crate::patched(crate::guests::BENCH, r#""id": "bench00""#, &id);
-    // The SDK's section lists both handlers; blank one (same length, still
-    // JSON) so the copy handles only the other.
+    assert!(index < 100, "bench copies are bench00 to bench99");
+    // `"bench00"` is the manifest's id and its command's name.
+    let id = format!(r#""bench{index:02}""#);
+    let bytes = crate::patched(crate::guests::BENCH, r#""bench00""#, &id);
+    // The SDK's section lists both message handlers, then execute-command:
+    // `["execute-pre-message-sent-modify","execute-post-message-sent","execute-command"]`.
+    // Blank one message handler (same length, still JSON) so the copy
+    // handles only the other.
     match events {
         Events::Post => crate::patch_all(
             &bytes,
@@ -67,6 +72,12 @@ pub fn bench_host(dir: &Path, n: usize, events: Events, workers: usize) -> Host 
         host.install_package(package).expect("install");
     }
     host
+}
+
+/// The command line that runs app `bench{index:02}`'s command (which
+/// creates one record); no other app is called.
+pub fn command_line(index: usize) -> String {
+    format!("/bench{index:02}")
 }
 
 /// A message from `bench` in `general`.

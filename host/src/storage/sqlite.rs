@@ -155,11 +155,6 @@ static MATCH_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
 });
 
 impl SqliteStore {
-    /// Where the database lives.
-    pub fn path(&self) -> &Path {
-        &self.0.path
-    }
-
     /// A transaction on this store (see [`Store::begin`]).
     pub fn transaction(&self, mode: Mode, deadline: Option<Instant>) -> SqliteTxn {
         SqliteTxn {
@@ -302,6 +297,7 @@ impl SqliteTxn {
     }
 
     /// Whether the transaction has begun (taken its lock or snapshot).
+    #[cfg(test)]
     pub fn is_begun(&self) -> bool {
         self.begun
     }

@@ -4,6 +4,7 @@
 
 mod cli;
 mod crash;
+mod declared;
 mod disk;
 mod embedding;
 mod hostile;

@@ -101,3 +101,52 @@ fn changes_in_one_host_reach_another_before_its_next_dispatch() {
     );
     assert!(b.command("general", "x", "/karma dave").is_err());
 }
+
+/// Another process's change is seen by every event that starts at least
+/// `REGISTRY_CHECK_INTERVAL` after it committed, without a registry query
+/// per event. The other process is a plain SQLite connection here (so no
+/// in-process signal helps) and a real `hangar` process below.
+#[test]
+fn another_processs_change_is_seen_within_the_check_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, chat) = host_at(dir.path());
+    chat.ensure("general", "carol").unwrap();
+    host.install(guests::KARMA.as_ref()).unwrap();
+    let called = |host: &hangar_host::Host| {
+        host.send_message("general", "carol", "@dave++")
+            .unwrap()
+            .apps
+            .iter()
+            .any(|a| a.app == "karma")
+    };
+    assert!(called(&host));
+
+    let other = rusqlite::Connection::open(dir.path().join("registry.db")).unwrap();
+    other
+        .busy_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    other
+        .execute_batch(
+            "BEGIN IMMEDIATE;
+             UPDATE apps SET status = 'disabled' WHERE id = 'karma';
+             UPDATE meta SET value = value + 1 WHERE key = 'version';
+             COMMIT;",
+        )
+        .unwrap();
+    std::thread::sleep(hangar_host::REGISTRY_CHECK_INTERVAL * 2);
+    assert!(!called(&host), "a disabled app was still called");
+
+    // A real process: `hangar enable` commits, exits; the next event sees it.
+    let out = hangar_tests::hangar_at(dir.path())
+        .args(["enable", "karma"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    std::thread::sleep(hangar_host::REGISTRY_CHECK_INTERVAL * 2);
+    assert!(called(&host), "an enabled app was not called");
+    assert_eq!(
+        host.list().unwrap()[0].status,
+        Status::Enabled,
+        "registry and dispatch disagree"
+    );
+}

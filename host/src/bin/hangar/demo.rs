@@ -1,7 +1,7 @@
 //! `hangar demo`: a guided, self-checking tour with the example apps.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
@@ -82,9 +82,33 @@ pub fn run(data_dir: Option<PathBuf>, apps: Option<PathBuf>) -> Result<()> {
     if temp {
         let _ = std::fs::remove_dir_all(&dir);
     }
+    let host = install(&mut t, &apps_dir, &dir)?;
+    chat_tour(&mut t, &host)?;
+    drop(host);
+    lifecycle_tour(&mut t, &dir)?;
+    if temp {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    println!();
+    if t.failures.is_empty() {
+        println!(
+            "{}",
+            t.paint("1;32", "demo complete: every step behaved as shown")
+        );
+        Ok(())
+    } else {
+        bail!(
+            "{} demo step(s) failed: {}",
+            t.failures.len(),
+            t.failures.join("; ")
+        )
+    }
+}
 
+/// Build the example apps and install them into a host on `dir`.
+fn install(t: &mut Tour, apps_dir: &Path, dir: &Path) -> Result<Host> {
     t.section("Building the example apps");
-    let built = super::build::build(&apps_dir, &|m| println!("  {m}"))
+    let built = super::build::build(apps_dir, &|m| println!("  {m}"))
         .with_context(|| format!("building the example apps in {}", apps_dir.display()))?;
     for b in &built {
         t.show(&format!(
@@ -96,7 +120,7 @@ pub fn run(data_dir: Option<PathBuf>, apps: Option<PathBuf>) -> Result<()> {
     }
 
     t.section(&format!("Installing them into {}", dir.display()));
-    let (host, chat) = open(&dir)?;
+    let (host, chat) = open(dir)?;
     for b in &built {
         let app = host.install(&b.path)?;
         t.show(&format!(
@@ -110,6 +134,11 @@ pub fn run(data_dir: Option<PathBuf>, apps: Option<PathBuf>) -> Result<()> {
         chat.ensure("general", user)?;
     }
 
+    Ok(host)
+}
+
+/// The pipeline, app- and user-level data, read-modify-write.
+fn chat_tour(t: &mut Tour, host: &Host) -> Result<()> {
     t.section("word-filter masks banned words (mode = mask)");
     t.say("bob", "what the heck");
     let r = host.send_message("general", "bob", "what the heck")?;
@@ -120,14 +149,14 @@ pub fn run(data_dir: Option<PathBuf>, apps: Option<PathBuf>) -> Result<()> {
     );
 
     t.section("feedback stores app-level and user-level data");
-    command(&mut t, &host, "alice", "/feedback love it")?;
-    command(&mut t, &host, "carol", "/feedback more emoji please")?;
-    let mine = command(&mut t, &host, "alice", "/feedback mine")?;
+    command(t, host, "alice", "/feedback love it")?;
+    command(t, host, "carol", "/feedback more emoji please")?;
+    let mine = command(t, host, "alice", "/feedback mine")?;
     t.check(
         mine.iter().any(|l| l.contains("love it")) && !mine.iter().any(|l| l.contains("emoji")),
         "/feedback mine shows only alice's",
     );
-    let all = command(&mut t, &host, "bob", "/feedback list")?;
+    let all = command(t, host, "bob", "/feedback list")?;
     t.check(
         all.iter().any(|l| l.contains("love it")) && all.iter().any(|l| l.contains("emoji")),
         "/feedback list shows everyone's",
@@ -142,7 +171,7 @@ pub fn run(data_dir: Option<PathBuf>, apps: Option<PathBuf>) -> Result<()> {
         t.say(who, text);
         host.send_message("general", who, text)?;
     }
-    let k = command(&mut t, &host, "alice", "/karma dave")?;
+    let k = command(t, host, "alice", "/karma dave")?;
     t.check(
         k.iter().any(|l| l.contains("dave has 3 karma")),
         "dave has 3 karma",
@@ -160,15 +189,19 @@ pub fn run(data_dir: Option<PathBuf>, apps: Option<PathBuf>) -> Result<()> {
         }
     }
 
+    Ok(())
+}
+
+/// Restart, settings, disable/enable, uninstall.
+fn lifecycle_tour(t: &mut Tour, dir: &Path) -> Result<()> {
     t.section("Restarting the host: state lives in persistence, not in app memory");
-    drop(host);
-    let (host, _chat) = open(&dir)?;
-    let k = command(&mut t, &host, "alice", "/karma dave")?;
+    let (host, _chat) = open(dir)?;
+    let k = command(t, &host, "alice", "/karma dave")?;
     t.check(
         k.iter().any(|l| l.contains("dave has 3 karma")),
         "karma survived the restart",
     );
-    let s = command(&mut t, &host, "alice", "/strikes bob")?;
+    let s = command(t, &host, "alice", "/strikes bob")?;
     t.check(
         s.iter().any(|l| l.contains("bob has 1 strike")),
         "bob's strike survived the restart",
@@ -189,7 +222,7 @@ pub fn run(data_dir: Option<PathBuf>, apps: Option<PathBuf>) -> Result<()> {
     t.say("carol", "@dave++ while karma is off");
     host.send_message("general", "carol", "@dave++ while karma is off")?;
     host.enable("karma")?;
-    let k = command(&mut t, &host, "alice", "/karma dave")?;
+    let k = command(t, &host, "alice", "/karma dave")?;
     t.check(
         k.iter().any(|l| l.contains("dave has 3 karma")),
         "karma kept its data and missed the event while disabled",
@@ -201,21 +234,5 @@ pub fn run(data_dir: Option<PathBuf>, apps: Option<PathBuf>) -> Result<()> {
         !dir.join("apps/feedback").exists() && host.list()?.iter().all(|a| a.id != "feedback");
     t.check(gone, "feedback and its store are gone");
 
-    if temp {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    println!();
-    if t.failures.is_empty() {
-        println!(
-            "{}",
-            t.paint("1;32", "demo complete: every step behaved as shown")
-        );
-        Ok(())
-    } else {
-        bail!(
-            "{} demo step(s) failed: {}",
-            t.failures.len(),
-            t.failures.join("; ")
-        )
-    }
+    Ok(())
 }

@@ -1,13 +1,15 @@
 //! The benchmarks' guest. post-message-sent does nothing, or creates one
 //! record when the text is "write"; pre-message-sent-modify returns the
-//! message unchanged. Its `hangar:exports` section lists both handlers, in
-//! this order: `"execute-pre-message-sent-modify","execute-post-message-sent"`.
-//! Benchmarks patch the manifest id (`bench00` to `bench49`) to install many
-//! copies, and blank one of the two names in the section with spaces to
-//! install copies that handle only the other event.
+//! message unchanged; its command, named like its id (`/bench00`), creates
+//! one record. Its `hangar:exports` section lists the handlers in this
+//! order: `"execute-pre-message-sent-modify","execute-post-message-sent","execute-command"`.
+//! Benchmarks patch `"bench00"` (the id and the command, `bench00` to
+//! `bench99`) to install many copies, each with a command of its own, and
+//! blank one of the two message handler names in the section with spaces to
+//! install copies that handle only the other message event.
 
 use hangar_sdk::serde_json::json;
-use hangar_sdk::{Association, Message, Messages, Modifier, Result, Writer};
+use hangar_sdk::{Association, Command, Commands, Message, Messages, Modifier, Result, Writer};
 
 struct Bench;
 
@@ -25,4 +27,17 @@ impl Messages for Bench {
     }
 }
 
-hangar_sdk::export_app!(Bench, manifest = "hangar.json", handles = [Messages]);
+#[hangar_sdk::handlers]
+impl Commands for Bench {
+    /// Creates one record, as post-message-sent does for "write".
+    fn execute(_command: &Command, writer: &Writer, _modifier: &Modifier) -> Result<()> {
+        writer.create_with(&json!({"n": 1}), &[Association::misc("bench")])?;
+        Ok(())
+    }
+}
+
+hangar_sdk::export_app!(
+    Bench,
+    manifest = "hangar.json",
+    handles = [Messages, Commands]
+);
