@@ -12,49 +12,43 @@
 
 use crate::API_VERSION;
 
-/// The `Lifecycle` handlers an app defines, as WIT export names.
-#[diagnostic::on_unimplemented(
-    message = "the `Lifecycle` handlers of `{Self}` are not recorded",
-    note = "put `#[hangar_sdk::handlers]` on the `impl Lifecycle for {Self}` block: \
-            it records the handlers the block defines, the events the host will call"
-)]
-pub trait __LifecycleHandlers {
-    /// Filled in by `#[hangar_sdk::handlers]`, in WIT declaration order.
-    const IMPLEMENTED: &'static [&'static str];
+/// One family's marker trait: the handlers an app's `#[handlers]` impl of
+/// the family defines, as WIT export names.
+macro_rules! handlers_marker {
+    ($marker:ident, $family:literal, $message:literal, $note:literal) => {
+        #[doc = concat!("The `", $family, "` handlers an app defines, as WIT export names.")]
+        #[diagnostic::on_unimplemented(message = $message, note = $note)]
+        pub trait $marker {
+            /// Filled in by `#[hangar_sdk::handlers]`, in WIT declaration order.
+            const IMPLEMENTED: &'static [&'static str];
+        }
+    };
 }
 
-/// The `Messages` handlers an app defines, as WIT export names.
-#[diagnostic::on_unimplemented(
-    message = "the `Messages` handlers of `{Self}` are not recorded",
-    note = "put `#[hangar_sdk::handlers]` on the `impl Messages for {Self}` block: \
-            it records the handlers the block defines, the events the host will call"
-)]
-pub trait __MessagesHandlers {
-    /// Filled in by `#[hangar_sdk::handlers]`, in WIT declaration order.
-    const IMPLEMENTED: &'static [&'static str];
-}
-
-/// The `Commands` handlers an app defines, as WIT export names.
-#[diagnostic::on_unimplemented(
-    message = "the `Commands` handlers of `{Self}` are not recorded",
-    note = "put `#[hangar_sdk::handlers]` on the `impl Commands for {Self}` block: \
-            it records the handlers the block defines, the events the host will call"
-)]
-pub trait __CommandsHandlers {
-    /// Filled in by `#[hangar_sdk::handlers]`, in WIT declaration order.
-    const IMPLEMENTED: &'static [&'static str];
-}
-
-/// The `Settings` handlers an app defines, as WIT export names.
-#[diagnostic::on_unimplemented(
-    message = "the `Settings` handlers of `{Self}` are not recorded",
-    note = "put `#[hangar_sdk::handlers]` on the `impl Settings for {Self}` block: \
-            it records the handlers the block defines, the events the host will call"
-)]
-pub trait __SettingsHandlers {
-    /// Filled in by `#[hangar_sdk::handlers]`, in WIT declaration order.
-    const IMPLEMENTED: &'static [&'static str];
-}
+handlers_marker!(
+    __LifecycleHandlers,
+    "Lifecycle",
+    "the `Lifecycle` handlers of `{Self}` are not recorded",
+    "put `#[hangar_sdk::handlers]` on the `impl Lifecycle for {Self}` block: it records the handlers the block defines, the events the host will call"
+);
+handlers_marker!(
+    __MessagesHandlers,
+    "Messages",
+    "the `Messages` handlers of `{Self}` are not recorded",
+    "put `#[hangar_sdk::handlers]` on the `impl Messages for {Self}` block: it records the handlers the block defines, the events the host will call"
+);
+handlers_marker!(
+    __CommandsHandlers,
+    "Commands",
+    "the `Commands` handlers of `{Self}` are not recorded",
+    "put `#[hangar_sdk::handlers]` on the `impl Commands for {Self}` block: it records the handlers the block defines, the events the host will call"
+);
+handlers_marker!(
+    __SettingsHandlers,
+    "Settings",
+    "the `Settings` handlers of `{Self}` are not recorded",
+    "put `#[hangar_sdk::handlers]` on the `impl Settings for {Self}` block: it records the handlers the block defines, the events the host will call"
+);
 
 /// The handler lists of app `A`, in family order.
 pub const fn recorded<A>() -> [&'static [&'static str]; 4]

@@ -120,7 +120,7 @@ pub(crate) fn to_wit_message(m: &Message) -> wit::Message {
         room: m.room.clone(),
         sender: m.sender.clone(),
         text: m.text.clone(),
-        custom_fields: serde_json::Value::Object(m.custom_fields.clone()).to_string(),
+        custom_fields: serde_json::to_string(&m.custom_fields).unwrap_or_else(|_| "{}".into()),
         timestamp: m.timestamp,
     }
 }

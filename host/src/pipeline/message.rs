@@ -55,8 +55,12 @@ impl Run<'_> {
     }
 
     fn prevent(&mut self) -> Result<(), Stop> {
+        let apps = self.set.handling(Export::PreMessageSentPrevent);
+        if apps.is_empty() {
+            return Ok(());
+        }
         let arg = MessageArg::new(&self.message);
-        for app in self.set.handling(Export::PreMessageSentPrevent) {
+        for app in apps {
             if app.handles(Export::CheckPreMessageSentPrevent) {
                 let wanted = self.step(self.calls.read_only(app, &CheckPrevent(&arg)))?;
                 if wanted != Some(true) {
@@ -80,8 +84,12 @@ impl Run<'_> {
     }
 
     fn extend(&mut self) -> Result<(), Stop> {
+        let apps = self.set.handling(Export::PreMessageSentExtend);
+        if apps.is_empty() {
+            return Ok(());
+        }
         let mut arg = MessageArg::new(&self.message);
-        for app in self.set.handling(Export::PreMessageSentExtend) {
+        for app in apps {
             let mut out = self.calls.handler(app, &Extend(&arg));
             let mut changed = false;
             for (key, value) in out.value.take().unwrap_or_default() {
@@ -110,9 +118,13 @@ impl Run<'_> {
     }
 
     fn modify(&mut self) -> Result<(), Stop> {
+        let apps = self.set.handling(Export::PreMessageSentModify);
+        if apps.is_empty() {
+            return Ok(());
+        }
         let max = self.calls.config.max_argument_bytes;
         let mut arg = MessageArg::new(&self.message);
-        for app in self.set.handling(Export::PreMessageSentModify) {
+        for app in apps {
             let mut out = self.calls.handler(app, &Modify(&arg));
             if let Some(returned) = out.value.take() {
                 match returned.into_message(&self.message, max) {

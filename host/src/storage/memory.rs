@@ -192,21 +192,16 @@ impl Records for MemoryTxn {
     ) -> StoreResult<Vec<String>> {
         super::check_data(data, &self.store.limits)?;
         let found = self.matching(associations)?;
-        if found.is_empty() {
-            return Ok(if upsert {
-                vec![self.create(data, associations)?]
-            } else {
-                Vec::new()
-            });
+        if found.is_empty() && upsert {
+            return Ok(vec![self.create(data, associations)?]);
         }
         let records = self.writable()?;
-        Ok(found
-            .into_iter()
-            .map(|i| {
-                records[i].data = data.to_string();
-                records[i].id.clone()
-            })
-            .collect())
+        let mut ids = Vec::with_capacity(found.len());
+        for i in found {
+            records[i].data = data.to_string();
+            ids.push(records[i].id.clone());
+        }
+        Ok(ids)
     }
 
     fn remove(&mut self, id: &str) -> StoreResult<Option<Record>> {
