@@ -7,6 +7,7 @@
 
 use crate::bridge::{Effect, Message, Room, User};
 use crate::manifest::{Manifest, Permission};
+use crate::policy::bounded;
 use crate::sandbox::CallState;
 use crate::storage::{Association, Record, StoreError, StoreResult, Txn};
 
@@ -28,7 +29,9 @@ impl From<StoreError> for ImportError {
             StoreError::TooLarge(m) => ImportError::TooLarge(m),
             StoreError::QuotaExceeded(m) => ImportError::QuotaExceeded(m),
             StoreError::NotFound(m) => ImportError::NotFound(m),
-            StoreError::Busy(m) | StoreError::Unavailable(m) => ImportError::Host(m),
+            StoreError::Busy(m) | StoreError::Unavailable(m) | StoreError::Aborted(m) => {
+                ImportError::Host(m)
+            }
             StoreError::Backend(e) => ImportError::Host(format!("storage failed: {e}")),
         }
     }
@@ -143,13 +146,12 @@ impl CallState {
             .need(Permission::MessageWrite)
             .and_then(|_| self.check_size("room id", &room))
             .and_then(|_| self.check_size("message text", &text));
-        Ok(checked.map(|()| {
-            self.effects.push(Effect::SendMessage {
-                app: self.app.manifest.id.clone(),
-                room,
-                text,
-            })
-        }))
+        if let Err(e) = checked {
+            return Ok(Err(e));
+        }
+        let bytes = room.len() + text.len();
+        let app = self.app.manifest.id.clone();
+        Ok(self.queue(Effect::SendMessage { app, room, text }, bytes))
     }
 
     pub(crate) fn notify_user(
@@ -164,31 +166,49 @@ impl CallState {
             .and_then(|_| self.check_size("user id", &user))
             .and_then(|_| self.check_size("room id", &room))
             .and_then(|_| self.check_size("message text", &text));
-        Ok(checked.map(|()| {
-            self.effects.push(Effect::NotifyUser {
-                app: self.app.manifest.id.clone(),
+        if let Err(e) = checked {
+            return Ok(Err(e));
+        }
+        let bytes = user.len() + room.len() + text.len();
+        let app = self.app.manifest.id.clone();
+        Ok(self.queue(
+            Effect::NotifyUser {
+                app,
                 user,
                 room,
                 text,
-            })
-        }))
+            },
+            bytes,
+        ))
     }
 
-    /// Keep one app log line (cut to 4 KiB); past the per-call limit lines
-    /// are counted and dropped.
-    pub(crate) fn app_log(&mut self, level: &'static str, mut message: String) {
+    /// Keep one app log line (cut to 4 KiB, copied so the guest's large
+    /// string is freed at once); past the per-call limit lines are counted
+    /// and dropped.
+    pub(crate) fn app_log(&mut self, level: &'static str, message: String) {
         if self.logs.len() >= self.limits.max_logs_per_call {
             self.dropped_logs += 1;
             return;
         }
-        if message.len() > MAX_LOG_LINE {
-            let mut cut = MAX_LOG_LINE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push_str("… (truncated)");
+        self.logs.push((level, bounded(message, MAX_LOG_LINE)));
+    }
+
+    /// Queue an effect, within the per-call count and byte limits.
+    fn queue(&mut self, effect: Effect, bytes: usize) -> Outcome<()> {
+        if self.effects.len() >= self.limits.max_effects {
+            return Err(ImportError::TooLarge(format!(
+                "this call already queued {} messages, the limit per call",
+                self.limits.max_effects
+            )));
         }
-        self.logs.push((level, message));
+        if self.effect_bytes + bytes > self.limits.max_effect_bytes {
+            return Err(ImportError::TooLarge(format!(
+                "this call's messages would hold more than {} bytes, the limit per call",
+                self.limits.max_effect_bytes
+            )));
+        }
+        self.effect_bytes += bytes;
+        self.effects.push(effect);
+        Ok(())
     }
 }

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::Store;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use crate::apps::LoadedApp;
 use crate::bindings::{Accessors, Instance, Returned};
@@ -19,9 +18,10 @@ use crate::config::HostConfig;
 use crate::engine::{EPOCH_TICK, Runtime};
 use crate::exports::{Export, HandlerCall, ReadOnlyCall};
 use crate::journal::Journal;
+use crate::policy::{MAX_APP_TEXT, bounded};
 use crate::registry::{Registry, Status};
 use crate::report::{AppReport, FailureKind, Outcome};
-use crate::sandbox::{CallLimits, CallState, STDERR_CAPTURE};
+use crate::sandbox::{CallLimits, CallState, Capture};
 use crate::stats::Stats;
 use crate::storage::Mode;
 
@@ -47,7 +47,7 @@ struct Prepared {
     store: Store<CallState>,
     start: Instant,
     deadline: Duration,
-    stderr: MemoryOutputPipe,
+    stderr: Capture,
 }
 
 impl CallEngine {
@@ -84,9 +84,12 @@ impl CallEngine {
             max_logs_per_call: self.config.max_logs_per_call,
             max_memory_bytes: self.config.instance.max_memory_bytes,
             max_table_elements: self.config.instance.max_table_elements,
+            max_effects: self.config.max_effects_per_call,
+            max_effect_bytes: self.config.max_effect_bytes_per_call,
+            precise_clocks: self.config.precise_clocks,
         };
         // The guest's stderr (panic messages) is kept, bounded, for the report.
-        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
+        let stderr = Capture::default();
         let state = CallState::new(
             app.view(),
             self.bridge.clone(),
@@ -267,16 +270,19 @@ fn end<T>(
     state: &CallState,
     start: Instant,
     deadline: Duration,
-    stderr: &MemoryOutputPipe,
+    stderr: &Capture,
 ) -> Result<T, Failure> {
     let late = start.elapsed() > deadline;
     let late_msg =
         |what: &str| format!("ran past its deadline of {} ms{what}", deadline.as_millis());
     match result {
         Ok(Ok(_)) if late => Err((FailureKind::Timeout, late_msg(" (blocked in a host call)"))),
-        Ok(Err(message)) if late => Err((FailureKind::Timeout, late_msg(&format!(": {message}")))),
+        Ok(Err(message)) if late => Err((
+            FailureKind::Timeout,
+            late_msg(&format!(": {}", bounded(message, MAX_APP_TEXT))),
+        )),
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(message)) => Err((FailureKind::AppError, message)),
+        Ok(Err(message)) => Err((FailureKind::AppError, bounded(message, MAX_APP_TEXT))),
         Err(trap) => {
             let said = String::from_utf8_lossy(&stderr.contents())
                 .trim()
@@ -326,7 +332,18 @@ fn classify(
     } else {
         format!(" (guest said: {said})")
     };
-    let detail = format!("{trap:#}");
+    // The backtrace of a deep recursion can run to megabytes.
+    let detail = bounded(format!("{trap:#}"), 4 * MAX_APP_TEXT);
+    if trap
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
+        // The host is busy, not the app at fault: not counted as a fault.
+        return (
+            FailureKind::Host,
+            format!("the host is busy (every instance slot is in use); try again: {trap}"),
+        );
+    }
     if trap.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
         return (
             FailureKind::Timeout,
@@ -342,7 +359,7 @@ fn classify(
             format!("hit its memory cap of {max_memory} bytes{said}\n{detail}"),
         );
     }
-    let root = trap.root_cause().to_string();
+    let root = bounded(trap.root_cause().to_string(), MAX_APP_TEXT);
     (
         FailureKind::Trap,
         format!("trapped: {root}{said}\n{detail}"),

@@ -10,7 +10,10 @@
 //!   "storage": { "max-record-bytes": 1048576, "max-records-per-call": 10000, "max-storage-bytes": 268435456 },
 //!   "max-memory-bytes": 67108864,
 //!   "durability": "full",
-//!   "log-lines-per-minute": 600
+//!   "log-lines-per-minute": 600,
+//!   "max-effects-per-call": 100,
+//!   "max-effect-bytes-per-call": 1048576,
+//!   "precise-clocks": false
 //! }
 //! ```
 //! Every field is optional; what is missing keeps its default.
@@ -57,6 +60,15 @@ pub struct HostConfig {
     pub max_argument_bytes: usize,
     /// Log lines kept per call.
     pub max_logs_per_call: usize,
+    /// Messages and notifications one call may queue.
+    pub max_effects_per_call: usize,
+    /// Bytes (texts, rooms, users) one call's effects may hold in all.
+    pub max_effect_bytes_per_call: usize,
+    /// Give apps nanosecond clocks counting from a fixed origin; by default
+    /// each call's monotonic clock starts at an arbitrary origin and both
+    /// clocks tick in milliseconds (no host uptime, no timing side channel
+    /// finer than 1 ms).
+    pub precise_clocks: bool,
     /// Log lines kept per app per minute; the rest are counted and dropped.
     pub log_lines_per_minute: u32,
     /// Threads for post-event fan-out.
@@ -79,6 +91,9 @@ impl HostConfig {
             busy_timeout: Duration::from_secs(5),
             max_argument_bytes: 64 << 10,
             max_logs_per_call: 100,
+            max_effects_per_call: 100,
+            max_effect_bytes_per_call: 1 << 20,
+            precise_clocks: false,
             log_lines_per_minute: 600,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
@@ -156,6 +171,9 @@ impl HostConfig {
             "busy-timeout-ms": ms(self.busy_timeout),
             "max-argument-bytes": self.max_argument_bytes,
             "log-lines-per-minute": self.log_lines_per_minute,
+            "max-effects-per-call": self.max_effects_per_call,
+            "max-effect-bytes-per-call": self.max_effect_bytes_per_call,
+            "precise-clocks": self.precise_clocks,
         })
     }
 }
@@ -176,6 +194,9 @@ struct OperatorConfig {
     busy_timeout_ms: Option<u64>,
     max_argument_bytes: Option<usize>,
     log_lines_per_minute: Option<u32>,
+    max_effects_per_call: Option<usize>,
+    max_effect_bytes_per_call: Option<usize>,
+    precise_clocks: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -249,6 +270,15 @@ impl OperatorConfig {
         }
         if let Some(n) = self.log_lines_per_minute {
             config.log_lines_per_minute = n;
+        }
+        if let Some(n) = self.max_effects_per_call {
+            config.max_effects_per_call = n;
+        }
+        if let Some(n) = self.max_effect_bytes_per_call {
+            config.max_effect_bytes_per_call = n;
+        }
+        if let Some(p) = self.precise_clocks {
+            config.precise_clocks = p;
         }
         Ok(())
     }

@@ -243,20 +243,33 @@ impl Manifest {
         self.settings.iter().find(|s| s.id == id)
     }
 
-    /// Check every field, naming the first one that is wrong.
+    /// Check every field, naming the first one that is wrong. Linear in
+    /// the manifest's size; every list and string is bounded, since the
+    /// registry keeps the manifest and every process loads it.
     pub fn validate(&self) -> Result<()> {
         let bad = |field: &str, why: String| Err(Error::InvalidManifest(format!("{field}: {why}")));
         validate_app_id(&self.id).or_else(|e| bad("id", e))?;
         if self.name.trim().is_empty() || self.name.len() > 100 {
-            return bad("name", "must be 1 to 100 characters".into());
+            return bad("name", "must be 1 to 100 bytes".into());
         }
-        if !is_semver(&self.version) {
+        if self.version.len() > 64 || !is_semver(&self.version) {
             return bad(
                 "version",
                 format!("'{}' is not a version like 1.2.3", self.version),
             );
         }
         check_api_version(&self.api_version).or_else(|e| bad("api-version", e))?;
+        check_text("description", &self.description, MAX_DESCRIPTION)?;
+        check_count("permissions", self.permissions.len(), 32)?;
+        check_count("events", self.events.len(), 32)?;
+        self.validate_commands()?;
+        self.validate_settings()
+    }
+
+    fn validate_commands(&self) -> Result<()> {
+        let bad = |field: &str, why: String| Err(Error::InvalidManifest(format!("{field}: {why}")));
+        check_count("commands", self.commands.len(), MAX_COMMANDS)?;
+        let mut seen = std::collections::HashSet::new();
         for (i, command) in self.commands.iter().enumerate() {
             let c = &command.command;
             if c.is_empty()
@@ -270,12 +283,18 @@ impl Manifest {
                     format!("'{c}' must be 1 to 32 letters, digits, '-' or '_', without '/'"),
                 );
             }
-            if self.commands[..i].iter().any(|o| &o.command == c) {
+            if !seen.insert(c.as_str()) {
                 return bad(
                     &format!("commands[{i}].command"),
                     format!("'{c}' is declared twice"),
                 );
             }
+            check_text(
+                &format!("commands[{i}].description"),
+                &command.description,
+                256,
+            )?;
+            check_text(&format!("commands[{i}].usage"), &command.usage, 256)?;
         }
         if !self.commands.is_empty() && !self.grants(Permission::SlashCommand) {
             return bad(
@@ -283,19 +302,77 @@ impl Manifest {
                 "an app with commands must ask for \"slashcommand\"".into(),
             );
         }
+        Ok(())
+    }
+
+    fn validate_settings(&self) -> Result<()> {
+        let bad = |field: &str, why: String| Err(Error::InvalidManifest(format!("{field}: {why}")));
+        check_count("settings", self.settings.len(), MAX_SETTINGS)?;
+        let mut seen = std::collections::HashSet::new();
         for (i, setting) in self.settings.iter().enumerate() {
-            if setting.id.is_empty() || self.settings[..i].iter().any(|o| o.id == setting.id) {
+            if setting.id.is_empty() || setting.id.len() > 64 || !seen.insert(setting.id.as_str()) {
                 return bad(
                     &format!("settings[{i}].id"),
-                    format!("'{}' must be non-empty and unique", setting.id),
+                    format!("'{}' must be 1 to 64 bytes and unique", setting.id),
+                );
+            }
+            check_text(
+                &format!("settings[{i}].description"),
+                &setting.description,
+                MAX_DESCRIPTION,
+            )?;
+            check_count(&format!("settings[{i}].values"), setting.values.len(), 256)?;
+            if let Some(v) = setting.values.iter().find(|v| v.len() > 256) {
+                return bad(
+                    &format!("settings[{i}].values"),
+                    format!("'{v}' is over 256 bytes"),
+                );
+            }
+            if setting.default.to_string().len() > 4096 {
+                return bad(
+                    &format!("settings[{i}].default"),
+                    "is over 4096 bytes".into(),
                 );
             }
             setting
                 .check(&setting.default)
                 .or_else(|e| bad(&format!("settings[{i}].default"), e.to_string()))?;
         }
+        if !self.settings.is_empty() && !self.grants(Permission::Settings) {
+            return bad(
+                "permissions",
+                "an app with settings must ask for \"settings\" (it could not read them otherwise)"
+                    .into(),
+            );
+        }
         Ok(())
     }
+}
+
+/// Longest description (of the app, or of a setting).
+const MAX_DESCRIPTION: usize = 1024;
+/// Most slash commands one app declares.
+const MAX_COMMANDS: usize = 64;
+/// Most settings one app declares.
+const MAX_SETTINGS: usize = 128;
+
+fn check_text(field: &str, text: &str, max: usize) -> Result<()> {
+    if text.len() > max {
+        return Err(Error::InvalidManifest(format!(
+            "{field}: {} bytes is over the limit of {max}",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_count(field: &str, n: usize, max: usize) -> Result<()> {
+    if n > max {
+        return Err(Error::InvalidManifest(format!(
+            "{field}: {n} entries is over the limit of {max}"
+        )));
+    }
+    Ok(())
 }
 
 /// Check an app id: it names files, so it must be a safe path segment.
@@ -365,7 +442,7 @@ mod tests {
     fn sample() -> serde_json::Value {
         serde_json::json!({
             "id": "karma", "name": "Karma", "version": "0.1.0", "api-version": "0.1.0",
-            "permissions": ["persistence", "slashcommand"],
+            "permissions": ["persistence", "slashcommand", "settings"],
             "events": ["post-message-sent"],
             "commands": [{"command": "karma"}],
             "settings": [{"id": "mode", "type": "select", "values": ["a", "b"], "default": "a"}]

@@ -18,6 +18,10 @@ use crate::manifest::{EXPORTS_SECTION, Event, MANIFEST_SECTION, Manifest};
 /// Largest package accepted.
 pub const MAX_PACKAGE_BYTES: u64 = 64 << 20;
 
+/// Largest manifest (and SDK section) accepted: the registry keeps it and
+/// every host process loads it.
+pub const MAX_MANIFEST_BYTES: usize = 64 << 10;
+
 /// A package read from disk and checked, not yet compiled.
 #[derive(Debug, Clone)]
 pub struct Package {
@@ -89,6 +93,13 @@ impl Package {
         }
         if first {
             return Err(invalid("the file is empty".into()));
+        }
+        if manifests.iter().any(|m| m.len() > MAX_MANIFEST_BYTES)
+            || exports.iter().any(|e| e.len() > MAX_MANIFEST_BYTES)
+        {
+            return Err(invalid(format!(
+                "a '{MANIFEST_SECTION}' or '{EXPORTS_SECTION}' section is over {MAX_MANIFEST_BYTES} bytes"
+            )));
         }
         let json = match manifests.as_slice() {
             [one] => one,

@@ -136,6 +136,22 @@ pub(crate) fn blocks(report: &AppReport, fails_closed: bool) -> Option<String> {
     })
 }
 
+/// Longest app error, refusal reason or trap message the host keeps.
+pub(crate) const MAX_APP_TEXT: usize = 4096;
+
+/// `text` cut to at most `max` bytes (at a character boundary), copied, so
+/// the cut string does not keep the original's allocation.
+pub(crate) fn bounded(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}… ({} bytes cut)", &text[..cut], text.len() - cut)
+}
+
 /// How long a log budget lasts.
 const LOG_WINDOW: Duration = Duration::from_secs(60);
 

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Linker, Resource, ResourceTable};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bridge::{Bridge, Effect};
@@ -37,6 +36,12 @@ pub(crate) struct CallLimits {
     pub(crate) max_memory_bytes: usize,
     /// Most table elements.
     pub(crate) max_table_elements: usize,
+    /// Messages and notifications one call may queue.
+    pub(crate) max_effects: usize,
+    /// Bytes those effects may hold in all.
+    pub(crate) max_effect_bytes: usize,
+    /// Nanosecond clocks from a fixed origin (operator opt-in).
+    pub(crate) precise_clocks: bool,
 }
 
 /// Everything one call of one app can reach.
@@ -55,6 +60,9 @@ pub(crate) struct CallState {
     pub(crate) writer_live: bool,
     /// Effects buffered until the transaction commits.
     pub(crate) effects: Vec<Effect>,
+    /// Bytes held by `effects`.
+    pub(crate) effect_bytes: usize,
+    clock: CallClock,
     pub(crate) logs: Vec<(&'static str, String)>,
     pub(crate) dropped_logs: usize,
     /// Permissions the app lacked during this call, for the report.
@@ -68,12 +76,14 @@ impl CallState {
         limits: CallLimits,
         txn: Box<dyn Txn>,
         deadline: Instant,
-        stderr: MemoryOutputPipe,
+        stderr: Capture,
     ) -> Self {
+        let clock = CallClock::new(limits.precise_clocks);
         CallState {
             wasi: WasiCtx::builder()
                 .stderr(stderr)
-                .monotonic_clock(ProcessClock)
+                .monotonic_clock(clock)
+                .wall_clock(clock)
                 .build(),
             table: ResourceTable::new(),
             limiter: CallLimiter {
@@ -93,6 +103,8 @@ impl CallState {
             txn,
             writer_live: false,
             effects: Vec::new(),
+            effect_bytes: 0,
+            clock,
             logs: Vec::new(),
             dropped_logs: 0,
             denied: Vec::new(),
@@ -166,9 +178,10 @@ pub(crate) fn add_wasi_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Re
     clock.func_wrap(
         "subscribe-instant",
         |mut store: wasmtime::StoreContextMut<'_, CallState>, (when,): (u64,)| {
-            let now = wasmtime_wasi::HostMonotonicClock::now(&ProcessClock);
+            let state = store.data_mut();
+            let now = wasmtime_wasi::HostMonotonicClock::now(&state.clock);
             let wait = Duration::from_nanos(when.saturating_sub(now));
-            Ok((capped_sleep(store.data_mut(), wait)?,))
+            Ok((capped_sleep(state, wait)?,))
         },
     )?;
     linker.allow_shadowing(false);
@@ -205,20 +218,125 @@ fn capped_sleep(
     wasmtime_wasi::p2::subscribe(&mut state.table, sleep)
 }
 
-/// The monotonic clock apps see: nanoseconds since the host process
-/// started, so the host can turn a guest's instant back into a wait.
-struct ProcessClock;
+/// The clocks a call sees. By default the monotonic clock starts at an
+/// arbitrary point per call (it reveals neither the host's uptime nor the
+/// time between calls) and both clocks tick in milliseconds.
+#[derive(Clone, Copy)]
+struct CallClock {
+    start: Instant,
+    origin: u64,
+    tick: u64,
+}
+
+impl CallClock {
+    fn new(precise: bool) -> CallClock {
+        use std::hash::{BuildHasher, Hasher};
+        let origin = if precise {
+            0
+        } else {
+            // Somewhere in the first ~2^62 ns: arbitrary, far from overflow.
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u8(0);
+            h.finish() >> 2
+        };
+        CallClock {
+            start: if precise {
+                process_start()
+            } else {
+                Instant::now()
+            },
+            origin,
+            tick: if precise { 1 } else { 1_000_000 },
+        }
+    }
+
+    fn coarse(&self, nanos: u64) -> u64 {
+        nanos - nanos % self.tick
+    }
+}
 
 fn process_start() -> Instant {
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     *START.get_or_init(Instant::now)
 }
 
-impl wasmtime_wasi::HostMonotonicClock for ProcessClock {
+impl wasmtime_wasi::HostMonotonicClock for CallClock {
     fn resolution(&self) -> u64 {
-        1
+        self.tick
     }
     fn now(&self) -> u64 {
-        process_start().elapsed().as_nanos() as u64
+        self.coarse(self.origin + self.start.elapsed().as_nanos() as u64)
+    }
+}
+
+impl wasmtime_wasi::HostWallClock for CallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_nanos(self.tick)
+    }
+    fn now(&self) -> Duration {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Duration::from_nanos(self.coarse(since.as_nanos() as u64))
+    }
+}
+
+/// The guest's stderr: the first [`STDERR_CAPTURE`] bytes are kept for a
+/// failure report, the rest dropped without an error (a guest printing a
+/// lot must not trap for it).
+#[derive(Clone, Default)]
+pub(crate) struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Capture {
+    /// What the guest wrote, up to the limit.
+    pub(crate) fn contents(&self) -> Vec<u8> {
+        self.0.lock().expect("capture poisoned").clone()
+    }
+
+    fn keep(&self, bytes: &[u8]) {
+        let mut buf = self.0.lock().expect("capture poisoned");
+        let room = STDERR_CAPTURE.saturating_sub(buf.len());
+        buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+}
+
+impl wasmtime_wasi::cli::IsTerminal for Capture {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl wasmtime_wasi::cli::StdoutStream for Capture {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(tokio::io::sink())
+    }
+
+    fn p2_stream(&self) -> Box<dyn wasmtime_wasi::p2::OutputStream> {
+        Box::new(self.clone())
+    }
+}
+
+impl wasmtime_wasi::p2::OutputStream for Capture {
+    fn write(&mut self, bytes: bytes::Bytes) -> wasmtime_wasi::p2::StreamResult<()> {
+        self.keep(&bytes);
+        Ok(())
+    }
+    fn flush(&mut self) -> wasmtime_wasi::p2::StreamResult<()> {
+        Ok(())
+    }
+    fn check_write(&mut self) -> wasmtime_wasi::p2::StreamResult<usize> {
+        Ok(64 << 10)
+    }
+}
+
+impl wasmtime_wasi::p2::Pollable for Capture {
+    fn ready<'a, 'b>(
+        &'a mut self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'b>>
+    where
+        'a: 'b,
+        Self: 'b,
+    {
+        Box::pin(async {})
     }
 }

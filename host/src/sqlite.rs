@@ -6,9 +6,26 @@ use std::path::Path;
 
 use rusqlite::{Connection, ErrorCode};
 
+/// Turn off SQLite's memory statistics before its first use in the process:
+/// they take one process-wide mutex on every allocation, which serialises
+/// threads working on different databases. A no-op (SQLITE_MISUSE) when the
+/// embedder used SQLite first.
+fn configure_once() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sqlite3_config is called before any connection is opened
+        // by this library and before sqlite3_initialize by us; if SQLite is
+        // already initialised it returns SQLITE_MISUSE and changes nothing.
+        unsafe {
+            rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0);
+        }
+    });
+}
+
 /// Open a database read-write, or read-only where the file system allows
 /// no more. Returns whether the connection is read-only.
 pub(crate) fn open_connection(path: &Path) -> rusqlite::Result<(Connection, bool)> {
+    configure_once();
     match Connection::open(path) {
         Ok(conn) => {
             // A writable handle on a read-only mount fails at first use.

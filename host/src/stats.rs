@@ -3,7 +3,7 @@
 //! whenever someone reads them.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,20 +20,28 @@ struct Slot {
     total_us: AtomicU64,
 }
 
-/// One app's counters, one slot per export.
+/// Counters are spread over this many shards, so threads dispatching to
+/// the same app do not fight over one cache line.
+const SHARDS: usize = 4;
+
+/// One shard: a slot per export, on cache lines of its own.
+#[derive(Default)]
+#[repr(align(128))]
+struct Shard([Slot; Export::ALL.len()]);
+
+/// One app's counters.
 #[derive(Default)]
 pub(crate) struct Counters {
-    slots: [Slot; Export::ALL.len()],
+    shards: [Shard; SHARDS],
 }
 
-impl Counters {
-    fn slot(&self, export: Export) -> &Slot {
-        let i = Export::ALL
-            .iter()
-            .position(|e| *e == export)
-            .expect("every export has a slot");
-        &self.slots[i]
+/// This thread's shard.
+fn shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static MINE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
     }
+    MINE.with(|m| *m)
 }
 
 /// Every app's counters in this process.
@@ -73,7 +81,7 @@ impl Stats {
         failed: bool,
         duration_us: u64,
     ) -> bool {
-        let slot = counters.slot(export);
+        let slot = &counters.shards[shard()].0[export as usize];
         slot.calls.fetch_add(1, Ordering::Relaxed);
         slot.errors.fetch_add(u64::from(failed), Ordering::Relaxed);
         slot.total_us.fetch_add(duration_us, Ordering::Relaxed);
@@ -91,20 +99,20 @@ impl Stats {
         let apps = self.apps.lock().expect("stats poisoned");
         let mut out = Vec::new();
         for (app, counters) in apps.iter() {
-            for (export, slot) in Export::ALL.iter().zip(&counters.slots) {
-                let calls = slot.calls.swap(0, Ordering::Relaxed);
-                if calls == 0 {
-                    continue;
+            for (i, export) in Export::ALL.iter().enumerate() {
+                let mut sum = CallStats {
+                    handler: export.name().to_string(),
+                    ..CallStats::default()
+                };
+                for shard in &counters.shards {
+                    let slot = &shard.0[i];
+                    sum.calls += slot.calls.swap(0, Ordering::Relaxed);
+                    sum.errors += slot.errors.swap(0, Ordering::Relaxed);
+                    sum.total_us += slot.total_us.swap(0, Ordering::Relaxed);
                 }
-                out.push((
-                    app.clone(),
-                    CallStats {
-                        handler: export.name().to_string(),
-                        calls,
-                        errors: slot.errors.swap(0, Ordering::Relaxed),
-                        total_us: slot.total_us.swap(0, Ordering::Relaxed),
-                    },
-                ));
+                if sum.calls > 0 {
+                    out.push((app.clone(), sum));
+                }
             }
         }
         out

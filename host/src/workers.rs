@@ -5,10 +5,30 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 type Job = Box<dyn FnOnce() + Send>;
+
+/// How long a thread spins for the next message before it sleeps: waking a
+/// sleeping thread costs tens of microseconds, as much as a few calls, so
+/// back-to-back fan-outs find their workers awake.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// The next message, spinning briefly before blocking; `None` once every
+/// sender is gone.
+fn next<T>(rx: &Receiver<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        match rx.try_recv() {
+            Ok(v) => return Some(v),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) if start.elapsed() < SPIN => std::hint::spin_loop(),
+            Err(TryRecvError::Empty) => return rx.recv().ok(),
+        }
+    }
+}
 
 /// The pool.
 pub(crate) struct Workers {
@@ -30,7 +50,7 @@ impl Workers {
                 std::thread::Builder::new()
                     .name(format!("hangar-worker-{i}"))
                     .spawn(move || {
-                        for job in rx {
+                        while let Some(job) = next(&rx) {
                             job();
                         }
                     })?,
@@ -80,7 +100,7 @@ impl Workers {
         }
         drop(done);
         let mut parts: Vec<(usize, Vec<T>)> = vec![(0, mine.into_iter().map(|i| f(i)).collect())];
-        for (k, out) in results {
+        while let Some((k, out)) = next(&results) {
             match out {
                 Ok(v) => parts.push((k, v)),
                 Err(panic) => std::panic::resume_unwind(panic),

@@ -36,12 +36,9 @@ fn dispatch(c: &mut Criterion) {
     g.finish();
 }
 
-/// 2. A handler that creates one record vs direct rusqlite doing the same
-///    insert in its own transaction with the same pragmas.
-fn write_path(c: &mut Criterion) {
-    let dir = tempfile::tempdir().unwrap();
-    let host = bench_host(dir.path(), 1, Events::Post, 1);
-    let raw = rusqlite::Connection::open(dir.path().join("raw.db")).unwrap();
+/// A database with the app store's schema and pragmas, for raw baselines.
+fn raw_db(path: &std::path::Path) -> rusqlite::Connection {
+    let raw = rusqlite::Connection::open(path).unwrap();
     raw.execute_batch(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;
          CREATE TABLE records (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
@@ -51,29 +48,37 @@ fn write_path(c: &mut Criterion) {
          CREATE INDEX associations_by_record ON associations(seq);",
     )
     .unwrap();
+    raw
+}
+
+/// What a handler creating one record does, straight on rusqlite.
+fn raw_insert(raw: &rusqlite::Connection) {
+    raw.execute_batch("BEGIN IMMEDIATE").unwrap();
+    raw.prepare_cached("INSERT INTO records (id, data) VALUES (?1, ?2)")
+        .unwrap()
+        .execute(rusqlite::params![
+            hangar_host::new_record_id(),
+            r#"{"n":1}"#
+        ])
+        .unwrap();
+    let seq = raw.last_insert_rowid();
+    raw.prepare_cached("INSERT INTO associations (model, key, seq) VALUES ('misc', 'bench', ?1)")
+        .unwrap()
+        .execute([seq])
+        .unwrap();
+    raw.execute_batch("COMMIT").unwrap();
+}
+
+/// 2. A handler that creates one record vs direct rusqlite doing the same
+///    insert in its own transaction with the same pragmas.
+fn write_path(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let host = bench_host(dir.path(), 1, Events::Post, 1);
+    let raw = raw_db(&dir.path().join("raw.db"));
     let mut g = c.benchmark_group("write");
     g.bench_function(
         "rusqlite: BEGIN IMMEDIATE, insert record + association, COMMIT",
-        |b| {
-            b.iter(|| {
-                raw.execute_batch("BEGIN IMMEDIATE").unwrap();
-                raw.prepare_cached("INSERT INTO records (id, data) VALUES (?1, ?2)")
-                    .unwrap()
-                    .execute(rusqlite::params![
-                        hangar_host::new_record_id(),
-                        r#"{"n":1}"#
-                    ])
-                    .unwrap();
-                let seq = raw.last_insert_rowid();
-                raw.prepare_cached(
-                    "INSERT INTO associations (model, key, seq) VALUES ('misc', 'bench', ?1)",
-                )
-                .unwrap()
-                .execute([seq])
-                .unwrap();
-                raw.execute_batch("COMMIT").unwrap();
-            })
-        },
+        |b| b.iter(|| raw_insert(&raw)),
     );
     g.bench_function("hangar: send to 1 app, handler creates 1 record", |b| {
         b.iter(|| {
@@ -178,6 +183,21 @@ fn throughput(c: &mut Criterion) {
     const EVENTS: usize = 1000;
     let mut g = c.benchmark_group("throughput (1000 events)");
     g.throughput(criterion::Throughput::Elements(EVENTS as u64));
+    // The machine's own scaling: the bare floor on 1 and 2 threads.
+    let dir = tempfile::tempdir().unwrap();
+    let host = bench_host(dir.path(), 1, Events::Post, 1);
+    let floor = Floor::new(&host, guests::BENCH.as_ref()).unwrap();
+    for threads in [1usize, 2] {
+        g.bench_function(format!("floor x {threads} thread(s)"), |b| {
+            b.iter_custom(|iters| {
+                timed(iters, threads, |_| {
+                    for _ in 0..EVENTS / threads {
+                        floor.call_post("noop").unwrap();
+                    }
+                })
+            })
+        });
+    }
     for threads in [1usize, 2] {
         let dir = tempfile::tempdir().unwrap();
         let host = bench_host(dir.path(), 1, Events::Post, 1);
@@ -190,6 +210,27 @@ fn throughput(c: &mut Criterion) {
                 })
             })
         });
+    }
+    // The machine's scaling for the same SQL: rusqlite, each thread its own file.
+    let dir = tempfile::tempdir().unwrap();
+    let raws: Vec<std::sync::Mutex<rusqlite::Connection>> = (0..2)
+        .map(|i| std::sync::Mutex::new(raw_db(&dir.path().join(format!("raw{i}.db")))))
+        .collect();
+    for threads in [1usize, 2] {
+        g.bench_function(
+            format!("rusqlite insert, each thread its own file x {threads} thread(s)"),
+            |b| {
+                b.iter_custom(|iters| {
+                    timed(iters, threads, |t| {
+                        let n = EVENTS / threads;
+                        for k in 0..n {
+                            let file = if threads == 1 { k % 2 } else { t };
+                            raw_insert(&raws[file].lock().unwrap());
+                        }
+                    })
+                })
+            },
+        );
     }
     for threads in [1usize, 2] {
         let dir = tempfile::tempdir().unwrap();

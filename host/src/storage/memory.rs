@@ -67,6 +67,7 @@ struct Shared {
 impl Store for MemoryStore {
     fn begin(&self, mode: Mode, deadline: Instant) -> Box<dyn Txn> {
         Box::new(MemoryTxn {
+            budget: super::Budget::default(),
             store: self.0.clone(),
             mode,
             deadline,
@@ -92,6 +93,7 @@ impl Store for MemoryStore {
 }
 
 struct MemoryTxn {
+    budget: super::Budget,
     store: Arc<Shared>,
     mode: Mode,
     deadline: Instant,
@@ -144,6 +146,10 @@ impl MemoryTxn {
             .filter(|(_, r)| wanted.iter().all(|w| r.associations.contains(w)))
             .map(|(i, _)| i)
             .collect();
+        let bytes = found
+            .iter()
+            .map(|&i| records[i].id.len() + records[i].data.len());
+        super::check_result_bytes(bytes.sum(), &limits)?;
         super::check_match_count(found.len(), &limits)?;
         Ok(found)
     }
@@ -159,6 +165,7 @@ impl Records for MemoryTxn {
                 kept.push(a.clone());
             }
         }
+        self.budget.write(1, &self.store.limits)?;
         let id = super::new_record_id();
         self.writable()?.push(Record {
             id: id.clone(),
@@ -171,6 +178,7 @@ impl Records for MemoryTxn {
     fn update(&mut self, id: &str, data: &str, upsert: bool) -> StoreResult<String> {
         super::check_id(id)?;
         super::check_data(data, &self.store.limits)?;
+        self.budget.write(1, &self.store.limits)?;
         let records = self.writable()?;
         match records.iter_mut().find(|r| r.id == id) {
             Some(r) => r.data = data.to_string(),
@@ -195,6 +203,7 @@ impl Records for MemoryTxn {
         if found.is_empty() && upsert {
             return Ok(vec![self.create(data, associations)?]);
         }
+        self.budget.write(found.len(), &self.store.limits)?;
         let records = self.writable()?;
         let mut ids = Vec::with_capacity(found.len());
         for i in found {
@@ -215,6 +224,7 @@ impl Records for MemoryTxn {
 
     fn remove_by_associations(&mut self, associations: &[Association]) -> StoreResult<Vec<Record>> {
         let found = self.matching(associations)?;
+        self.budget.write(found.len(), &self.store.limits)?;
         let records = self.writable()?;
         Ok(found
             .into_iter()

@@ -125,6 +125,10 @@ pub enum StoreError {
     /// The store cannot be written (read-only data dir).
     #[error("{0}")]
     Unavailable(String),
+    /// An earlier error ended the handler's transaction: nothing of the
+    /// handler can be kept, so every later store call fails too.
+    #[error("{0}")]
+    Aborted(String),
     /// The database failed.
     #[error("database error: {0}")]
     Backend(String),
@@ -133,16 +137,21 @@ pub enum StoreError {
 /// A store operation's result.
 pub type StoreResult<T> = std::result::Result<T, StoreError>;
 
-/// Per-app storage limits, set by the operator.
+/// Per-app storage limits, set by the operator. In `config.json` every
+/// field is optional (a missing one keeps its default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Limits {
     /// Largest JSON data of one record, in bytes.
     pub max_record_bytes: usize,
-    /// Most records one call may read or change.
+    /// Most records one call may read, and most it may create, update or
+    /// remove (each counted).
     pub max_records_per_call: usize,
     /// Total size of the app's database, in bytes (SQLite `max_page_count`).
     pub max_storage_bytes: u64,
+    /// Most bytes of record data one host call may return (a read or a
+    /// remove of many records): what one call can make the host hold.
+    pub max_result_bytes: usize,
 }
 
 impl Default for Limits {
@@ -151,6 +160,7 @@ impl Default for Limits {
             max_record_bytes: 1 << 20,
             max_records_per_call: 10_000,
             max_storage_bytes: 256 << 20,
+            max_result_bytes: 8 << 20,
         }
     }
 }
@@ -290,6 +300,37 @@ pub(crate) fn check_id(id: &str) -> StoreResult<()> {
         return Err(StoreError::Invalid(format!(
             "a record id must be 1 to 256 bytes, not {}",
             id.len()
+        )));
+    }
+    Ok(())
+}
+
+/// What one transaction has done so far, against the per-call limits.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Budget {
+    writes: usize,
+}
+
+impl Budget {
+    /// Count `n` more records written (created, updated or removed).
+    pub(crate) fn write(&mut self, n: usize, limits: &Limits) -> StoreResult<()> {
+        self.writes += n;
+        if self.writes > limits.max_records_per_call {
+            return Err(StoreError::TooLarge(format!(
+                "this call would write more than {} records, the limit per call; split the work over several events",
+                limits.max_records_per_call
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Refuse a result holding more record data than one host call may return.
+pub(crate) fn check_result_bytes(bytes: usize, limits: &Limits) -> StoreResult<()> {
+    if bytes > limits.max_result_bytes {
+        return Err(StoreError::TooLarge(format!(
+            "the matching records hold more than {} bytes, the limit one call may return; narrow the associations",
+            limits.max_result_bytes
         )));
     }
     Ok(())

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use super::{
-    Association, Backend, Durability, Limits, MAX_ASSOCIATIONS, Mode, Model, Record, Records,
-    Store, StoreError, StoreResult, Txn,
+    Association, Backend, Budget, Durability, Limits, MAX_ASSOCIATIONS, Mode, Model, Record,
+    Records, Store, StoreError, StoreResult, Txn,
 };
 use crate::manifest::validate_app_id;
 
@@ -161,6 +161,8 @@ impl SqliteStore {
             store: self.0.clone(),
             conn: None,
             begun: false,
+            lost: false,
+            budget: Budget::default(),
             mode,
             deadline,
         }
@@ -246,12 +248,19 @@ pub struct SqliteTxn {
     store: Arc<StoreFile>,
     conn: Option<Connection>,
     begun: bool,
+    /// SQLite ended the transaction after an error (e.g. SQLITE_FULL rolls
+    /// it all back): nothing more may run, outside it or in autocommit.
+    lost: bool,
+    budget: Budget,
     mode: Mode,
     deadline: Option<Instant>,
 }
 
 impl SqliteTxn {
     fn conn(&mut self) -> StoreResult<&Connection> {
+        if self.lost {
+            return Err(lost());
+        }
         if self.conn.is_none() {
             self.conn = Some(self.store.take()?);
         }
@@ -302,8 +311,22 @@ impl SqliteTxn {
         self.begun
     }
 
+    /// After a failed operation: if SQLite has ended the transaction, the
+    /// handler's earlier writes are gone and none of its later ones may be
+    /// kept, so the transaction is lost for good.
+    fn check<T>(&mut self, result: StoreResult<T>) -> StoreResult<T> {
+        if result.is_err() && self.begun && self.conn.as_ref().is_some_and(|c| c.is_autocommit()) {
+            self.lost = true;
+            self.begun = false;
+        }
+        result
+    }
+
     /// Make every write of this transaction durable.
     pub fn commit(mut self) -> StoreResult<()> {
+        if self.lost {
+            return Err(lost());
+        }
         if self.begun {
             let conn = self.conn.as_ref().expect("connection present");
             if let Err(e) = conn.execute_batch("COMMIT") {
@@ -382,9 +405,15 @@ impl SqliteTxn {
             args.push(&a.id);
         }
         args.push(&limit);
-        let rows = stmt
-            .query_map(args.as_slice(), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut rows: Vec<(i64, String, String)> = Vec::new();
+        let mut bytes = 0;
+        let mut found = stmt.query(args.as_slice())?;
+        while let Some(row) = found.next()? {
+            let (seq, id, data): (i64, String, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
+            bytes += id.len() + data.len();
+            super::check_result_bytes(bytes, &limits)?;
+            rows.push((seq, id, data));
+        }
         super::check_match_count(rows.len(), &limits)?;
         Ok(rows)
     }
@@ -422,24 +451,32 @@ impl SqliteTxn {
     }
 }
 
+fn lost() -> StoreError {
+    StoreError::Aborted(
+        "an earlier store error ended this handler's transaction; nothing it wrote is kept and further store calls fail".into(),
+    )
+}
+
 impl rusqlite::ToSql for Model {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         Ok(self.as_str().into())
     }
 }
 
-impl Records for SqliteTxn {
-    fn create(&mut self, data: &str, associations: &[Association]) -> StoreResult<String> {
+impl SqliteTxn {
+    fn create_inner(&mut self, data: &str, associations: &[Association]) -> StoreResult<String> {
         super::check_data(data, &self.store.limits)?;
         super::check_associations(associations)?;
+        self.budget.write(1, &self.store.limits)?;
         let id = super::new_record_id();
         self.insert(&id, data, associations)?;
         Ok(id)
     }
 
-    fn update(&mut self, id: &str, data: &str, upsert: bool) -> StoreResult<String> {
+    fn update_inner(&mut self, id: &str, data: &str, upsert: bool) -> StoreResult<String> {
         super::check_id(id)?;
         super::check_data(data, &self.store.limits)?;
+        self.budget.write(1, &self.store.limits)?;
         match self.find(id)? {
             Some((seq, _)) => self.execute(
                 "UPDATE records SET data = ?1 WHERE seq = ?2",
@@ -451,7 +488,7 @@ impl Records for SqliteTxn {
         Ok(id.to_string())
     }
 
-    fn update_by_associations(
+    fn update_by_associations_inner(
         &mut self,
         associations: &[Association],
         data: &str,
@@ -461,10 +498,11 @@ impl Records for SqliteTxn {
         let rows = self.matching(associations)?;
         if rows.is_empty() {
             if upsert {
-                return Ok(vec![self.create(data, associations)?]);
+                return Ok(vec![self.create_inner(data, associations)?]);
             }
             return Ok(Vec::new());
         }
+        self.budget.write(rows.len(), &self.store.limits)?;
         let mut ids = Vec::with_capacity(rows.len());
         for (seq, id, _) in rows {
             self.execute(
@@ -476,18 +514,23 @@ impl Records for SqliteTxn {
         Ok(ids)
     }
 
-    fn remove(&mut self, id: &str) -> StoreResult<Option<Record>> {
+    fn remove_inner(&mut self, id: &str) -> StoreResult<Option<Record>> {
         super::check_id(id)?;
         let Some((seq, data)) = self.find(id)? else {
             return Ok(None);
         };
+        self.budget.write(1, &self.store.limits)?;
         let record = self.with_associations(seq, id.to_string(), data)?;
         self.execute("DELETE FROM records WHERE seq = ?1", [seq])?;
         Ok(Some(record))
     }
 
-    fn remove_by_associations(&mut self, associations: &[Association]) -> StoreResult<Vec<Record>> {
+    fn remove_by_associations_inner(
+        &mut self,
+        associations: &[Association],
+    ) -> StoreResult<Vec<Record>> {
         let rows = self.matching(associations)?;
+        self.budget.write(rows.len(), &self.store.limits)?;
         let mut removed = Vec::with_capacity(rows.len());
         for (seq, id, data) in rows {
             removed.push(self.with_associations(seq, id, data)?);
@@ -496,7 +539,7 @@ impl Records for SqliteTxn {
         Ok(removed)
     }
 
-    fn read(&mut self, id: &str) -> StoreResult<Option<Record>> {
+    fn read_inner(&mut self, id: &str) -> StoreResult<Option<Record>> {
         super::check_id(id)?;
         match self.find(id)? {
             Some((seq, data)) => Ok(Some(self.with_associations(seq, id.to_string(), data)?)),
@@ -504,11 +547,56 @@ impl Records for SqliteTxn {
         }
     }
 
-    fn read_by_associations(&mut self, associations: &[Association]) -> StoreResult<Vec<Record>> {
+    fn read_by_associations_inner(
+        &mut self,
+        associations: &[Association],
+    ) -> StoreResult<Vec<Record>> {
         self.matching(associations)?
             .into_iter()
             .map(|(seq, id, data)| self.with_associations(seq, id, data))
             .collect()
+    }
+}
+
+impl Records for SqliteTxn {
+    fn create(&mut self, data: &str, associations: &[Association]) -> StoreResult<String> {
+        let r = self.create_inner(data, associations);
+        self.check(r)
+    }
+
+    fn update(&mut self, id: &str, data: &str, upsert: bool) -> StoreResult<String> {
+        let r = self.update_inner(id, data, upsert);
+        self.check(r)
+    }
+
+    fn update_by_associations(
+        &mut self,
+        associations: &[Association],
+        data: &str,
+        upsert: bool,
+    ) -> StoreResult<Vec<String>> {
+        let r = self.update_by_associations_inner(associations, data, upsert);
+        self.check(r)
+    }
+
+    fn remove(&mut self, id: &str) -> StoreResult<Option<Record>> {
+        let r = self.remove_inner(id);
+        self.check(r)
+    }
+
+    fn remove_by_associations(&mut self, associations: &[Association]) -> StoreResult<Vec<Record>> {
+        let r = self.remove_by_associations_inner(associations);
+        self.check(r)
+    }
+
+    fn read(&mut self, id: &str) -> StoreResult<Option<Record>> {
+        let r = self.read_inner(id);
+        self.check(r)
+    }
+
+    fn read_by_associations(&mut self, associations: &[Association]) -> StoreResult<Vec<Record>> {
+        let r = self.read_by_associations_inner(associations);
+        self.check(r)
     }
 }
 
