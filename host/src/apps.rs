@@ -27,7 +27,6 @@ use crate::error::{Error, Result};
 use crate::exports::Export;
 use crate::journal::Journal;
 use crate::manifest::Manifest;
-use crate::policy::AppGuard;
 use crate::registry::{self, AppEntry, Registry, Status};
 use crate::sandbox::AppView;
 use crate::stats::{Counters, Stats};
@@ -46,7 +45,6 @@ pub(crate) struct LoadedApp {
     pub(crate) settings: Arc<HashMap<String, serde_json::Value>>,
     pub(crate) status: Status,
     pub(crate) sha256: String,
-    pub(crate) guard: Arc<AppGuard>,
     pub(crate) counters: Arc<Counters>,
     exports: [bool; Export::ALL.len()],
 }
@@ -154,7 +152,6 @@ pub(crate) struct Apps {
     runtime: Arc<Runtime>,
     journal: Arc<Journal>,
     stats: Arc<Stats>,
-    guards: Mutex<HashMap<String, Arc<AppGuard>>>,
 }
 
 impl Apps {
@@ -182,7 +179,6 @@ impl Apps {
             runtime,
             journal,
             stats,
-            guards: Mutex::default(),
         };
         apps.reload()?;
         Ok(apps)
@@ -300,40 +296,61 @@ impl Apps {
         sha256: String,
         store: Arc<dyn Store>,
     ) -> Result<(LoadedApp, Option<PendingCache>)> {
-        let id = manifest.id.clone();
         let (component, fresh) = self.runtime.load(bytes)?;
-        let pre = AppPre::new(&self.runtime.linker, &component, &id, &manifest.api_version)?;
+        let app = self.link(manifest, &component, status, sha256, store)?;
+        Ok((app, fresh))
+    }
+
+    /// Link a compiled component and pair it with its store and settings.
+    fn link(
+        &self,
+        manifest: Manifest,
+        component: &wasmtime::component::Component,
+        status: Status,
+        sha256: String,
+        store: Arc<dyn Store>,
+    ) -> Result<LoadedApp> {
+        let id = manifest.id.clone();
+        let pre = AppPre::new(&self.runtime.linker, component, &id, &manifest.api_version)?;
         let mut settings: HashMap<String, serde_json::Value> = manifest
             .settings
             .iter()
             .map(|s| (s.id.clone(), s.default.clone()))
             .collect();
         settings.extend(self.registry.settings(&id)?);
-        let guard = self
-            .guards
-            .lock()
-            .expect("guards poisoned")
-            .entry(id.clone())
-            .or_default()
-            .clone();
-        let app = LoadedApp {
+        Ok(LoadedApp {
             exports: exports_of(&manifest),
             counters: self.stats.of(&id),
-            guard,
             store,
             manifest: Arc::new(manifest),
             pre,
             settings: Arc::new(settings),
             status,
             sha256,
-        };
-        Ok((app, fresh))
+        })
     }
 
-    /// Load an installed app from its directory, checking the package hash.
+    /// Load an installed app. Trusting the registry's hash: when the
+    /// package file is there with its recorded size and the compile cache
+    /// has the component, neither the package nor its hash is read; else
+    /// the package is read and its hash checked.
     fn load_installed(&self, entry: AppEntry) -> Result<LoadedApp> {
         let id = entry.manifest.id.clone();
         let path = self.package_path(&id, &entry.sha256);
+        let on_disk = std::fs::metadata(&path).map(|m| m.len()).ok();
+        if on_disk.is_some()
+            && on_disk == entry.size
+            && let Some(component) = self.runtime.load_cached(&entry.sha256)
+        {
+            let store = self.open_store(&id)?;
+            return self.link(
+                entry.manifest,
+                &component,
+                entry.status,
+                entry.sha256,
+                store,
+            );
+        }
         let bytes = std::fs::read(&path)
             .map_err(|e| Error::io(format!("reading app '{id}' from {}", path.display()), e))?;
         if hex(&Sha256::digest(&bytes)) != entry.sha256 {
@@ -354,9 +371,14 @@ impl Apps {
         Ok(app)
     }
 
-    /// Forget an uninstalled app's per-process state.
+    fn open_store(&self, id: &str) -> Result<Arc<dyn Store>> {
+        self.backend
+            .open(id)
+            .map_err(|e| Error::InvalidInput(format!("opening the store of app '{id}': {e}")))
+    }
+
+    /// Forget an uninstalled app's counters.
     pub(crate) fn forget(&self, id: &str) {
-        self.guards.lock().expect("guards poisoned").remove(id);
         self.stats.forget(id);
     }
 }

@@ -18,7 +18,7 @@ use crate::config::HostConfig;
 use crate::engine::{EPOCH_TICK, Runtime};
 use crate::exports::{Export, HandlerCall, ReadOnlyCall};
 use crate::journal::Journal;
-use crate::policy::{MAX_APP_TEXT, bounded};
+use crate::policy::{MAX_APP_TEXT, bounded, is_fault};
 use crate::registry::{Registry, Status};
 use crate::report::{AppReport, FailureKind, Outcome};
 use crate::sandbox::{CallLimits, CallState, Capture};
@@ -170,9 +170,8 @@ impl CallEngine {
                 ),
             ));
         }
-        let logs = app
-            .guard
-            .budget_logs(self.config.log_lines_per_minute, logs);
+        // The per-minute budget is applied by the journal, over every
+        // process on the data dir.
         self.journal.lines(app.id(), "app", logs);
     }
 
@@ -204,8 +203,14 @@ impl CallEngine {
             )
         }));
         self.journal.lines(app.id(), "host", lines);
-        if failed && app.guard.fault(report, self.config.error_disable) {
-            self.error_disable(app, report);
+        if is_fault(report) {
+            let policy = self.config.error_disable;
+            let tripped = self
+                .registry
+                .record_fault(app.id(), policy.max_faults, policy.window);
+            if tripped.unwrap_or(false) {
+                self.error_disable(app, report);
+            }
         }
     }
 

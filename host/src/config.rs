@@ -320,6 +320,18 @@ mod tests {
         .unwrap();
         let err = HostConfig::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("pre-mesage"), "{err}");
+        // One storage field alone keeps the others' defaults.
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"storage": {"max-storage-bytes": 1048576}}"#,
+        )
+        .unwrap();
+        let c = HostConfig::load(dir.path()).unwrap();
+        assert_eq!(c.storage.max_storage_bytes, 1 << 20);
+        assert_eq!(
+            c.storage.max_record_bytes,
+            Limits::default().max_record_bytes
+        );
         std::fs::write(dir.path().join("config.json"), r#"{"deadline": 1}"#).unwrap();
         let err = HostConfig::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("deadline"), "{err}");

@@ -147,6 +147,20 @@ impl Runtime {
         })
     }
 
+    /// The compiled component of a package with this hash, if the cache
+    /// has it: no need to read (or hash) the package itself.
+    pub(crate) fn load_cached(&self, sha256: &str) -> Option<Component> {
+        let path = self
+            .cache_dir
+            .join(format!("{sha256}-{}.cwasm", self.config_key));
+        if !path.exists() {
+            return None;
+        }
+        // SAFETY: as in `load`: the host's own cache, written by an engine
+        // with this exact configuration.
+        unsafe { Component::deserialize_file(&self.engine, &path) }.ok()
+    }
+
     /// Compile `bytes`, or load the serialized artifact from the cache.
     /// A fresh compilation is returned with what to cache, so the caller
     /// writes the cache only once the component has proved usable.

@@ -75,7 +75,7 @@ impl Host {
             config.busy_timeout,
         )?);
         let journal = Arc::new(
-            Journal::start(&dir.join("registry.db"))
+            Journal::start(&dir.join("registry.db"), config.log_lines_per_minute)
                 .map_err(|e| Error::io("starting the log writer thread", e))?,
         );
         let stats = Arc::new(Stats::new());
@@ -152,8 +152,15 @@ impl Host {
     /// Replace an installed app with a new version of the same id; its data
     /// and status are kept, and its update hook (with the writer) is told the
     /// previous version. On failure the old version stays.
+    /// The target is the installed app with the package's id; an older
+    /// version is refused (see [`Host::update_allowing_downgrade`]).
     pub fn update(&self, path: &Path) -> Result<AppSummary> {
-        self.inner.lifecycle.update(Package::read(path)?)
+        self.inner.lifecycle.update(Package::read(path)?, false)
+    }
+
+    /// [`Host::update`], accepting a package older than the installed app.
+    pub fn update_allowing_downgrade(&self, path: &Path) -> Result<AppSummary> {
+        self.inner.lifecycle.update(Package::read(path)?, true)
     }
 
     /// Uninstall an app: its uninstall hook runs (with the writer), then its
@@ -229,9 +236,24 @@ impl Host {
         })
     }
 
-    /// Push a prepared message through the whole pipeline.
+    /// Push a prepared message through the whole pipeline. Its text, ids
+    /// and custom fields are bounded like anything an app hands the host.
     pub fn send(&self, message: Message) -> Result<SendReport> {
         let s = &self.inner;
+        let max = s.config.max_argument_bytes;
+        let fields = serde_json::to_string(&message.custom_fields).map_or(0, |f| f.len());
+        for (what, len) in [
+            ("text", message.text.len()),
+            ("room", message.room.len()),
+            ("sender", message.sender.len()),
+            ("custom fields", fields),
+        ] {
+            if len > max {
+                return Err(Error::InvalidInput(format!(
+                    "the message's {what} is {len} bytes, over the limit of {max}"
+                )));
+            }
+        }
         let set = s.apps.current()?;
         pipeline::message::send(&s.calls, &set, &s.workers, message)
     }

@@ -4,7 +4,7 @@
 //! periodic pass. [`Journal::flush`] is the barrier readers use (`logs`,
 //! `info`); dropping the journal flushes it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
@@ -35,13 +35,15 @@ pub(crate) struct Journal {
 }
 
 impl Journal {
-    /// Start the writer on the registry database at `path`.
-    pub(crate) fn start(path: &Path) -> std::io::Result<Journal> {
+    /// Start the writer on the registry database at `path`; an app keeps
+    /// at most `lines_per_minute` of its own lines, counted over every
+    /// process writing to that registry.
+    pub(crate) fn start(path: &Path, lines_per_minute: u32) -> std::io::Result<Journal> {
         let (tx, rx) = channel();
         let path = path.to_path_buf();
         let writer = std::thread::Builder::new()
             .name("hangar-journal".into())
-            .spawn(move || write_loop(&path, rx))?;
+            .spawn(move || write_loop(&path, rx, lines_per_minute))?;
         Ok(Journal {
             tx: Some(tx),
             writer: Some(writer),
@@ -102,7 +104,7 @@ impl Drop for Journal {
     }
 }
 
-fn write_loop(path: &Path, rx: Receiver<Entry>) {
+fn write_loop(path: &Path, rx: Receiver<Entry>, lines_per_minute: u32) {
     // A read-only data dir still opens; its writes fail and are dropped.
     let Ok((conn, _)) = crate::sqlite::open_connection(path) else {
         for entry in rx {
@@ -114,6 +116,10 @@ fn write_loop(path: &Path, rx: Receiver<Entry>) {
     };
     let _ = conn.busy_timeout(Duration::from_secs(5));
     let mut touched: HashSet<String> = HashSet::new();
+    let mut budget = Budget {
+        per_minute: lines_per_minute,
+        dropped: HashMap::new(),
+    };
     let mut last_retention = Instant::now();
     loop {
         let first = match rx.recv_timeout(RETENTION_EVERY) {
@@ -135,9 +141,12 @@ fn write_loop(path: &Path, rx: Receiver<Entry>) {
                     Entry::Lines {
                         app,
                         source,
-                        lines,
+                        mut lines,
                         time,
                     } => {
+                        if source == "app" {
+                            budget.apply(c, &app, &mut lines, time)?;
+                        }
                         registry::append_logs(c, &app, source, &lines, time)?;
                         touched.insert(app);
                     }
@@ -157,6 +166,53 @@ fn write_loop(path: &Path, rx: Receiver<Entry>) {
     }
     retain(&conn, &mut touched);
 }
+
+/// The per-minute budget of app log lines, counted in the registry so that
+/// every process on the data dir shares it.
+struct Budget {
+    per_minute: u32,
+    /// Per app: lines dropped since the last note, and when that note was.
+    dropped: HashMap<String, (u64, Option<Instant>)>,
+}
+
+impl Budget {
+    fn apply(
+        &mut self,
+        c: &rusqlite::Connection,
+        app: &str,
+        lines: &mut Vec<(&'static str, String)>,
+        time: i64,
+    ) -> rusqlite::Result<()> {
+        let used = registry::app_lines_since(c, app, time - MINUTE.as_millis() as i64)?;
+        let room = u64::from(self.per_minute).saturating_sub(used) as usize;
+        let (dropped, noted) = self.dropped.entry(app.to_string()).or_insert((0, None));
+        if lines.len() > room {
+            *dropped += (lines.len() - room) as u64;
+            lines.truncate(room);
+        }
+        if *dropped > 0 && noted.is_none_or(|t| t.elapsed() >= MINUTE) {
+            registry::append_logs(
+                c,
+                app,
+                "host",
+                &[(
+                    "warn",
+                    format!(
+                        "{dropped} log lines dropped: over the limit of {} lines per minute (counted over every process on this data dir)",
+                        self.per_minute
+                    ),
+                )],
+                time,
+            )?;
+            *dropped = 0;
+            *noted = Some(Instant::now());
+        }
+        Ok(())
+    }
+}
+
+/// The window of the log budget.
+const MINUTE: Duration = Duration::from_secs(60);
 
 fn retain(conn: &rusqlite::Connection, touched: &mut HashSet<String>) {
     if touched.is_empty() {

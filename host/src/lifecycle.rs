@@ -16,7 +16,7 @@ use crate::exports::{
     Export, OnDisable, OnEnable, OnInstall, OnUninstall, OnUpdate, PreSettingUpdate, SettingUpdated,
 };
 use crate::journal::Journal;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, compare_versions};
 use crate::package::Package;
 use crate::registry::{Registry, Status};
 use crate::report::{AppReport, AppSummary, Outcome};
@@ -81,6 +81,19 @@ fn check_report(app: &str, report: AppReport) -> Result<()> {
 }
 
 impl Lifecycle {
+    /// A command belongs to one app for good: refuse one that another
+    /// installed app (whatever its status) already declares. Checked
+    /// before the hooks run, and again inside the registry's transaction.
+    fn check_commands(&self, manifest: &Manifest) -> Result<()> {
+        let others: Vec<Manifest> = self
+            .registry
+            .apps()?
+            .into_iter()
+            .map(|a| a.manifest)
+            .collect();
+        crate::registry::check_commands(&others, manifest)
+    }
+
     fn summary(&self, id: &str) -> Result<AppSummary> {
         Ok(AppSummary::from(&self.registry.app(id)?))
     }
@@ -111,6 +124,7 @@ impl Lifecycle {
         if self.registry.app(&id).is_ok() {
             return Err(Error::AlreadyInstalled(id));
         }
+        self.check_commands(&manifest)?;
         let sha256 = hex(&Sha256::digest(&bytes));
         let dir = self.apps.app_dir(&id);
         // Staged in a private directory; it becomes the app's only on commit.
@@ -137,15 +151,20 @@ impl Lifecycle {
             }
             check_ok(&id, self.calls.handler(app, &OnInstall))
         })?;
-        self.registry
-            .insert(&manifest, &sha256, Status::Enabled, || {
+        self.registry.insert(
+            &manifest,
+            &sha256,
+            bytes.len() as u64,
+            Status::Enabled,
+            || {
                 if dir.exists() {
                     std::fs::remove_dir_all(&dir)
                         .map_err(|e| Error::io(format!("clearing {}", dir.display()), e))?;
                 }
                 std::fs::rename(&staging, &dir)
                     .map_err(|e| Error::io(format!("moving the app into {}", dir.display()), e))
-            })?;
+            },
+        )?;
         staged.keep();
         // Cache the compiled component only once the app is installed.
         if let Some(fresh) = fresh {
@@ -200,10 +219,17 @@ impl Lifecycle {
     /// Replace an installed app with a new version of the same id; its
     /// data and status are kept, and its update hook (with the writer) is
     /// told the previous version. On failure the old version stays.
-    pub(crate) fn update(&self, package: Package) -> Result<AppSummary> {
+    pub(crate) fn update(&self, package: Package, allow_downgrade: bool) -> Result<AppSummary> {
         let Package { manifest, bytes } = package;
         let id = manifest.id.clone();
         let old = self.apps.app(&id)?;
+        let (from, to) = (&old.manifest.version, &manifest.version);
+        if !allow_downgrade && compare_versions(to, from).is_lt() {
+            return Err(Error::InvalidInput(format!(
+                "app '{id}' is at version {from} and this package is {to}, older: refusing a downgrade (`hangar update --allow-downgrade` if you mean it)"
+            )));
+        }
+        self.check_commands(&manifest)?;
         let sha256 = hex(&Sha256::digest(&bytes));
         let dir = self.apps.app_dir(&id);
         let target = self.apps.package_path(&id, &sha256);
@@ -232,7 +258,8 @@ impl Lifecycle {
                 check_ok(&id, self.calls.handler(app, &OnUpdate(&previous)))
             },
         )?;
-        self.registry.replace(&manifest, &sha256, || Ok(()))?;
+        self.registry
+            .replace(&manifest, &sha256, bytes.len() as u64, || Ok(()))?;
         staged.keep();
         if let Some(fresh) = fresh {
             fresh.store();
@@ -305,14 +332,32 @@ impl Lifecycle {
                 .read_only(&app, &PreSettingUpdate(id, &old_text, &new_text));
             check_ok(app_id, out)?;
         }
+        let stored = self.registry.settings(app_id)?;
+        let previous = stored.into_iter().find(|(k, _)| k == id).map(|(_, v)| v);
         self.registry.set_setting(app_id, id, &value)?;
         self.apps.reload()?;
         let app = self.apps.app(app_id)?;
-        if app.handles(Export::OnSettingUpdated) {
-            check_ok(
-                app_id,
-                self.calls.handler(&app, &SettingUpdated(id, &new_text)),
-            )?;
+        if !app.handles(Export::OnSettingUpdated) {
+            return Ok(());
+        }
+        let out = self.calls.handler(&app, &SettingUpdated(id, &new_text));
+        if let Err(Error::App {
+            app,
+            handler,
+            message,
+        }) = check_ok(app_id, out)
+        {
+            // The change and its hook are one unit: put the value back.
+            match previous {
+                Some(v) => self.registry.set_setting(app_id, id, &v)?,
+                None => self.registry.clear_setting(app_id, id)?,
+            }
+            self.apps.reload()?;
+            return Err(Error::App {
+                app,
+                handler,
+                message: format!("{message}; the setting keeps its previous value {old}"),
+            });
         }
         Ok(())
     }

@@ -72,6 +72,10 @@ pub enum Permission {
     /// Read its settings.
     #[serde(rename = "settings")]
     Settings,
+    /// Veto, extend or rewrite messages before they are sent (the
+    /// pre-message events).
+    #[serde(rename = "message.intercept")]
+    MessageIntercept,
 }
 
 impl Permission {
@@ -85,6 +89,7 @@ impl Permission {
             Permission::UserRead => "user.read",
             Permission::SlashCommand => "slashcommand",
             Permission::Settings => "settings",
+            Permission::MessageIntercept => "message.intercept",
         }
     }
 }
@@ -112,6 +117,20 @@ pub enum Event {
 }
 
 impl Event {
+    /// The permission receiving this event amounts to: every message for
+    /// post-message-sent, intercepting every message for the pre-message
+    /// events.
+    pub fn power(self) -> Option<Permission> {
+        match self {
+            Event::PostMessageSent => Some(Permission::MessageRead),
+            Event::CheckPreMessageSentPrevent
+            | Event::PreMessageSentPrevent
+            | Event::PreMessageSentExtend
+            | Event::PreMessageSentModify => Some(Permission::MessageIntercept),
+            Event::Lifecycle | Event::CommandPreview | Event::Settings => None,
+        }
+    }
+
     /// The name used in manifests.
     pub fn name(self) -> &'static str {
         match self {
@@ -235,7 +254,20 @@ impl Manifest {
 
     /// Whether the manifest grants `permission`.
     pub fn grants(&self, permission: Permission) -> bool {
-        self.permissions.contains(&permission)
+        self.permissions.contains(&permission) || self.implied_permissions().contains(&permission)
+    }
+
+    /// Permissions an API 0.1 app holds because of the events it handles
+    /// without asking for them (from API 0.2 on they must be asked for;
+    /// `install` and `info` show them).
+    pub fn implied_permissions(&self) -> Vec<Permission> {
+        let mut implied = Vec::new();
+        for p in self.events.iter().filter_map(|e| e.power()) {
+            if !self.permissions.contains(&p) && !implied.contains(&p) {
+                implied.push(p);
+            }
+        }
+        implied
     }
 
     /// The spec of setting `id`.
@@ -259,6 +291,17 @@ impl Manifest {
             );
         }
         check_api_version(&self.api_version).or_else(|e| bad("api-version", e))?;
+        if events_need_asking(&self.api_version)
+            && let Some(p) = self.implied_permissions().first()
+        {
+            return bad(
+                "permissions",
+                format!(
+                    "the app's events need \"{}\"; from API 0.2 on, add it to the permissions",
+                    p.name()
+                ),
+            );
+        }
         check_text("description", &self.description, MAX_DESCRIPTION)?;
         check_count("permissions", self.permissions.len(), 32)?;
         check_count("events", self.events.len(), 32)?;
@@ -349,6 +392,16 @@ impl Manifest {
     }
 }
 
+/// Whether apps built for `api_version` must ask for the permissions their
+/// events amount to (0.2 and later); 0.1 apps have them implied.
+fn events_need_asking(api_version: &str) -> bool {
+    let mut parts = api_version
+        .split('.')
+        .map(|p| p.parse::<u64>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    major > 0 || minor >= 2
+}
+
 /// Longest description (of the app, or of a setting).
 const MAX_DESCRIPTION: usize = 1024;
 /// Most slash commands one app declares.
@@ -391,6 +444,20 @@ pub fn validate_app_id(id: &str) -> std::result::Result<(), String> {
             id.escape_debug()
         ))
     }
+}
+
+/// Compare two versions like 1.2.3 by their numbers (pre-release and
+/// build parts ignored).
+pub(crate) fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    let numbers = |v: &str| -> Vec<u64> {
+        v.split(['-', '+'])
+            .next()
+            .unwrap_or("")
+            .split('.')
+            .map(|p| p.parse().unwrap_or(0))
+            .collect()
+    };
+    numbers(a).cmp(&numbers(b))
 }
 
 fn is_semver(v: &str) -> bool {
@@ -487,6 +554,64 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("surprise"), "{err}");
+    }
+
+    #[test]
+    fn lists_and_strings_are_bounded_and_checked_in_linear_time() {
+        let mut m = sample();
+        m["commands"] = (0..100_000)
+            .map(|i| serde_json::json!({"command": format!("c{i}")}))
+            .collect();
+        let err = Manifest::parse(m.to_string().as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("commands") && err.contains("limit of 64"),
+            "{err}"
+        );
+        let mut m = sample();
+        m["description"] = serde_json::json!("d".repeat(30 << 20));
+        let err = Manifest::parse(m.to_string().as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("description"),
+            "{}",
+            &err[..200.min(err.len())]
+        );
+        let mut m = sample();
+        m["commands"] = serde_json::json!([{"command": "a"}, {"command": "b"}, {"command": "a"}]);
+        let err = Manifest::parse(m.to_string().as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("commands[2].command") && err.contains("twice"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn settings_need_the_settings_permission() {
+        let mut m = sample();
+        m["permissions"] = serde_json::json!(["persistence", "slashcommand"]);
+        let err = Manifest::parse(m.to_string().as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"settings\""), "{err}");
+    }
+
+    #[test]
+    fn events_imply_their_powers_for_api_0_1_only() {
+        let mut m = Manifest::parse(sample().to_string().as_bytes()).unwrap();
+        assert_eq!(m.implied_permissions(), vec![Permission::MessageRead]);
+        assert!(m.grants(Permission::MessageRead));
+        m.events.push(Event::PreMessageSentModify);
+        assert_eq!(
+            m.implied_permissions(),
+            vec![Permission::MessageRead, Permission::MessageIntercept]
+        );
+        assert!(!events_need_asking("0.1.0"));
+        assert!(events_need_asking("0.2.0") && events_need_asking("1.0.0"));
     }
 
     #[test]

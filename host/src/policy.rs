@@ -1,15 +1,23 @@
 //! Policy: the event classes and their deadlines, which failures block an
-//! action (fail closed), and the per-app guards that need memory across
-//! calls: the fault window that disables a misbehaving app, and the log
-//! budget that keeps one app from flooding the registry.
+//! action (fail closed), which count as faults toward error-disable (the
+//! count itself is kept in the registry, across processes), and the bound
+//! on app text the host keeps.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::report::{AppReport, FailureKind, Outcome};
+
+/// Whether a failure is the app's fault and counts toward error-disable:
+/// traps, timeouts and the memory cap (not errors it returned, not a busy
+/// host).
+pub(crate) fn is_fault(report: &AppReport) -> bool {
+    matches!(
+        report.failure,
+        Some(FailureKind::Trap | FailureKind::Timeout | FailureKind::OutOfMemory)
+    )
+}
 
 /// The event classes that have their own deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -150,91 +158,4 @@ pub(crate) fn bounded(text: String, max: usize) -> String {
         cut -= 1;
     }
     format!("{}… ({} bytes cut)", &text[..cut], text.len() - cut)
-}
-
-/// How long a log budget lasts.
-const LOG_WINDOW: Duration = Duration::from_secs(60);
-
-/// One app's guards, shared by every version of the app loaded in this
-/// process. A lock per app, taken only when the app faults or logs.
-#[derive(Default)]
-pub(crate) struct AppGuard {
-    faults: Mutex<VecDeque<Instant>>,
-    logs: Mutex<Option<LogBudget>>,
-}
-
-struct LogBudget {
-    window_start: Instant,
-    used: u32,
-    dropped: u64,
-}
-
-impl AppGuard {
-    /// Count a call's failure; true when it trips the error-disable policy
-    /// (the window is then cleared). Only guest faults count: traps,
-    /// timeouts and the memory cap, not errors the app returned.
-    pub(crate) fn fault(&self, report: &AppReport, policy: ErrorDisable) -> bool {
-        let fault = matches!(
-            report.failure,
-            Some(FailureKind::Trap | FailureKind::Timeout | FailureKind::OutOfMemory)
-        );
-        if !fault {
-            return false;
-        }
-        let now = Instant::now();
-        let mut window = self.faults.lock().expect("guard lock poisoned");
-        window.push_back(now);
-        while window
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > policy.window)
-        {
-            window.pop_front();
-        }
-        let tripped = window.len() as u32 >= policy.max_faults;
-        if tripped {
-            window.clear();
-        }
-        tripped
-    }
-
-    /// Keep at most `limit` app log lines per minute; a note says how many
-    /// were dropped in the previous window.
-    pub(crate) fn budget_logs(
-        &self,
-        limit: u32,
-        mut lines: Vec<(&'static str, String)>,
-    ) -> Vec<(&'static str, String)> {
-        let now = Instant::now();
-        let mut budget = self.logs.lock().expect("guard lock poisoned");
-        let b = budget.get_or_insert(LogBudget {
-            window_start: now,
-            used: 0,
-            dropped: 0,
-        });
-        let mut notes = Vec::new();
-        if now.duration_since(b.window_start) >= LOG_WINDOW {
-            if b.dropped > 0 {
-                notes.push((
-                    "warn",
-                    format!(
-                        "{} log lines dropped: over the limit of {limit} lines per minute",
-                        b.dropped
-                    ),
-                ));
-            }
-            *b = LogBudget {
-                window_start: now,
-                used: 0,
-                dropped: 0,
-            };
-        }
-        let room = limit.saturating_sub(b.used) as usize;
-        if lines.len() > room {
-            b.dropped += (lines.len() - room) as u64;
-            lines.truncate(room);
-        }
-        b.used += lines.len() as u32;
-        notes.extend(lines);
-        notes
-    }
 }

@@ -62,6 +62,9 @@ pub(crate) struct AppEntry {
     pub(crate) sha256: String,
     /// When it was installed (ms since the epoch).
     pub(crate) installed_at: u64,
+    /// The package's size in bytes (unknown for apps installed by hosts
+    /// that did not record it).
+    pub(crate) size: Option<u64>,
 }
 
 /// A log line about an app: its own, or the host's about it.
@@ -136,6 +139,11 @@ CREATE TABLE IF NOT EXISTS stats (
     total_us INTEGER NOT NULL,
     PRIMARY KEY (app, handler)
 );
+CREATE TABLE IF NOT EXISTS faults (
+    app TEXT NOT NULL,
+    time INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS faults_by_app ON faults(app, time);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('version', 0), ('next-seq', 1);
 ";
@@ -161,7 +169,10 @@ impl Registry {
         }
         conn.busy_timeout(busy_timeout)?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
-        if let Err(e) = conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;")) {
+        if let Err(e) = conn
+            .execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))
+            .and_then(|()| migrate(&conn))
+        {
             let _ = conn.execute_batch("ROLLBACK");
             // A read-only data dir can still be served (reads only).
             if e.sqlite_error_code() != Some(rusqlite::ErrorCode::ReadOnly) {
@@ -207,7 +218,7 @@ impl Registry {
     pub(crate) fn apps(&self) -> Result<Vec<AppEntry>> {
         let rows = self.with(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT manifest, seq, status, status_reason, sha256, installed_at FROM apps ORDER BY seq",
+                "SELECT manifest, seq, status, status_reason, sha256, installed_at, size FROM apps ORDER BY seq",
             )?;
             stmt.query_map([], |r| {
                 Ok((
@@ -217,13 +228,14 @@ impl Registry {
                     r.get(3)?,
                     r.get(4)?,
                     r.get::<_, i64>(5)? as u64,
+                    r.get::<_, Option<i64>>(6)?.map(|n| n as u64),
                 ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()
         })?;
         rows.into_iter()
             .map(
-                |(manifest, order, status, status_reason, sha256, installed_at)| {
+                |(manifest, order, status, status_reason, sha256, installed_at, size)| {
                     Ok(AppEntry {
                         manifest: serde_json::from_str(&manifest)
                             .map_err(|e| Error::InvalidManifest(format!("registry entry: {e}")))?,
@@ -232,6 +244,7 @@ impl Registry {
                         status_reason,
                         sha256,
                         installed_at,
+                        size,
                     })
                 },
             )
@@ -251,6 +264,7 @@ impl Registry {
         &self,
         manifest: &Manifest,
         sha256: &str,
+        size: u64,
         status: Status,
         before_commit: impl FnOnce() -> Result<()>,
     ) -> Result<()> {
@@ -261,17 +275,19 @@ impl Registry {
             if exists.is_some() {
                 return Err(Error::AlreadyInstalled(manifest.id.clone()));
             }
+            check_commands(&manifests(c)?, manifest)?;
             let seq: i64 = c.query_row("SELECT value FROM meta WHERE key = 'next-seq'", [], |r| r.get(0))?;
             c.execute("UPDATE meta SET value = value + 1 WHERE key = 'next-seq'", [])?;
             c.execute(
-                "INSERT INTO apps (id, seq, manifest, sha256, status, status_reason, installed_at) VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6)",
+                "INSERT INTO apps (id, seq, manifest, sha256, status, status_reason, installed_at, size) VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7)",
                 params![
                     manifest.id,
                     seq,
                     serde_json::to_string(manifest).expect("manifest serializes"),
                     sha256,
                     status.as_str(),
-                    now_ms() as i64
+                    now_ms() as i64,
+                    size as i64
                 ],
             )?;
             before_commit()
@@ -296,15 +312,18 @@ impl Registry {
         &self,
         manifest: &Manifest,
         sha256: &str,
+        size: u64,
         before_commit: impl FnOnce() -> Result<()>,
     ) -> Result<()> {
         self.change(|c| {
+            check_commands(&manifests(c)?, manifest)?;
             let n = c.execute(
-                "UPDATE apps SET manifest = ?2, sha256 = ?3 WHERE id = ?1",
+                "UPDATE apps SET manifest = ?2, sha256 = ?3, size = ?4 WHERE id = ?1",
                 params![
                     manifest.id,
                     serde_json::to_string(manifest).expect("manifest serializes"),
-                    sha256
+                    sha256,
+                    size as i64
                 ],
             )?;
             if n == 0 {
@@ -340,6 +359,7 @@ impl Registry {
             c.execute("DELETE FROM settings WHERE app = ?1", [app])?;
             c.execute("DELETE FROM logs WHERE app = ?1", [app])?;
             c.execute("DELETE FROM stats WHERE app = ?1", [app])?;
+            c.execute("DELETE FROM faults WHERE app = ?1", [app])?;
             before_commit()
         })
     }
@@ -363,6 +383,40 @@ impl Registry {
             c.execute(
                 "INSERT INTO settings (app, id, value) VALUES (?1, ?2, ?3) ON CONFLICT (app, id) DO UPDATE SET value = excluded.value",
                 params![app, id, value.to_string()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Count one fault of `app`, seen by every process on the data dir;
+    /// true when `max` faults fall within `window` (the count then starts
+    /// over).
+    pub(crate) fn record_fault(&self, app: &str, max: u32, window: Duration) -> Result<bool> {
+        let now = now_ms() as i64;
+        let conn = self.conn.lock().expect("registry lock poisoned");
+        crate::sqlite::immediate(&conn, |c| {
+            c.prepare_cached("INSERT INTO faults (app, time) VALUES (?1, ?2)")?
+                .execute(params![app, now])?;
+            c.prepare_cached("DELETE FROM faults WHERE app = ?1 AND time <= ?2")?
+                .execute(params![app, now - window.as_millis() as i64])?;
+            let n: i64 = c
+                .prepare_cached("SELECT count(*) FROM faults WHERE app = ?1")?
+                .query_row([app], |r| r.get(0))?;
+            let tripped = n >= i64::from(max);
+            if tripped {
+                c.prepare_cached("DELETE FROM faults WHERE app = ?1")?
+                    .execute([app])?;
+            }
+            Ok(tripped)
+        })
+    }
+
+    /// Forget an operator's value: the manifest default applies again.
+    pub(crate) fn clear_setting(&self, app: &str, id: &str) -> Result<()> {
+        self.change(|c| {
+            c.execute(
+                "DELETE FROM settings WHERE app = ?1 AND id = ?2",
+                params![app, id],
             )?;
             Ok(())
         })
@@ -419,6 +473,51 @@ impl Registry {
     }
 }
 
+/// Columns added since the first registry: `apps.size`.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    crate::sqlite::immediate(conn, |c| {
+        let has_size = c
+            .prepare("SELECT 1 FROM pragma_table_info('apps') WHERE name = 'size'")?
+            .exists([])?;
+        if !has_size {
+            c.execute_batch("ALTER TABLE apps ADD COLUMN size INTEGER")?;
+        }
+        Ok(())
+    })
+}
+
+/// Refuse `manifest` if it declares a command another app in `installed`
+/// declares.
+pub(crate) fn check_commands(installed: &[Manifest], manifest: &Manifest) -> Result<()> {
+    for other in installed.iter().filter(|o| o.id != manifest.id) {
+        if let Some(c) = manifest
+            .commands
+            .iter()
+            .find(|c| other.commands.iter().any(|o| o.command == c.command))
+        {
+            return Err(Error::InvalidInput(format!(
+                "the command '/{}' belongs to the installed app '{}'; app '{}' cannot declare it too (rename the command, or uninstall '{}' first)",
+                c.command, other.id, manifest.id, other.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn manifests(c: &Connection) -> Result<Vec<Manifest>> {
+    let texts: Vec<String> = c
+        .prepare_cached("SELECT manifest FROM apps")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    texts
+        .iter()
+        .map(|t| {
+            serde_json::from_str(t)
+                .map_err(|e| Error::InvalidManifest(format!("registry entry: {e}")))
+        })
+        .collect()
+}
+
 /// Append log lines (inside the caller's transaction).
 pub(crate) fn append_logs(
     c: &Connection,
@@ -434,6 +533,14 @@ pub(crate) fn append_logs(
         stmt.execute(params![app, time, level, source, message])?;
     }
     Ok(())
+}
+
+/// How many of `app`'s own log lines were written since `since` (ms), by
+/// any process: the per-minute log budget is counted here.
+pub(crate) fn app_lines_since(c: &Connection, app: &str, since: i64) -> rusqlite::Result<u64> {
+    c.prepare_cached("SELECT count(*) FROM logs WHERE app = ?1 AND source = 'app' AND time > ?2")?
+        .query_row(params![app, since], |r| r.get::<_, i64>(0))
+        .map(|n| n as u64)
 }
 
 /// Bounded retention, by count and by age: an app cannot fill the disk

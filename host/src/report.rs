@@ -138,6 +138,10 @@ pub struct AppSummary {
     pub status_reason: Option<String>,
     /// Permissions granted by its manifest.
     pub permissions: Vec<String>,
+    /// Permissions its events amount to that it did not ask for (API 0.1
+    /// apps hold them implied; later versions must ask).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub implied_permissions: Vec<String>,
     /// Events it handles.
     pub events: Vec<Event>,
     /// Slash commands it provides.
@@ -175,6 +179,12 @@ impl From<&AppEntry> for AppSummary {
             permissions: e
                 .manifest
                 .permissions
+                .iter()
+                .map(|p| p.name().to_string())
+                .collect(),
+            implied_permissions: e
+                .manifest
+                .implied_permissions()
                 .iter()
                 .map(|p| p.name().to_string())
                 .collect(),

@@ -340,3 +340,34 @@ impl wasmtime_wasi::p2::Pollable for Capture {
         Box::pin(async {})
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
+
+    #[test]
+    fn each_call_has_its_own_coarse_clock_unless_precise() {
+        let (a, b) = (CallClock::new(false), CallClock::new(false));
+        let (ta, tb) = (HostMonotonicClock::now(&a), HostMonotonicClock::now(&b));
+        assert_eq!(ta % 1_000_000, 0);
+        assert_eq!(HostWallClock::now(&a).subsec_nanos() % 1_000_000, 0);
+        // Origins are arbitrary: two calls' clocks are far apart (not the
+        // host's uptime, not each other).
+        assert!(ta.abs_diff(tb) > 1_000_000_000_000, "{ta} {tb}");
+        let p = CallClock::new(true);
+        assert_eq!(HostMonotonicClock::resolution(&p), 1);
+        assert!(HostMonotonicClock::now(&p) < 1_000_000_000_000_000);
+    }
+
+    #[test]
+    fn stderr_keeps_its_first_bytes_and_drops_the_rest_quietly() {
+        use wasmtime_wasi::p2::OutputStream;
+        let capture = Capture::default();
+        let mut stream = capture.clone();
+        for _ in 0..10 {
+            stream.write(bytes::Bytes::from(vec![b'x'; 1000])).unwrap();
+        }
+        assert_eq!(capture.contents().len(), STDERR_CAPTURE);
+    }
+}

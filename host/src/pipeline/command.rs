@@ -13,11 +13,21 @@ use crate::report::{AppReport, CommandReport, PreviewItem};
 
 /// The app that provides the command on `line`, and the call's argument.
 fn target(
+    calls: &CallEngine,
     set: &AppSet,
     line: &str,
     room: &str,
     sender: &str,
 ) -> Result<(Arc<LoadedApp>, CommandArg)> {
+    let max = calls.config.max_argument_bytes;
+    if let Some(len) = [line.len(), room.len(), sender.len()]
+        .into_iter()
+        .find(|l| *l > max)
+    {
+        return Err(Error::InvalidInput(format!(
+            "a command's line, room or sender of {len} bytes is over the limit of {max}"
+        )));
+    }
     let line = line.trim();
     let body = line.strip_prefix('/').ok_or_else(|| {
         Error::InvalidInput(format!(
@@ -45,7 +55,7 @@ pub(crate) fn run(
     sender: &str,
     line: &str,
 ) -> Result<CommandReport> {
-    let (app, arg) = target(set, line, room, sender)?;
+    let (app, arg) = target(calls, set, line, room, sender)?;
     let out = calls.handler(&app, &ExecuteCommand(&arg));
     Ok(CommandReport {
         app: app.id().to_string(),
@@ -63,7 +73,7 @@ pub(crate) fn preview(
     sender: &str,
     line: &str,
 ) -> Result<(Vec<PreviewItem>, AppReport)> {
-    let (app, arg) = target(set, line, room, sender)?;
+    let (app, arg) = target(calls, set, line, room, sender)?;
     if !app.handles(Export::PreviewCommand) {
         return Err(Error::InvalidInput(format!(
             "app '{}' has no preview for '/{}'",

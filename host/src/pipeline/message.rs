@@ -17,6 +17,9 @@ use crate::policy::{EventClass, blocks};
 use crate::report::{AppReport, FailureKind, Outcome, SendReport, SendStatus};
 use crate::workers::Workers;
 
+/// Most custom fields one extend handler may add.
+const MAX_FIELDS_PER_EXTEND: usize = 64;
+
 /// Why the message stops before it is stored.
 struct Stop {
     app: String,
@@ -92,7 +95,15 @@ impl Run<'_> {
         for app in apps {
             let mut out = self.calls.handler(app, &Extend(&arg));
             let mut changed = false;
-            for (key, value) in out.value.take().unwrap_or_default() {
+            let fields = out.value.take().unwrap_or_default();
+            if let Err(e) = self.fits(&fields) {
+                // The app that adds too much is the one charged, not the
+                // apps after it that would choke on the message.
+                fail(&mut out.report, e);
+                self.step(out)?;
+                continue;
+            }
+            for (key, value) in fields {
                 match serde_json::from_str(&value) {
                     Ok(v) => {
                         if !self.message.custom_fields.contains_key(&key) {
@@ -113,6 +124,21 @@ impl Run<'_> {
                 arg = MessageArg::new(&self.message);
             }
             self.step(out)?;
+        }
+        Ok(())
+    }
+
+    /// Whether adding `fields` keeps the message's custom fields within
+    /// what one message may carry (the same bound modify's output has).
+    fn fits(&self, fields: &[(String, String)]) -> Result<(), String> {
+        let max = self.calls.config.max_argument_bytes;
+        let added: usize = fields.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+        let current = serde_json::to_string(&self.message.custom_fields).map_or(0, |s| s.len());
+        if fields.len() > MAX_FIELDS_PER_EXTEND || current + added > max {
+            return Err(format!(
+                "returned {} custom fields ({added} bytes); a message's custom fields may hold {max} bytes and one app may add {MAX_FIELDS_PER_EXTEND} fields, so none were added",
+                fields.len()
+            ));
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! real SQLite files and real `hangar` processes. One test binary (it
 //! links once), one module per area.
 
+mod audit;
 mod cli;
 mod crash;
 mod declared;

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use hangar_host::Package;
+
 use crate::{open, print_json};
 
 /// Install a package.
@@ -16,15 +18,25 @@ pub fn install(dir: &Path, path: PathBuf, json: bool) -> Result<()> {
     if json {
         return print_json(&app);
     }
-    println!("installed {} {} ({})", app.id, app.version, app.name);
+    say!("installed {} {} ({})", app.id, app.version, app.name);
     let perms = if app.permissions.is_empty() {
         "none".to_string()
     } else {
         app.permissions.join(", ")
     };
-    println!("  permissions: {perms}");
+    say!("  permissions: {perms}");
+    if !app.implied_permissions.is_empty() {
+        say!(
+            "  implied by its events (API 0.1 apps do not ask): {}",
+            app.implied_permissions.join(", ")
+        );
+    }
+    let events: Vec<&str> = app.events.iter().map(|e| e.name()).collect();
+    if !events.is_empty() {
+        say!("  events: {}", events.join(", "));
+    }
     if !app.commands.is_empty() {
-        println!(
+        say!(
             "  commands: {}",
             app.commands
                 .iter()
@@ -44,10 +56,10 @@ pub fn list(dir: &Path, json: bool) -> Result<()> {
         return print_json(&apps);
     }
     if apps.is_empty() {
-        println!("no apps installed; `hangar install <app.wasm>` adds one");
+        say!("no apps installed; `hangar install <app.wasm>` adds one");
     }
     for a in apps {
-        println!(
+        say!(
             "{:<16} {:<10} {:<15} {}",
             a.id,
             a.version,
@@ -65,7 +77,7 @@ pub fn enable(dir: &Path, app: String, json: bool) -> Result<()> {
     if json {
         return print_json(&a);
     }
-    println!("{} enabled", a.id);
+    say!("{} enabled", a.id);
     Ok(())
 }
 
@@ -76,23 +88,63 @@ pub fn disable(dir: &Path, app: String, json: bool) -> Result<()> {
     if json {
         return print_json(&a);
     }
-    println!(
+    say!(
         "{} disabled; its data is kept (`hangar enable {}` turns it back on)",
-        a.id, a.id
+        a.id,
+        a.id
     );
     Ok(())
 }
 
 /// Replace an app with a new build.
-pub fn update(dir: &Path, path: PathBuf, json: bool) -> Result<()> {
+pub fn update(dir: &Path, path: PathBuf, allow_downgrade: bool, json: bool) -> Result<()> {
     let (host, _) = open(dir)?;
-    let a = host
-        .update(&path)
-        .with_context(|| format!("updating from {}", path.display()))?;
+    let new = Package::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let id = new.manifest.id.clone();
+    let before = host
+        .info(&id)
+        .with_context(|| format!("{} is a package of app '{id}'", path.display()))?;
+    if !json {
+        say!(
+            "updating app '{id}' ({}) from {} to {} with {}",
+            before.summary.name,
+            before.summary.version,
+            new.manifest.version,
+            path.display()
+        );
+    }
+    let update = if allow_downgrade {
+        host.update_allowing_downgrade(&path)
+    } else {
+        host.update(&path)
+    };
+    let a = update.with_context(|| format!("updating app '{id}' from {}", path.display()))?;
     if json {
         return print_json(&a);
     }
-    println!("updated {} to {}; data kept", a.id, a.version);
+    let added = |now: &[String], was: &[String]| -> Vec<String> {
+        now.iter().filter(|p| !was.contains(p)).cloned().collect()
+    };
+    let was_perms = [
+        before.summary.permissions,
+        before.summary.implied_permissions,
+    ]
+    .concat();
+    let perms = added(
+        &[a.permissions.clone(), a.implied_permissions.clone()].concat(),
+        &was_perms,
+    );
+    if !perms.is_empty() {
+        say!("  new permissions: {}", perms.join(", "));
+    }
+    let names = |events: &[hangar_host::Event]| -> Vec<String> {
+        events.iter().map(|e| e.name().to_string()).collect()
+    };
+    let events = added(&names(&a.events), &names(&before.summary.events));
+    if !events.is_empty() {
+        say!("  new events: {}", events.join(", "));
+    }
+    say!("updated {} to {}; data kept", a.id, a.version);
     Ok(())
 }
 
@@ -100,7 +152,7 @@ pub fn update(dir: &Path, path: PathBuf, json: bool) -> Result<()> {
 pub fn uninstall(dir: &Path, app: String) -> Result<()> {
     let (host, _) = open(dir)?;
     host.uninstall(&app)?;
-    println!("uninstalled {app}; its data and files are deleted");
+    say!("uninstalled {app}; its data and files are deleted");
     Ok(())
 }
 
@@ -112,17 +164,17 @@ pub fn info(dir: &Path, app: String, json: bool) -> Result<()> {
         return print_json(&i);
     }
     let s = &i.summary;
-    println!("{} {} ({})", s.id, s.version, s.name);
+    say!("{} {} ({})", s.id, s.version, s.name);
     if !i.manifest.description.is_empty() {
-        println!("  {}", i.manifest.description);
+        say!("  {}", i.manifest.description);
     }
     let status = format!("{:?}", s.status).to_lowercase();
     match &s.status_reason {
-        Some(r) => println!("  status: {status} ({r})"),
-        None => println!("  status: {status}"),
+        Some(r) => say!("  status: {status} ({r})"),
+        None => say!("  status: {status}"),
     }
-    println!("  api version: {}", i.manifest.api_version);
-    println!(
+    say!("  api version: {}", i.manifest.api_version);
+    say!(
         "  permissions: {}",
         if s.permissions.is_empty() {
             "none".into()
@@ -130,15 +182,21 @@ pub fn info(dir: &Path, app: String, json: bool) -> Result<()> {
             s.permissions.join(", ")
         }
     );
-    println!(
+    if !s.implied_permissions.is_empty() {
+        say!(
+            "  implied by its events (API 0.1 apps do not ask): {}",
+            s.implied_permissions.join(", ")
+        );
+    }
+    say!(
         "  events: {}",
         s.events
             .iter()
-            .map(|e| format!("{e:?}"))
+            .map(|e| e.name().to_string())
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!(
+    say!(
         "  commands: {}",
         s.commands
             .iter()
@@ -147,11 +205,12 @@ pub fn info(dir: &Path, app: String, json: bool) -> Result<()> {
             .join(" ")
     );
     for (k, v) in &i.settings {
-        println!("  setting {k} = {v}");
+        say!("  setting {k} = {v}");
     }
-    println!(
+    say!(
         "  storage: {} records, {} bytes",
-        i.records, i.storage_bytes
+        i.records,
+        i.storage_bytes
     );
     Ok(())
 }

@@ -16,8 +16,8 @@ pub fn send(dir: &Path, room: String, user: String, text: String, json: bool) ->
         return print_json(&report);
     }
     match report.status {
-        SendStatus::Sent => println!("sent: {}", report.message.text),
-        SendStatus::Prevented => println!(
+        SendStatus::Sent => say!("sent: {}", report.message.text),
+        SendStatus::Prevented => say!(
             "prevented ({}): {}",
             report.reason.as_deref().unwrap_or("?"),
             report.message.text
@@ -25,7 +25,7 @@ pub fn send(dir: &Path, room: String, user: String, text: String, json: bool) ->
     }
     for a in &report.apps {
         if a.outcome == Outcome::Error {
-            println!(
+            say!(
                 "  {} {}: error: {}",
                 a.app,
                 a.handler,
@@ -34,7 +34,7 @@ pub fn send(dir: &Path, room: String, user: String, text: String, json: bool) ->
         }
     }
     for e in &report.effects {
-        println!("  {}", describe(e));
+        say!("  {}", describe(e));
     }
     Ok(())
 }
@@ -59,7 +59,7 @@ pub fn command(
             bail!("{} preview failed: {e}", report.app);
         }
         for i in items {
-            println!("{}", i.text);
+            say!("{}", i.text);
         }
         return Ok(());
     }
@@ -71,7 +71,7 @@ pub fn command(
         bail!("/{} ({}) failed: {e}", report.command, report.app);
     }
     for e in &report.effects {
-        println!("{}", describe(e));
+        say!("{}", describe(e));
     }
     Ok(())
 }
@@ -88,7 +88,7 @@ pub fn history(dir: &Path, room: String, lines: usize, json: bool) -> Result<()>
             .visible_to
             .map(|u| format!(" (to {u})"))
             .unwrap_or_default();
-        println!("{}{to}: {}", m.message.sender, m.message.text);
+        say!("{}{to}: {}", m.message.sender, m.message.text);
     }
     Ok(())
 }

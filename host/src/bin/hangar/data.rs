@@ -24,7 +24,7 @@ pub fn data(dir: &Path, app: String, json: bool) -> Result<()> {
         return print_json(&out);
     }
     if records.is_empty() {
-        println!("app {app} has no records");
+        say!("app {app} has no records");
     }
     for r in records {
         let assoc: Vec<String> = r
@@ -32,7 +32,7 @@ pub fn data(dir: &Path, app: String, json: bool) -> Result<()> {
             .iter()
             .map(|a| format!("{}:{}", a.model.as_str(), a.id))
             .collect();
-        println!("{}  [{}]  {}", r.id, assoc.join(", "), r.data);
+        say!("{}  [{}]  {}", r.id, assoc.join(", "), r.data);
     }
     Ok(())
 }
@@ -46,9 +46,9 @@ pub fn logs(dir: &Path, app: String, lines: usize, follow: bool, json: bool) -> 
         for l in &batch {
             last = l.seq;
             if json {
-                println!("{}", serde_json::to_string(l)?);
+                say!("{}", serde_json::to_string(l)?);
             } else {
-                println!("{} {:<5} {:<4} {}", l.time, l.level, l.source, l.message);
+                say!("{} {:<5} {:<4} {}", l.time, l.level, l.source, l.message);
             }
         }
         if !follow {

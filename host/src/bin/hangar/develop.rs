@@ -8,7 +8,7 @@ use crate::print_json;
 
 /// Build an app crate and validate the result.
 pub fn build(path: PathBuf, json: bool) -> Result<()> {
-    let built = crate::build::build(&path, &|msg| eprintln!("{msg}"))?;
+    let built = crate::build::build(&path, &|msg| eprintln!("{}", crate::printable(msg)))?;
     if json {
         let out: Vec<_> = built
             .iter()
@@ -17,7 +17,7 @@ pub fn build(path: PathBuf, json: bool) -> Result<()> {
         return print_json(&out);
     }
     for b in built {
-        println!(
+        say!(
             "{} {} -> {} ({} KB)",
             b.package.manifest.id,
             b.package.manifest.version,

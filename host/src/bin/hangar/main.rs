@@ -8,6 +8,15 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use hangar_host::{Effect, Host, HostBuilder, RefChat};
 
+/// `println!` for text meant for a terminal: control characters in app
+/// text (newlines, escape sequences) are shown escaped, so an app cannot
+/// forge host lines or drive the terminal. JSON output stays exact.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        println!("{}", $crate::printable(&format!($($arg)*)))
+    };
+}
+
 mod apps;
 mod build;
 mod chat;
@@ -116,6 +125,10 @@ enum Cmd {
     New {
         /// Directory to create; its name is the app id.
         path: PathBuf,
+        /// The hangar-sdk crate to depend on (default: the SDK of the
+        /// checkout this binary was built from).
+        #[arg(long, env = "HANGAR_SDK")]
+        sdk: Option<PathBuf>,
     },
     /// Build an app crate for wasm32-wasip2 and validate the result.
     Build {
@@ -144,8 +157,11 @@ enum Cmd {
     },
     /// Replace an installed app with a new build of the same id; data kept.
     Update {
-        /// The new package.
+        /// The new package; it replaces the installed app with its id.
         path: PathBuf,
+        /// Accept a package older than the installed version.
+        #[arg(long)]
+        allow_downgrade: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -236,7 +252,11 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::List { json } => apps::list(dir, json),
         Cmd::Enable { app, json } => apps::enable(dir, app, json),
         Cmd::Disable { app, json } => apps::disable(dir, app, json),
-        Cmd::Update { path, json } => apps::update(dir, path, json),
+        Cmd::Update {
+            path,
+            allow_downgrade,
+            json,
+        } => apps::update(dir, path, allow_downgrade, json),
         Cmd::Uninstall { app } => apps::uninstall(dir, app),
         Cmd::Info { app, json } => apps::info(dir, app, json),
         Cmd::Send {
@@ -267,15 +287,32 @@ fn run(cli: Cli) -> Result<()> {
             json,
         } => settings::settings(dir, app, id, value, json),
         Cmd::Config { json } => settings::config(dir, json),
-        Cmd::New { path } => new::run(&path),
+        Cmd::New { path, sdk } => new::run(&path, sdk),
         Cmd::Build { path, json } => develop::build(path, json),
         Cmd::Demo { apps } => demo::run(cli.data_dir, apps),
     }
 }
 
+/// `text` with every control character escaped (`\n`, `\u{1b}`, ...).
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
 fn main() {
     if let Err(e) = run(Cli::parse()) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", printable(&format!("{e:#}")));
         std::process::exit(1);
     }
 }

@@ -13,7 +13,7 @@ fn sdk_path() -> PathBuf {
 }
 
 /// Create the crate `dir`, named after its last component.
-pub fn run(dir: &Path) -> Result<()> {
+pub fn run(dir: &Path, sdk: Option<PathBuf>) -> Result<()> {
     let name = dir
         .file_name()
         .and_then(|n| n.to_str())
@@ -28,7 +28,16 @@ pub fn run(dir: &Path) -> Result<()> {
             dir.display()
         );
     }
-    let sdk = sdk_path();
+    let sdk = match sdk {
+        Some(p) => p.canonicalize().unwrap_or(p),
+        None => sdk_path(),
+    };
+    if !sdk.join("Cargo.toml").is_file() {
+        bail!(
+            "{} is not the hangar-sdk crate (no Cargo.toml there); point --sdk (or HANGAR_SDK) at a checkout's guest-sdk directory",
+            sdk.display()
+        );
+    }
     let ident = name.replace('-', "_");
     let files: [(&str, String); 5] = [
         (

@@ -23,7 +23,7 @@ pub fn settings(
             if json {
                 return print_json(&serde_json::json!({ "app": app, "id": id, "value": v }));
             }
-            println!("{app}: {id} = {v}");
+            say!("{app}: {id} = {v}");
         }
         (Some(id), None) => {
             bail!("give a value for '{id}', e.g. `hangar settings {app} {id} '<json>'`")
@@ -34,7 +34,7 @@ pub fn settings(
                 return print_json(&settings);
             }
             for (k, v) in settings {
-                println!("{k} = {v}");
+                say!("{k} = {v}");
             }
         }
     }
@@ -48,11 +48,11 @@ pub fn config(dir: &Path, json: bool) -> Result<()> {
     if json {
         return print_json(&value);
     }
-    println!(
+    say!(
         "configuration of {} (edit {}/config.json to change it):",
         dir.display(),
         dir.display()
     );
-    println!("{}", serde_json::to_string_pretty(&value)?);
+    say!("{}", serde_json::to_string_pretty(&value)?);
     Ok(())
 }

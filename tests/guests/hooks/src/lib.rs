@@ -45,6 +45,9 @@ impl Settings for Hooks {
         Ok(())
     }
     fn updated(id: &str, value: &Value, writer: &Writer) -> Result<()> {
+        if id == "label" && value == "explode" {
+            return Err(Error::App("the label 'explode' blew up the updated hook".into()));
+        }
         note(writer, json!({"hook": "updated", "id": id, "value": value}))
     }
 }

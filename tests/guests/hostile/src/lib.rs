@@ -6,13 +6,20 @@
 //! (unbounded recursion), `panic`, `sleep` (100 s in the host's clock), `fill` (write until the quota is full,
 //! then fail), `flood` (100k log lines), `giant` (giant arguments to every
 //! import; then returns Ok). In pre-message-sent-modify, `?grow` returns a
-//! 10 MB message text and `?slowmodify` loops.
+//! 10 MB message text and `?slowmodify` loops; `?fatextend` makes extend
+//! add 80 KiB of custom fields. Audit behaviours: `quota-then-write` /
+//! `quota-then-ok` (write after a quota error, then fail / succeed), `spam`
+//! (2,000 x 64 KiB messages), `long-error` (a 30 MiB error), `biglogs` (100
+//! log lines of 8 MiB), `stderr` (100 KiB on stderr), `ansi` (a log line
+//! with terminal escapes and a newline), `manycreates` (20,000 records), `log40` (40 log lines);
+//! `/h arm-enable` makes on-enable refuse with a 20 MiB reason.
 
 use std::hint::black_box;
 
 use hangar_sdk::serde_json::json;
 use hangar_sdk::{
-    Association, Command, Commands, Error, Message, Messages, Modifier, Result, Writer, log, read,
+    Association, Command, Commands, Error, Lifecycle, Message, Messages, Modifier, Result, Writer,
+    log, read,
 };
 
 struct Hostile;
@@ -99,6 +106,65 @@ fn misbehave(word: &str, writer: &Writer, modifier: &Modifier) -> Result<()> {
             ));
             Ok(())
         }
+        "quota-then-write" | "quota-then-ok" => {
+            // Fill until quota-exceeded, then write once more: after SQLite
+            // ended the transaction nothing of this handler may be kept.
+            let chunk = "q".repeat(64 * 1024);
+            while writer.create(&chunk).is_ok() {}
+            let after = writer.create(&json!({"after": "quota"}));
+            log::info(&format!("write after the quota error: {after:?}"));
+            if word == "quota-then-ok" {
+                Ok(())
+            } else {
+                Err(Error::App("gave up after the quota error".into()))
+            }
+        }
+        "spam" => {
+            let text = "s".repeat(64 * 1024);
+            let mut refused = None;
+            for i in 0..2000 {
+                if let Err(e) = modifier.send_message("general", &text) {
+                    refused = Some(format!("refused at {i}: {e}"));
+                    break;
+                }
+            }
+            log::info(refused.as_deref().unwrap_or("spam: nothing refused"));
+            Ok(())
+        }
+        "long-error" => Err(Error::App("e".repeat(30 << 20))),
+        "biglogs" => {
+            let line = "l".repeat(8 << 20);
+            for _ in 0..100 {
+                log::info(&line);
+            }
+            Ok(())
+        }
+        "stderr" => {
+            for _ in 0..100 {
+                eprintln!("{}", "x".repeat(1024));
+            }
+            Ok(())
+        }
+        "ansi" => {
+            log::warn("\u{1b}[31mred\u{1b}[0m\nforged host line: error: karma deleted");
+            Ok(())
+        }
+        "log40" => {
+            for i in 0..40 {
+                log::info(&format!("line {i}"));
+            }
+            Ok(())
+        }
+        "manycreates" => {
+            for i in 0..20_000 {
+                writer.create(&i)?;
+            }
+            Ok(())
+        }
+        "arm-enable" => {
+            writer.update("refuse-enable", &true, true)?;
+            Ok(())
+        }
         _ => Ok(()),
     }
 }
@@ -112,6 +178,19 @@ impl Messages for Hostile {
         }
     }
 
+    fn pre_message_sent_extend(
+        message: &Message,
+        _writer: &Writer,
+    ) -> Result<Vec<(String, hangar_sdk::serde_json::Value)>> {
+        if !message.text.contains("?fatextend") {
+            return Ok(Vec::new());
+        }
+        // 80 fields of 1 KiB: more than one stage may add.
+        Ok((0..80)
+            .map(|i| (format!("fat{i}"), json!("f".repeat(1024))))
+            .collect())
+    }
+
     fn pre_message_sent_modify(mut message: Message, _writer: &Writer) -> Result<Message> {
         if message.text.contains("?grow") {
             message.text = "x".repeat(10 << 20);
@@ -122,6 +201,17 @@ impl Messages for Hostile {
             }
         }
         Ok(message)
+    }
+}
+
+#[hangar_sdk::handlers]
+impl Lifecycle for Hostile {
+    /// Refuses with a 20 MiB reason once `/h arm-enable` ran.
+    fn on_enable() -> Result<()> {
+        if read::by_id::<bool>("refuse-enable")?.is_some() {
+            return Err(Error::App("r".repeat(20 << 20)));
+        }
+        Ok(())
     }
 }
 
@@ -139,5 +229,5 @@ impl Commands for Hostile {
 hangar_sdk::export_app!(
     Hostile,
     manifest = "hangar.json",
-    handles = [Messages, Commands]
+    handles = [Lifecycle, Messages, Commands]
 );

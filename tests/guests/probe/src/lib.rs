@@ -67,6 +67,17 @@ fn run(op: &str, args: &[String], writer: &Writer, modifier: &Modifier) -> Resul
                 .map(record_json)
                 .collect::<Vec<_>>()
         ),
+        ("clock", []) => {
+            let wall = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_err(|e| Error::App(e.to_string()))?;
+            let a = std::time::Instant::now();
+            let mut b = std::time::Instant::now();
+            while b == a {
+                b = std::time::Instant::now();
+            }
+            json!({"wall_ns": wall.as_nanos() as u64, "tick_ns": (b - a).as_nanos() as u64})
+        }
         ("big", [bytes]) => {
             let n: usize = bytes.parse().map_err(|_| Error::App("bad size".into()))?;
             json!(writer.create(&"x".repeat(n))?)
