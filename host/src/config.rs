@@ -7,7 +7,8 @@
 //!   "app-deadlines-ms": { "karma": { "post-message": 100 } },
 //!   "fail-closed": ["pre-message"],
 //!   "error-disable": { "max-faults": 5, "window-ms": 60000 },
-//!   "storage": { "max-record-bytes": 1048576, "max-records-per-call": 10000, "max-storage-bytes": 268435456 },
+//!   "storage": { "max-record-bytes": 1048576, "max-records-per-call": 10000,
+//!                "max-storage-bytes": 268435456, "max-result-bytes": 8388608 },
 //!   "max-memory-bytes": 67108864,
 //!   "durability": "full",
 //!   "log-lines-per-minute": 600,
@@ -16,7 +17,8 @@
 //!   "precise-clocks": false
 //! }
 //! ```
-//! Every field is optional; what is missing keeps its default.
+//! Every field is optional, the fields of `storage` too; what is missing
+//! keeps its default.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
