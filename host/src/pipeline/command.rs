@@ -9,7 +9,10 @@ use crate::bindings::CommandArg;
 use crate::call::CallEngine;
 use crate::error::{Error, Result};
 use crate::exports::{ExecuteCommand, Export, PreviewCommand};
-use crate::report::{AppReport, CommandReport, PreviewItem};
+use crate::report::{AppReport, CommandReport, FailureKind, Outcome, PreviewItem};
+
+/// Most suggestions one preview may return.
+const MAX_PREVIEW_ITEMS: usize = 100;
 
 /// The app that provides the command on `line`, and the call's argument.
 fn target(
@@ -81,6 +84,18 @@ pub(crate) fn preview(
             arg.command()
         )));
     }
-    let out = calls.read_only(&app, &PreviewCommand(&arg));
-    Ok((out.value.unwrap_or_default(), out.report))
+    let mut out = calls.read_only(&app, &PreviewCommand(&arg));
+    let items = out.value.take().unwrap_or_default();
+    let bytes: usize = items.iter().map(|i| i.id.len() + i.text.len()).sum();
+    let max = calls.config.max_argument_bytes;
+    if items.len() > MAX_PREVIEW_ITEMS || bytes > max {
+        out.report.outcome = Outcome::Error;
+        out.report.failure = Some(FailureKind::AppError);
+        out.report.error = Some(format!(
+            "returned {} preview items ({bytes} bytes); at most {MAX_PREVIEW_ITEMS} items and {max} bytes are shown",
+            items.len()
+        ));
+        return Ok((Vec::new(), out.report));
+    }
+    Ok((items, out.report))
 }
