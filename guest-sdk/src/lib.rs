@@ -537,7 +537,8 @@ pub type __Phantom<A> = PhantomData<A>;
 ///
 /// `handles` lists the families the app implements, each in a
 /// [`#[hangar_sdk::handlers]`](handlers) impl block; the others get their
-/// defaults and handle nothing. The methods written in those blocks are the
+/// defaults and handle nothing. (A family implemented but missing from
+/// `handles` fails with "conflicting implementations": add it to the list.) The methods written in those blocks are the
 /// app's events: the macro lays them out, with the SDK's [`API_VERSION`], as
 /// the JSON of a second custom section, `hangar:exports`, built at compile
 /// time (WIT export names, in family then WIT declaration order):

@@ -122,6 +122,13 @@ impl AppSet {
         self.commands.get(command)
     }
 
+    /// The app (any status) that declares `/command`.
+    pub(crate) fn owner(&self, command: &str) -> Option<&Arc<LoadedApp>> {
+        self.all
+            .iter()
+            .find(|a| a.manifest.commands.iter().any(|c| c.command == command))
+    }
+
     /// A loaded app by id, whatever its status.
     pub(crate) fn get(&self, id: &str) -> Option<&Arc<LoadedApp>> {
         self.all.iter().find(|a| a.id() == id)

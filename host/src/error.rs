@@ -30,22 +30,21 @@ pub enum Error {
     #[error("{0}")]
     InvalidInput(String),
     /// A persistence or registry operation failed.
-    #[error("storage error{}: {source}", context.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    #[error("storage error{}: {cause}", context.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
     Storage {
         /// What was being done.
         context: Option<String>,
-        /// The SQLite error.
-        #[source]
-        source: rusqlite::Error,
+        /// The SQLite error (in the message already, so not a `source`:
+        /// printing the chain would repeat it).
+        cause: rusqlite::Error,
     },
     /// A file-system operation failed.
-    #[error("{context}: {source}")]
+    #[error("{context}: {cause}")]
     Io {
         /// What was being done, with the path.
         context: String,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        /// The underlying error (in the message already).
+        cause: std::io::Error,
     },
     /// The WebAssembly engine failed (compiling, linking, instantiating).
     #[error("{context}: {message}")]
@@ -74,7 +73,7 @@ impl From<rusqlite::Error> for Error {
     fn from(source: rusqlite::Error) -> Self {
         Error::Storage {
             context: None,
-            source,
+            cause: source,
         }
     }
 }
@@ -83,7 +82,7 @@ impl Error {
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),
-            source,
+            cause: source,
         }
     }
 

@@ -40,6 +40,11 @@ impl Package {
         };
         let meta = std::fs::metadata(path)
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        if meta.is_dir() {
+            return Err(invalid(
+                "is a directory; build an app crate with `hangar build <dir>` and install the .wasm it prints".into(),
+            ));
+        }
         if !meta.is_file() {
             return Err(invalid("not a file".into()));
         }
@@ -64,6 +69,15 @@ impl Package {
             path: "<bytes>".into(),
             reason,
         };
+        if bytes.len() >= 4 && &bytes[..4] != b"\0asm" {
+            let start: String = String::from_utf8_lossy(&bytes[..bytes.len().min(8)])
+                .chars()
+                .map(|c| if c.is_control() { '.' } else { c })
+                .collect();
+            return Err(invalid(format!(
+                "not a valid WebAssembly file (it starts with {start:?}, not the wasm magic); build an app with `hangar build`"
+            )));
+        }
         let mut manifests = Vec::new();
         let mut exports = Vec::new();
         let mut first = true;

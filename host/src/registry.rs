@@ -29,6 +29,11 @@ pub enum Status {
 }
 
 impl Status {
+    /// The name shown and stored.
+    pub fn name(self) -> &'static str {
+        self.as_str()
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Status::Enabled => "enabled",
@@ -160,7 +165,7 @@ impl Registry {
         let (conn, read_only) =
             crate::sqlite::open_connection(path).map_err(|e| Error::Storage {
                 context: Some(format!("opening the registry {}", path.display())),
-                source: e,
+                cause: e,
             })?;
         if read_only {
             return Ok(Registry {

@@ -94,8 +94,10 @@ fn reads(c: &mut Criterion) {
     let mut g = c.benchmark_group("read_by_associations");
     for n in [1_000u64, 100_000, 1_000_000] {
         let dir = tempfile::tempdir().unwrap();
+        // The set-up writes n records in one transaction.
         let limits = Limits {
             max_storage_bytes: 4 << 30,
+            max_records_per_call: 2_000_000,
             ..Limits::default()
         };
         let store = SqliteBackend::new(
@@ -187,6 +189,29 @@ fn throughput(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let host = bench_host(dir.path(), 1, Events::Post, 1);
     let floor = Floor::new(&host, guests::BENCH.as_ref()).unwrap();
+    // The same, each thread its own component (two copies of the guest).
+    let floors: Vec<Floor> = (0..2)
+        .map(|i| {
+            let path = dir.path().join(format!("bench{i}.wasm"));
+            std::fs::write(&path, bench_package(i, Events::Post)).unwrap();
+            Floor::new(&host, &path).unwrap()
+        })
+        .collect();
+    for threads in [1usize, 2] {
+        g.bench_function(
+            format!("floor, each thread its own component x {threads} thread(s)"),
+            |b| {
+                b.iter_custom(|iters| {
+                    timed(iters, threads, |t| {
+                        for k in 0..EVENTS / threads {
+                            let f = if threads == 1 { k % 2 } else { t };
+                            floors[f].call_post("noop").unwrap();
+                        }
+                    })
+                })
+            },
+        );
+    }
     for threads in [1usize, 2] {
         g.bench_function(format!("floor x {threads} thread(s)"), |b| {
             b.iter_custom(|iters| {

@@ -42,10 +42,17 @@ fn target(
     if command.is_empty() {
         return Err(Error::InvalidInput("empty slash command".into()));
     }
-    let app = set
-        .command(&command)
-        .cloned()
-        .ok_or_else(|| Error::UnknownCommand(command.clone()))?;
+    let Some(app) = set.command(&command).cloned() else {
+        return Err(match set.owner(&command) {
+            Some(owner) => Error::InvalidInput(format!(
+                "the command '/{command}' belongs to app '{}', which is {}; `hangar enable {}` turns it back on",
+                owner.id(),
+                owner.status.name(),
+                owner.id()
+            )),
+            None => Error::UnknownCommand(command),
+        });
+    };
     let arguments = words.map(str::to_string).collect();
     Ok((app, CommandArg::new(command, arguments, room, sender)))
 }

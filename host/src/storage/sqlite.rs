@@ -395,7 +395,8 @@ impl SqliteTxn {
         let mut wanted = super::normalize(associations)?;
         self.most_selective_first(&mut wanted)?;
         let limits = self.store.limits;
-        let limit = (limits.max_records_per_call + 1) as i64;
+        let limit =
+            i64::try_from(limits.max_records_per_call.saturating_add(1)).unwrap_or(i64::MAX);
         let sql = &MATCH_SQL[wanted.len() - 1];
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(sql)?;

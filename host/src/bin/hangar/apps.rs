@@ -135,7 +135,10 @@ pub fn update(dir: &Path, path: PathBuf, allow_downgrade: bool, json: bool) -> R
         &was_perms,
     );
     if !perms.is_empty() {
-        say!("  new permissions: {}", perms.join(", "));
+        say!(
+            "  new permissions (with those its events imply): {}",
+            perms.join(", ")
+        );
     }
     let names = |events: &[hangar_host::Event]| -> Vec<String> {
         events.iter().map(|e| e.name().to_string()).collect()
@@ -188,13 +191,14 @@ pub fn info(dir: &Path, app: String, json: bool) -> Result<()> {
             s.implied_permissions.join(", ")
         );
     }
+    let events: Vec<&str> = s.events.iter().map(|e| e.name()).collect();
     say!(
         "  events: {}",
-        s.events
-            .iter()
-            .map(|e| e.name().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        if events.is_empty() {
+            "(none)".to_string()
+        } else {
+            events.join(", ")
+        }
     );
     say!(
         "  commands: {}",

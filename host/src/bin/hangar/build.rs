@@ -68,7 +68,12 @@ pub fn build(dir: &Path, progress: &dyn Fn(&str)) -> Result<Vec<Built>> {
     }
     wasm.into_iter()
         .map(|path| {
-            let package = Package::read(&path)?;
+            let package = Package::read(&path).with_context(|| {
+                format!(
+                    "checking the built app (its manifest is hangar.json in {}, embedded by export_app!)",
+                    dir.display()
+                )
+            })?;
             let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             Ok(Built {
                 path,

@@ -48,7 +48,13 @@ pub fn logs(dir: &Path, app: String, lines: usize, follow: bool, json: bool) -> 
             if json {
                 say!("{}", serde_json::to_string(l)?);
             } else {
-                say!("{} {:<5} {:<4} {}", l.time, l.level, l.source, l.message);
+                say!(
+                    "{} {:<5} {:<4} {}",
+                    utc(l.time),
+                    l.level,
+                    l.source,
+                    l.message
+                );
             }
         }
         if !follow {
@@ -58,4 +64,36 @@ pub fn logs(dir: &Path, app: String, lines: usize, follow: bool, json: bool) -> 
         batch = host.logs_after(&app, last, 1000)?;
     }
     Ok(())
+}
+
+/// Milliseconds since the Unix epoch as `2026-11-28 03:21:05.123Z`.
+fn utc(ms: u64) -> String {
+    let (days, rest) = (ms / 86_400_000, ms % 86_400_000);
+    // Civil date from days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s, milli) = (
+        rest / 3_600_000,
+        rest / 60_000 % 60,
+        rest / 1000 % 60,
+        rest % 1000,
+    );
+    format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{s:02}.{milli:03}Z")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_formats_epoch_milliseconds() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00:00.000Z");
+        assert_eq!(super::utc(1_795_835_951_907), "2026-11-28 03:19:11.907Z");
+        assert_eq!(super::utc(951_782_400_000), "2000-02-29 00:00:00.000Z");
+    }
 }

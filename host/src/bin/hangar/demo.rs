@@ -22,19 +22,19 @@ impl Tour {
         }
     }
     fn section(&self, title: &str) {
-        println!("\n{}", self.paint("1;36", &format!("== {title}")));
+        out!("\n{}", self.paint("1;36", &format!("== {title}")));
     }
     fn say(&self, who: &str, what: &str) {
-        println!("  {} {what}", self.paint("1", &format!("{who}>")));
+        out!("  {} {what}", self.paint("1", &format!("{who}>")));
     }
     fn show(&self, line: &str) {
-        println!("    {}", self.paint("2", line));
+        out!("    {}", self.paint("2", line));
     }
     fn check(&mut self, ok: bool, what: &str) {
         if ok {
-            println!("    {} {what}", self.paint("32", "ok"));
+            out!("    {} {what}", self.paint("32", "ok"));
         } else {
-            println!("    {} {what}", self.paint("31", "FAILED"));
+            out!("    {} {what}", self.paint("31", "FAILED"));
             self.failures.push(what.to_string());
         }
     }
@@ -89,9 +89,9 @@ pub fn run(data_dir: Option<PathBuf>, apps: Option<PathBuf>) -> Result<()> {
     if temp {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    println!();
+    out!();
     if t.failures.is_empty() {
-        println!(
+        out!(
             "{}",
             t.paint("1;32", "demo complete: every step behaved as shown")
         );
@@ -108,7 +108,7 @@ pub fn run(data_dir: Option<PathBuf>, apps: Option<PathBuf>) -> Result<()> {
 /// Build the example apps and install them into a host on `dir`.
 fn install(t: &mut Tour, apps_dir: &Path, dir: &Path) -> Result<Host> {
     t.section("Building the example apps");
-    let built = super::build::build(apps_dir, &|m| println!("  {m}"))
+    let built = super::build::build(apps_dir, &|m| out!("  {m}"))
         .with_context(|| format!("building the example apps in {}", apps_dir.display()))?;
     for b in &built {
         t.show(&format!(

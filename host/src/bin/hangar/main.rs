@@ -13,7 +13,18 @@ use hangar_host::{Effect, Host, HostBuilder, RefChat};
 /// forge host lines or drive the terminal. JSON output stays exact.
 macro_rules! say {
     ($($arg:tt)*) => {
-        println!("{}", $crate::printable(&format!($($arg)*)))
+        $crate::emit(&$crate::printable(&format!($($arg)*)))
+    };
+}
+
+/// `println!` for the host's own text (JSON, the demo's colours), which
+/// must not be escaped.
+macro_rules! out {
+    () => {
+        $crate::emit("")
+    };
+    ($($arg:tt)*) => {
+        $crate::emit(&format!($($arg)*))
     };
 }
 
@@ -231,8 +242,22 @@ pub(crate) fn open(dir: &Path) -> Result<(Host, Arc<RefChat>)> {
 }
 
 pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    out!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// Write one line to stdout; when the reader has gone (`hangar ... | head`)
+/// stop quietly, as command-line tools do.
+pub(crate) fn emit(line: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to stdout: {e}");
+        std::process::exit(1);
+    }
 }
 
 pub(crate) fn describe(effect: &Effect) -> String {

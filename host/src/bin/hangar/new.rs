@@ -130,7 +130,7 @@ hangar_sdk::export_app!(App, manifest = "hangar.json", handles = [Commands]);
             .with_context(|| format!("creating {}", dir.display()))?;
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     }
-    println!("created app '{name}' in {}", dir.display());
-    println!("next: hangar build {}", dir.display());
+    out!("created app '{name}' in {}", dir.display());
+    out!("next: hangar build {}", dir.display());
     Ok(())
 }

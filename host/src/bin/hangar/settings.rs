@@ -53,6 +53,6 @@ pub fn config(dir: &Path, json: bool) -> Result<()> {
         dir.display(),
         dir.display()
     );
-    say!("{}", serde_json::to_string_pretty(&value)?);
+    out!("{}", serde_json::to_string_pretty(&value)?);
     Ok(())
 }
