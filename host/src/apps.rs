@@ -45,6 +45,8 @@ pub(crate) struct LoadedApp {
     pub(crate) settings: Arc<HashMap<String, serde_json::Value>>,
     pub(crate) status: Status,
     pub(crate) sha256: String,
+    /// The registry's install order: a new install gets a new one.
+    pub(crate) order: i64,
     pub(crate) counters: Arc<Counters>,
     exports: [bool; Export::ALL.len()],
 }
@@ -67,6 +69,21 @@ impl LoadedApp {
             settings: self.settings.clone(),
         }
     }
+}
+
+/// The settings a call sees: the manifest's defaults overlaid with the
+/// operator's values.
+fn effective_settings(
+    manifest: &Manifest,
+    stored: Vec<(String, serde_json::Value)>,
+) -> HashMap<String, serde_json::Value> {
+    let mut settings: HashMap<String, serde_json::Value> = manifest
+        .settings
+        .iter()
+        .map(|s| (s.id.clone(), s.default.clone()))
+        .collect();
+    settings.extend(stored);
+    settings
 }
 
 fn exports_of(manifest: &Manifest) -> [bool; Export::ALL.len()] {
@@ -206,18 +223,28 @@ impl Apps {
     }
 
     fn check(&self, local: u64, now: u64) -> Result<()> {
-        let mut watch = self.watch.conn.lock().expect("watch lock poisoned");
+        let watch = self.watch.conn.lock().expect("watch lock poisoned");
         self.watch.last_check.store(now, Ordering::Relaxed);
         self.watch.local_seen.store(local, Ordering::Relaxed);
         let data_version: i64 = watch.0.query_row("PRAGMA data_version", [], |r| r.get(0))?;
         if data_version == watch.1 {
             return Ok(());
         }
-        watch.1 = data_version;
+        // The version counter, read on the watch's own connection: no
+        // dispatching thread waits for the registry's.
+        let version: i64 =
+            watch
+                .0
+                .query_row("SELECT value FROM meta WHERE key = 'version'", [], |r| {
+                    r.get(0)
+                })?;
         drop(watch);
-        if self.registry.version()? != self.current.load().version {
+        if version != self.current.load().version {
             self.reload()?;
         }
+        // Only once the set is current: a failed reload is retried at the
+        // next check.
+        self.watch.conn.lock().expect("watch lock poisoned").1 = data_version;
         Ok(())
     }
 
@@ -236,23 +263,27 @@ impl Apps {
                 continue;
             }
             let id = entry.manifest.id.clone();
-            let settings_now = self.registry.settings(&id)?;
+            let settings_now = effective_settings(&entry.manifest, self.registry.settings(&id)?);
+            // Same install (an uninstall and reinstall gets a new order and
+            // a new store), same package, status and settings.
             let reuse = old.get(&id).filter(|a| {
-                a.sha256 == entry.sha256
+                a.order == entry.order
+                    && a.sha256 == entry.sha256
                     && a.status == entry.status
-                    && settings_now
-                        .iter()
-                        .all(|(k, v)| a.settings.get(k) == Some(v))
+                    && *a.settings == settings_now
             });
+            let sha256 = entry.sha256.clone();
             let app = match reuse {
                 Some(a) => a.clone(),
                 None => match self.load_installed(entry) {
                     Ok(app) => Arc::new(app),
                     Err(e) => {
                         // One broken app must not keep the host from starting.
+                        // Only the package that failed is marked: another
+                        // process may have updated or removed it meanwhile.
                         let why = format!("its package no longer loads: {e}; reinstall it");
                         self.journal.host(&id, "error", why.clone());
-                        self.registry.set_status(&id, Status::Invalid, Some(&why))?;
+                        self.registry.mark_invalid(&id, &sha256, &why)?;
                         continue;
                     }
                 },
@@ -319,13 +350,10 @@ impl Apps {
     ) -> Result<LoadedApp> {
         let id = manifest.id.clone();
         let pre = AppPre::new(&self.runtime.linker, component, &id, &manifest.api_version)?;
-        let mut settings: HashMap<String, serde_json::Value> = manifest
-            .settings
-            .iter()
-            .map(|s| (s.id.clone(), s.default.clone()))
-            .collect();
-        settings.extend(self.registry.settings(&id)?);
+        let settings = effective_settings(&manifest, self.registry.settings(&id)?);
         Ok(LoadedApp {
+            // Not in the registry yet (install, update): set by the loader.
+            order: -1,
             exports: exports_of(&manifest),
             counters: self.stats.of(&id),
             store,
@@ -342,6 +370,13 @@ impl Apps {
     /// has the component, neither the package nor its hash is read; else
     /// the package is read and its hash checked.
     fn load_installed(&self, entry: AppEntry) -> Result<LoadedApp> {
+        let order = entry.order;
+        let mut app = self.load_entry(entry)?;
+        app.order = order;
+        Ok(app)
+    }
+
+    fn load_entry(&self, entry: AppEntry) -> Result<LoadedApp> {
         let id = entry.manifest.id.clone();
         let path = self.package_path(&id, &entry.sha256);
         let on_disk = std::fs::metadata(&path).map(|m| m.len()).ok();
@@ -366,10 +401,7 @@ impl Apps {
                 reason: "the file changed since it was installed".into(),
             });
         }
-        let store = self
-            .backend
-            .open(&id)
-            .map_err(|e| Error::InvalidInput(format!("opening the store of app '{id}': {e}")))?;
+        let store = self.open_store(&id)?;
         let (app, fresh) =
             self.prepare(entry.manifest, &bytes, entry.status, entry.sha256, store)?;
         if let Some(fresh) = fresh {

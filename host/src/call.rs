@@ -58,11 +58,23 @@ impl CallEngine {
         app: &LoadedApp,
         call: &C,
     ) -> CallOutcome<C::Output> {
+        self.handler_checked(app, call, |_| Ok(()))
+    }
+
+    /// [`CallEngine::handler`], with `check` judging what the handler
+    /// returned before anything commits: a refused value fails the call
+    /// (app error), so none of its writes or effects are kept.
+    pub(crate) fn handler_checked<C: HandlerCall>(
+        &self,
+        app: &LoadedApp,
+        call: &C,
+        check: impl FnOnce(&C::Output) -> Result<(), String>,
+    ) -> CallOutcome<C::Output> {
         let mut prepared = self.prepare(app, C::EXPORT, Mode::Write);
         let result = invoke(&mut prepared, app, true, |i, s| {
             call.invoke(i, s, Accessors::new())
         });
-        self.settle(app, C::EXPORT, prepared, result)
+        self.settle(app, C::EXPORT, prepared, result, check)
     }
 
     /// Call a read-only export: no writer, no modifier, one snapshot.
@@ -73,7 +85,7 @@ impl CallEngine {
     ) -> CallOutcome<C::Output> {
         let mut prepared = self.prepare(app, C::EXPORT, Mode::Read);
         let result = invoke(&mut prepared, app, false, |i, s| call.invoke(i, s));
-        self.settle(app, C::EXPORT, prepared, result)
+        self.settle(app, C::EXPORT, prepared, result, |_| Ok(()))
     }
 
     fn prepare(&self, app: &LoadedApp, export: Export, mode: Mode) -> Prepared {
@@ -117,6 +129,7 @@ impl CallEngine {
         export: Export,
         prepared: Prepared,
         result: Returned<T>,
+        check: impl FnOnce(&T) -> Result<(), String>,
     ) -> CallOutcome<T> {
         let Prepared {
             store,
@@ -136,7 +149,10 @@ impl CallEngine {
             duration_us: 0,
         };
         self.keep_logs(app, &mut state);
-        let ended = end(result, &state, start, deadline, &stderr);
+        let ended = end(result, &state, start, deadline, &stderr).and_then(|value| {
+            check(&value).map_err(|e| (FailureKind::AppError, bounded(e, MAX_APP_TEXT)))?;
+            Ok(value)
+        });
         let (value, effects) = match ended.and_then(|value| commit(state, value)) {
             Ok((value, effects)) => (Some(value), self.deliver(app, effects)),
             Err((kind, message)) => {

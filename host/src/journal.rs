@@ -6,6 +6,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -16,6 +18,10 @@ use crate::registry::{self, CallStats};
 const RETENTION_EVERY: Duration = Duration::from_secs(1);
 /// Most entries written in one transaction.
 const BATCH: usize = 1024;
+/// Most bytes of log lines waiting for the writer: when it falls behind
+/// (another process holds the registry), lines past this are dropped and
+/// counted rather than held in memory.
+const MAX_QUEUED_BYTES: usize = 16 << 20;
 
 enum Entry {
     Lines {
@@ -32,6 +38,10 @@ enum Entry {
 pub(crate) struct Journal {
     tx: Option<Sender<Entry>>,
     writer: Option<JoinHandle<()>>,
+    /// Bytes of lines queued and not yet written.
+    queued: Arc<AtomicUsize>,
+    /// Lines dropped because the queue was full, not yet said.
+    dropped: AtomicU64,
 }
 
 impl Journal {
@@ -41,12 +51,18 @@ impl Journal {
     pub(crate) fn start(path: &Path, lines_per_minute: u32) -> std::io::Result<Journal> {
         let (tx, rx) = channel();
         let path = path.to_path_buf();
-        let writer = std::thread::Builder::new()
-            .name("hangar-journal".into())
-            .spawn(move || write_loop(&path, rx, lines_per_minute))?;
+        let queued = Arc::new(AtomicUsize::new(0));
+        let writer = {
+            let queued = queued.clone();
+            std::thread::Builder::new()
+                .name("hangar-journal".into())
+                .spawn(move || write_loop(&path, rx, lines_per_minute, &queued))?
+        };
         Ok(Journal {
             tx: Some(tx),
             writer: Some(writer),
+            queued,
+            dropped: AtomicU64::new(0),
         })
     }
 
@@ -66,6 +82,21 @@ impl Journal {
     ) {
         if lines.is_empty() {
             return;
+        }
+        let mut lines = lines;
+        let bytes = bytes_of(&lines);
+        if self.queued.fetch_add(bytes, Ordering::AcqRel) + bytes > MAX_QUEUED_BYTES {
+            self.queued.fetch_sub(bytes, Ordering::AcqRel);
+            self.dropped
+                .fetch_add(lines.len() as u64, Ordering::Relaxed);
+            return;
+        }
+        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            lines.push((
+                "warn",
+                format!("{dropped} log lines dropped: the log writer had fallen behind"),
+            ));
         }
         self.send(Entry::Lines {
             app: app.to_string(),
@@ -104,7 +135,11 @@ impl Drop for Journal {
     }
 }
 
-fn write_loop(path: &Path, rx: Receiver<Entry>, lines_per_minute: u32) {
+fn bytes_of(lines: &[(&'static str, String)]) -> usize {
+    lines.iter().map(|(_, l)| l.len()).sum()
+}
+
+fn write_loop(path: &Path, rx: Receiver<Entry>, lines_per_minute: u32, queued: &AtomicUsize) {
     // A read-only data dir still opens; its writes fail and are dropped.
     let Ok((conn, _)) = crate::sqlite::open_connection(path) else {
         for entry in rx {
@@ -132,6 +167,11 @@ fn write_loop(path: &Path, rx: Receiver<Entry>, lines_per_minute: u32) {
             match rx.try_recv() {
                 Ok(entry) => batch.push(entry),
                 Err(_) => break,
+            }
+        }
+        for entry in &batch {
+            if let Entry::Lines { lines, .. } = entry {
+                queued.fetch_sub(bytes_of(lines), Ordering::AcqRel);
             }
         }
         let mut acks = Vec::new();

@@ -222,7 +222,12 @@ impl Lifecycle {
     pub(crate) fn update(&self, package: Package, allow_downgrade: bool) -> Result<AppSummary> {
         let Package { manifest, bytes } = package;
         let id = manifest.id.clone();
-        let old = self.apps.app(&id)?;
+        let old = self.apps.app(&id).map_err(|e| match self.registry.app(&id) {
+            Ok(entry) if entry.status == Status::Invalid => Error::InvalidInput(format!(
+                "app '{id}' is invalid (its package no longer loads); `hangar uninstall {id}`, then install the new package"
+            )),
+            _ => e,
+        })?;
         let (from, to) = (&old.manifest.version, &manifest.version);
         if !allow_downgrade && compare_versions(to, from).is_lt() {
             return Err(Error::InvalidInput(format!(
@@ -233,17 +238,15 @@ impl Lifecycle {
         let sha256 = hex(&Sha256::digest(&bytes));
         let dir = self.apps.app_dir(&id);
         let target = self.apps.package_path(&id, &sha256);
+        // The new package waits under a temporary name (which the sweep of
+        // other processes leaves alone while we live) and takes its real
+        // name inside the registry transaction.
         let mut staged = Staged::new();
         let tmp = staged
             .hold(dir.join(format!(".{sha256}.wasm.tmp{}", std::process::id())))
             .to_path_buf();
-        if sha256 != old.sha256 {
-            // Unreferenced until the registry commits; swept if we crash.
-            staged.hold(target.clone());
-        }
         std::fs::write(&tmp, &bytes)
-            .and_then(|()| std::fs::rename(&tmp, &target))
-            .map_err(|e| Error::io(format!("writing {}", target.display()), e))?;
+            .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
         let previous = old.manifest.version.clone();
         let fresh = self.stage(
             &manifest,
@@ -259,7 +262,11 @@ impl Lifecycle {
             },
         )?;
         self.registry
-            .replace(&manifest, &sha256, bytes.len() as u64, || Ok(()))?;
+            .replace(&manifest, &sha256, bytes.len() as u64, || {
+                std::fs::rename(&tmp, &target).map_err(|e| {
+                    Error::io(format!("moving the package to {}", target.display()), e)
+                })
+            })?;
         staged.keep();
         if let Some(fresh) = fresh {
             fresh.store();
@@ -278,12 +285,19 @@ impl Lifecycle {
     /// Uninstall an app: its uninstall hook runs (with the writer), then
     /// its entry, settings, logs, package and store are deleted.
     pub(crate) fn uninstall(&self, id: &str) -> Result<()> {
-        let app = self.apps.app(id)?;
-        if app.handles(Export::OnUninstall) {
-            // A failing hook does not keep an app the operator removes.
-            self.calls.handler(&app, &OnUninstall);
+        match self.apps.app(id) {
+            Ok(app) if app.handles(Export::OnUninstall) => {
+                // A failing hook does not keep an app the operator removes.
+                self.calls.handler(&app, &OnUninstall);
+            }
+            Ok(_) => {}
+            // An invalid app (its package no longer loads) has no hook to
+            // run, but the operator must still be able to remove it.
+            Err(Error::UnknownApp(_)) => {
+                self.registry.app(id)?;
+            }
+            Err(e) => return Err(e),
         }
-        drop(app);
         // The journal may still hold lines about the app: write them first,
         // so the removal below deletes them too.
         self.journal.flush();

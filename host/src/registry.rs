@@ -109,6 +109,12 @@ pub struct CallStats {
 
 pub(crate) struct Registry {
     conn: Mutex<Connection>,
+    /// Its own connection for fault counts, so a fault's write never holds
+    /// the connection other threads use.
+    faults: Mutex<Option<Connection>>,
+    /// Whether `apps.size` exists (a read-only registry of an older host
+    /// cannot be migrated).
+    has_size: bool,
 }
 
 const SCHEMA: &str = "
@@ -169,7 +175,9 @@ impl Registry {
             })?;
         if read_only {
             return Ok(Registry {
+                has_size: has_size(&conn),
                 conn: Mutex::new(conn),
+                faults: Mutex::new(None),
             });
         }
         conn.busy_timeout(busy_timeout)?;
@@ -184,8 +192,14 @@ impl Registry {
                 return Err(e.into());
             }
         }
+        let faults = crate::sqlite::open_connection(path)
+            .ok()
+            .map(|(c, _)| c)
+            .filter(|c| c.busy_timeout(busy_timeout).is_ok());
         Ok(Registry {
+            has_size: has_size(&conn),
             conn: Mutex::new(conn),
+            faults: Mutex::new(faults),
         })
     }
 
@@ -223,7 +237,11 @@ impl Registry {
     pub(crate) fn apps(&self) -> Result<Vec<AppEntry>> {
         let rows = self.with(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT manifest, seq, status, status_reason, sha256, installed_at, size FROM apps ORDER BY seq",
+                if self.has_size {
+                    "SELECT manifest, seq, status, status_reason, sha256, installed_at, size FROM apps ORDER BY seq"
+                } else {
+                    "SELECT manifest, seq, status, status_reason, sha256, installed_at, NULL FROM apps ORDER BY seq"
+                },
             )?;
             stmt.query_map([], |r| {
                 Ok((
@@ -398,8 +416,11 @@ impl Registry {
     /// over).
     pub(crate) fn record_fault(&self, app: &str, max: u32, window: Duration) -> Result<bool> {
         let now = now_ms() as i64;
-        let conn = self.conn.lock().expect("registry lock poisoned");
-        crate::sqlite::immediate(&conn, |c| {
+        let conn = self.faults.lock().expect("registry lock poisoned");
+        let Some(conn) = conn.as_ref() else {
+            return Ok(false);
+        };
+        crate::sqlite::immediate(conn, |c| {
             c.prepare_cached("INSERT INTO faults (app, time) VALUES (?1, ?2)")?
                 .execute(params![app, now])?;
             c.prepare_cached("DELETE FROM faults WHERE app = ?1 AND time <= ?2")?
@@ -413,6 +434,18 @@ impl Registry {
                     .execute([app])?;
             }
             Ok(tripped)
+        })
+    }
+
+    /// Mark app `app` invalid if its entry still names the package `sha256`
+    /// (another process may have updated or removed it meanwhile).
+    pub(crate) fn mark_invalid(&self, app: &str, sha256: &str, reason: &str) -> Result<()> {
+        self.change(|c| {
+            c.execute(
+                "UPDATE apps SET status = 'invalid', status_reason = ?3 WHERE id = ?1 AND sha256 = ?2",
+                params![app, sha256, reason],
+            )?;
+            Ok(())
         })
     }
 
@@ -476,6 +509,12 @@ impl Registry {
                 .collect()
         })
     }
+}
+
+fn has_size(conn: &Connection) -> bool {
+    conn.prepare("SELECT 1 FROM pragma_table_info('apps') WHERE name = 'size'")
+        .and_then(|mut s| s.exists([]))
+        .unwrap_or(false)
 }
 
 /// Columns added since the first registry: `apps.size`.

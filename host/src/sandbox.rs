@@ -16,6 +16,9 @@ use crate::bridge::{Bridge, Effect};
 use crate::manifest::Manifest;
 use crate::storage::Txn;
 
+/// Most host-side resources (WASI streams, pollables) one call may hold.
+const MAX_RESOURCES: usize = 4096;
+
 /// Bytes of a guest's stderr kept for a failure report.
 pub(crate) const STDERR_CAPTURE: usize = 4096;
 
@@ -79,13 +82,17 @@ impl CallState {
         stderr: Capture,
     ) -> Self {
         let clock = CallClock::new(limits.precise_clocks);
+        // A call needs a handful of WASI resources (streams, pollables);
+        // a guest that hoards them would grow host memory.
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         CallState {
             wasi: WasiCtx::builder()
                 .stderr(stderr)
                 .monotonic_clock(clock)
                 .wall_clock(clock)
                 .build(),
-            table: ResourceTable::new(),
+            table,
             limiter: CallLimiter {
                 inner: wasmtime::StoreLimitsBuilder::new()
                     .memory_size(limits.max_memory_bytes)

@@ -82,6 +82,9 @@ impl Workers {
         while items.peek().is_some() {
             chunks.push(items.by_ref().take(per).collect());
         }
+        // Chunking by `per` can make fewer chunks than shares (5 items in
+        // 4 shares: chunks of 2, 2, 1): wait for the chunks there are.
+        let shares = chunks.len();
         let mine = chunks.remove(0);
         let (done, results) = channel();
         for (k, chunk) in chunks.into_iter().enumerate() {
@@ -145,6 +148,17 @@ mod tests {
         let mut threads: Vec<&str> = out.iter().map(|o| o.1.as_str()).collect();
         threads.dedup();
         assert_eq!(threads.len(), 3, "{threads:?}");
+    }
+
+    #[test]
+    fn any_number_of_items_over_any_pool_size() {
+        for size in 1..6 {
+            let pool = Workers::new(size).unwrap();
+            for n in 0..12u32 {
+                let f: Arc<dyn Fn(u32) -> u32 + Send + Sync> = Arc::new(|i| i + 1);
+                assert_eq!(pool.map((0..n).collect(), f), (1..=n).collect::<Vec<_>>());
+            }
+        }
     }
 
     #[test]

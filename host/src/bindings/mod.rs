@@ -148,6 +148,18 @@ pub(crate) enum ReturnedMessage {
 }
 
 impl ReturnedMessage {
+    /// Whether the host can take this message back (see `into_message`),
+    /// without taking it.
+    pub(crate) fn check(
+        &self,
+        original: &Message,
+        max_bytes: usize,
+    ) -> std::result::Result<(), String> {
+        match self {
+            ReturnedMessage::V0_1(m) => v0_1::check_wit_message(original, m, max_bytes),
+        }
+    }
+
     /// Take back the message, refusing changes an app may not make.
     pub(crate) fn into_message(
         self,

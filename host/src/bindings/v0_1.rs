@@ -125,6 +125,29 @@ pub(crate) fn to_wit_message(m: &Message) -> wit::Message {
     }
 }
 
+/// Refuse a returned message the host cannot take back.
+pub(crate) fn check_wit_message(
+    original: &Message,
+    m: &wit::Message,
+    max_bytes: usize,
+) -> Result<(), String> {
+    if m.text.len() > max_bytes || m.custom_fields.len() > max_bytes {
+        return Err(format!(
+            "the returned message is larger than the limit of {max_bytes} bytes"
+        ));
+    }
+    if m.room != original.room || m.sender != original.sender || m.id != original.id {
+        return Err(
+            "a modify handler may change the text and custom fields only, not id, room or sender"
+                .into(),
+        );
+    }
+    match serde_json::from_str::<serde_json::Value>(&m.custom_fields) {
+        Ok(serde_json::Value::Object(_)) => Ok(()),
+        _ => Err("custom-fields must be a JSON object".into()),
+    }
+}
+
 /// Take back a message an app returned, refusing changes it may not make.
 pub(crate) fn from_wit_message(
     original: &Message,

@@ -93,28 +93,21 @@ impl Run<'_> {
         }
         let mut arg = MessageArg::new(&self.message);
         for app in apps {
-            let mut out = self.calls.handler(app, &Extend(&arg));
+            // Output the host cannot take fails the call before it
+            // commits: the app that adds too much is the one charged, not
+            // the apps after it that would choke on the message.
+            let mut out = self
+                .calls
+                .handler_checked(app, &Extend(&arg), |fields| self.fits(fields));
             let mut changed = false;
-            let fields = out.value.take().unwrap_or_default();
-            if let Err(e) = self.fits(&fields) {
-                // The app that adds too much is the one charged, not the
-                // apps after it that would choke on the message.
-                fail(&mut out.report, e);
-                self.step(out)?;
-                continue;
-            }
-            for (key, value) in fields {
-                match serde_json::from_str(&value) {
-                    Ok(v) => {
-                        if !self.message.custom_fields.contains_key(&key) {
-                            self.message.custom_fields.insert(key, v);
-                            changed = true;
-                        }
-                    }
-                    Err(e) => fail(
-                        &mut out.report,
-                        format!("custom field '{key}' is not valid JSON: {e}"),
-                    ),
+            for (key, value) in out.value.take().unwrap_or_default() {
+                // Parsed once in `fits` already, before the commit.
+                let Ok(value) = serde_json::from_str(&value) else {
+                    continue;
+                };
+                if !self.message.custom_fields.contains_key(&key) {
+                    self.message.custom_fields.insert(key, value);
+                    changed = true;
                 }
             }
             if changed {
@@ -131,6 +124,13 @@ impl Run<'_> {
     /// Whether adding `fields` keeps the message's custom fields within
     /// what one message may carry (the same bound modify's output has).
     fn fits(&self, fields: &[(String, String)]) -> Result<(), String> {
+        if let Some((key, e)) = fields.iter().find_map(|(k, v)| {
+            serde_json::from_str::<serde_json::Value>(v)
+                .err()
+                .map(|e| (k, e))
+        }) {
+            return Err(format!("custom field '{key}' is not valid JSON: {e}"));
+        }
         let max = self.calls.config.max_argument_bytes;
         let added: usize = fields.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
         let current = serde_json::to_string(&self.message.custom_fields).map_or(0, |s| s.len());
@@ -151,7 +151,10 @@ impl Run<'_> {
         let max = self.calls.config.max_argument_bytes;
         let mut arg = MessageArg::new(&self.message);
         for app in apps {
-            let mut out = self.calls.handler(app, &Modify(&arg));
+            let current = &self.message;
+            let mut out = self
+                .calls
+                .handler_checked(app, &Modify(&arg), |returned| returned.check(current, max));
             if let Some(returned) = out.value.take() {
                 match returned.into_message(&self.message, max) {
                     Ok(new) if new != self.message => {

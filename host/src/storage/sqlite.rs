@@ -163,6 +163,7 @@ impl SqliteStore {
             begun: false,
             lost: false,
             budget: Budget::default(),
+            returned: 0,
             mode,
             deadline,
         }
@@ -206,6 +207,11 @@ impl StoreFile {
     }
 
     fn put_back(&self, conn: Connection) {
+        // Only a connection outside any transaction, with the store's own
+        // busy timeout (a call may have shortened it to its deadline).
+        if !conn.is_autocommit() || conn.busy_timeout(self.busy_timeout).is_err() {
+            return;
+        }
         let mut pool = self.pool.lock().expect("store pool poisoned");
         if pool.len() < 8 {
             pool.push(conn);
@@ -252,6 +258,9 @@ pub struct SqliteTxn {
     /// it all back): nothing more may run, outside it or in autocommit.
     lost: bool,
     budget: Budget,
+    /// Association bytes returned by the current operation (record data
+    /// is counted as rows are read).
+    returned: usize,
     mode: Mode,
     deadline: Option<Instant>,
 }
@@ -344,6 +353,7 @@ impl SqliteTxn {
     }
 
     fn with_associations(&mut self, seq: i64, id: String, data: String) -> StoreResult<Record> {
+        let limits = self.store.limits;
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached("SELECT model, key FROM associations WHERE seq = ?1")?;
         let associations = stmt
@@ -358,6 +368,10 @@ impl SqliteTxn {
                 Ok(Association::new(model, key))
             })
             .collect::<StoreResult<Vec<_>>>()?;
+        drop(stmt);
+        let keys: usize = associations.iter().map(|a| a.id.len()).sum();
+        self.returned += keys;
+        super::check_result_bytes(self.returned, &limits)?;
         Ok(Record {
             id,
             associations,
@@ -415,6 +429,10 @@ impl SqliteTxn {
             super::check_result_bytes(bytes, &limits)?;
             rows.push((seq, id, data));
         }
+        drop(found);
+        drop(stmt);
+        // Association keys are added as the records are assembled.
+        self.returned = bytes;
         super::check_match_count(rows.len(), &limits)?;
         Ok(rows)
     }
@@ -516,6 +534,7 @@ impl SqliteTxn {
     }
 
     fn remove_inner(&mut self, id: &str) -> StoreResult<Option<Record>> {
+        self.returned = 0;
         super::check_id(id)?;
         let Some((seq, data)) = self.find(id)? else {
             return Ok(None);
@@ -541,6 +560,7 @@ impl SqliteTxn {
     }
 
     fn read_inner(&mut self, id: &str) -> StoreResult<Option<Record>> {
+        self.returned = 0;
         super::check_id(id)?;
         match self.find(id)? {
             Some((seq, data)) => Ok(Some(self.with_associations(seq, id.to_string(), data)?)),

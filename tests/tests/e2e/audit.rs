@@ -301,6 +301,42 @@ fn a_failed_setting_hook_leaves_the_old_value() {
         .unwrap()
         .1;
     assert_eq!(label, json!("fancy"));
+    // A first change that fails falls back to the manifest default.
+    let (_d, host, _chat) = self::host(&[guests::HOOKS], Limits::default());
+    assert!(
+        host.set_setting("hooks", "label", json!("explode"))
+            .is_err()
+    );
+    let label = host
+        .settings("hooks")
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k == "label")
+        .unwrap()
+        .1;
+    assert_eq!(label, json!("plain"));
+}
+
+#[test]
+fn an_invalid_app_can_be_uninstalled_and_reinstalled() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (host, _chat) = hangar_tests::host_at(dir.path());
+        host.install(guests::KARMA.as_ref()).unwrap();
+    }
+    let package = std::fs::read_dir(dir.path().join("apps/karma"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .unwrap();
+    std::fs::write(&package, b"garbage").unwrap();
+    let (host, _chat) = hangar_tests::host_at(dir.path());
+    assert_eq!(host.list().unwrap()[0].status, Status::Invalid);
+    let err = host.update(guests::KARMA.as_ref()).unwrap_err().to_string();
+    assert!(err.contains("uninstall"), "{err}");
+    host.uninstall("karma").unwrap();
+    host.install(guests::KARMA.as_ref()).unwrap();
+    assert_eq!(host.list().unwrap()[0].status, Status::Enabled);
 }
 
 #[test]

@@ -150,3 +150,34 @@ fn another_processs_change_is_seen_within_the_check_interval() {
         "registry and dispatch disagree"
     );
 }
+
+/// Another process uninstalls and reinstalls an app (same package): this
+/// host must use the new store, not the deleted one it had open.
+#[test]
+fn a_reinstall_elsewhere_is_a_new_store_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, chat) = host_at(dir.path());
+    chat.ensure("general", "carol").unwrap();
+    host.install(guests::KARMA.as_ref()).unwrap();
+    host.send_message("general", "carol", "@dave++").unwrap();
+    for args in [&["uninstall", "karma"][..], &["install", guests::KARMA][..]] {
+        let out = hangar_tests::hangar_at(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    std::thread::sleep(hangar_host::REGISTRY_CHECK_INTERVAL * 2);
+    host.send_message("general", "carol", "@erin++").unwrap();
+    let out = hangar_tests::hangar_at(dir.path())
+        .args(["data", "karma", "--json"])
+        .output()
+        .unwrap();
+    let records: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = records.to_string();
+    assert!(
+        text.contains("erin"),
+        "the write went to the new store: {text}"
+    );
+    assert!(!text.contains("dave"), "the old store was purged: {text}");
+}

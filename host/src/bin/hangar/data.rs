@@ -57,7 +57,7 @@ pub fn logs(dir: &Path, app: String, lines: usize, follow: bool, json: bool) -> 
                 );
             }
         }
-        if !follow {
+        if !follow || crate::stdout_gone() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(250));

@@ -246,17 +246,27 @@ pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<()> {
     Ok(())
 }
 
-/// Write one line to stdout; when the reader has gone (`hangar ... | head`)
-/// stop quietly, as command-line tools do.
+/// Set once stdout's reader has gone (`hangar ... | head`).
+static STDOUT_GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether stdout's reader has gone: loops that only print should stop.
+pub(crate) fn stdout_gone() -> bool {
+    STDOUT_GONE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Write one line to stdout. When the reader has gone, output stops
+/// quietly and the command still finishes normally (its host is dropped,
+/// so its logs and counters are written).
 pub(crate) fn emit(line: &str) {
     use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    if let Err(e) = writeln!(stdout, "{line}") {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
+    if stdout_gone() {
+        return;
+    }
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: writing to stdout: {e}");
         }
-        eprintln!("error: writing to stdout: {e}");
-        std::process::exit(1);
+        STDOUT_GONE.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
