@@ -84,3 +84,36 @@ fn a_manifest_whose_events_disagree_with_the_handlers_is_refused_naming_both() {
         "{err}"
     );
 }
+
+/// The three example apps as built for API 0.1 (`tests/fixtures/0.1.0/`,
+/// kept as binaries so later hosts must keep running them unchanged).
+#[test]
+fn the_example_apps_built_for_api_0_1_keep_behaving() {
+    let fixture = |name: &str| format!("{}/fixtures/0.1.0/{name}.wasm", env!("CARGO_MANIFEST_DIR"));
+    let apps = [
+        fixture("feedback"),
+        fixture("word_filter"),
+        fixture("karma"),
+    ];
+    let apps: Vec<&str> = apps.iter().map(String::as_str).collect();
+    let (_dir, host, chat) = host_with(&apps);
+    chat.ensure("general", "carol").unwrap();
+    for app in host.list().unwrap() {
+        assert_eq!(app.status, hangar_host::Status::Enabled, "{app:?}");
+    }
+    let sent = host
+        .send_message("general", "carol", "what the heck")
+        .unwrap();
+    assert_eq!(sent.message.text, "what the ****");
+    let reply = host
+        .command("general", "alice", "/feedback love it")
+        .unwrap();
+    assert_eq!(
+        texts(&reply.effects),
+        vec!["Thanks for your feedback, alice!"]
+    );
+    host.send_message("general", "carol", "@dave++ thanks")
+        .unwrap();
+    let reply = host.command("general", "carol", "/karma dave").unwrap();
+    assert_eq!(texts(&reply.effects), vec!["dave has 1 karma"]);
+}
