@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use hangar_host::Package;
+use hangar_host::{Package, Status};
 
 use crate::{open, print_json};
 
@@ -73,20 +73,38 @@ pub fn list(dir: &Path, json: bool) -> Result<()> {
 /// Enable an app.
 pub fn enable(dir: &Path, app: String, json: bool) -> Result<()> {
     let (host, _) = open(dir)?;
+    let was = status_of(&host, &app)?;
     let a = host.enable(&app)?;
     if json {
         return print_json(&a);
     }
-    say!("{} enabled", a.id);
+    if was == Status::Enabled {
+        say!("{} was already enabled", a.id);
+    } else {
+        say!("{} enabled (was {})", a.id, was.name());
+    }
     Ok(())
+}
+
+fn status_of(host: &hangar_host::Host, app: &str) -> Result<Status> {
+    host.list()?
+        .into_iter()
+        .find(|a| a.id == app)
+        .map(|a| a.status)
+        .ok_or_else(|| hangar_host::Error::UnknownApp(app.to_string()).into())
 }
 
 /// Disable an app.
 pub fn disable(dir: &Path, app: String, json: bool) -> Result<()> {
     let (host, _) = open(dir)?;
+    let was = status_of(&host, &app)?;
     let a = host.disable(&app)?;
     if json {
         return print_json(&a);
+    }
+    if was == Status::Disabled {
+        say!("{} was already disabled", a.id);
+        return Ok(());
     }
     say!(
         "{} disabled; its data is kept (`hangar enable {}` turns it back on)",

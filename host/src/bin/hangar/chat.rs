@@ -24,6 +24,9 @@ pub fn send(dir: &Path, room: String, user: String, text: String, json: bool) ->
         ),
     }
     for a in &report.apps {
+        if a.outcome == Outcome::Modified {
+            say!("  {} {}: changed the message", a.app, a.handler);
+        }
         if a.outcome == Outcome::Error {
             say!(
                 "  {} {}: error: {}",
