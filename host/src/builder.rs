@@ -38,7 +38,7 @@ impl HostBuilder {
     }
 
     /// Start from defaults overlaid with the operator's
-    /// `<data_dir>/config.json` (see [`crate::config`]).
+    /// `<data_dir>/config.json` (see [`HostConfig`], whose docs show the file).
     pub fn with_operator_config(data_dir: impl Into<PathBuf>) -> Result<Self> {
         Ok(HostBuilder {
             config: HostConfig::load(data_dir)?,

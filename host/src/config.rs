@@ -31,7 +31,28 @@ use crate::error::{Error, Result};
 use crate::policy::{Deadlines, ErrorDisable, EventClass};
 use crate::storage::{Durability, Limits};
 
-/// Everything an operator can tune.
+/// Everything an operator can tune: with [`HostBuilder`](crate::HostBuilder),
+/// or in `<data_dir>/config.json` ([`HostConfig::load`]), for example:
+///
+/// ```json
+/// {
+///   "deadlines-ms": { "pre-message": 300, "post-message": 2000 },
+///   "app-deadlines-ms": { "karma": { "post-message": 100 } },
+///   "fail-closed": ["pre-message"],
+///   "error-disable": { "max-faults": 5, "window-ms": 60000 },
+///   "storage": { "max-record-bytes": 1048576, "max-records-per-call": 10000,
+///                "max-storage-bytes": 268435456, "max-result-bytes": 8388608 },
+///   "max-memory-bytes": 67108864,
+///   "durability": "full",
+///   "log-lines-per-minute": 600,
+///   "max-effects-per-call": 100,
+///   "max-effect-bytes-per-call": 1048576,
+///   "precise-clocks": false
+/// }
+/// ```
+///
+/// Every field is optional, the fields of `storage` too; what is missing
+/// keeps its default. `hangar config` prints the effective values.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
     /// Where the registry, app packages, stores and compile cache live.

@@ -155,7 +155,7 @@ static MATCH_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
 });
 
 impl SqliteStore {
-    /// A transaction on this store (see [`Store::begin`]).
+    /// A transaction on this store, begun lazily at its first operation.
     pub fn transaction(&self, mode: Mode, deadline: Option<Instant>) -> SqliteTxn {
         SqliteTxn {
             store: self.0.clone(),

@@ -203,7 +203,7 @@ enum Cmd {
         json: bool,
     },
     /// Show the effective configuration (defaults overlaid with
-    /// <data-dir>/config.json: deadlines, per-app deadlines, fail-closed
+    /// `<data-dir>/config.json`: deadlines, per-app deadlines, fail-closed
     /// classes, error-disable policy, storage and memory limits).
     Config {
         /// Print JSON (the same shape config.json takes).
