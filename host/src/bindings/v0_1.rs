@@ -154,20 +154,10 @@ pub(crate) fn from_wit_message(
     m: wit::Message,
     max_bytes: usize,
 ) -> Result<Message, String> {
-    if m.text.len() > max_bytes || m.custom_fields.len() > max_bytes {
-        return Err(format!(
-            "the returned message is larger than the limit of {max_bytes} bytes"
-        ));
-    }
-    if m.room != original.room || m.sender != original.sender || m.id != original.id {
-        return Err(
-            "a modify handler may change the text and custom fields only, not id, room or sender"
-                .into(),
-        );
-    }
-    let custom_fields = match serde_json::from_str::<serde_json::Value>(&m.custom_fields) {
-        Ok(serde_json::Value::Object(map)) => map,
-        _ => return Err("custom-fields must be a JSON object".into()),
+    check_wit_message(original, &m, max_bytes)?;
+    let Ok(serde_json::Value::Object(custom_fields)) = serde_json::from_str(&m.custom_fields)
+    else {
+        return Err("custom-fields must be a JSON object".into());
     };
     Ok(Message {
         id: m.id,
