@@ -73,6 +73,23 @@ pub fn patched(path: &str, from: &str, to: &str) -> Vec<u8> {
     )
 }
 
+/// A data dir with karma installed by a host that is gone again, and the
+/// path of karma's package file in it (for tests that damage it).
+pub fn karma_installed() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let (host, _chat) = host_at(dir.path());
+        host.install(Path::new(guests::KARMA))
+            .expect("install karma");
+    }
+    let package = std::fs::read_dir(dir.path().join("apps/karma"))
+        .expect("karma's directory")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .expect("karma's package");
+    (dir, package)
+}
+
 /// The text of each effect, in order.
 pub fn texts(effects: &[Effect]) -> Vec<String> {
     effects

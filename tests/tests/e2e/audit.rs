@@ -319,16 +319,7 @@ fn a_failed_setting_hook_leaves_the_old_value() {
 
 #[test]
 fn an_invalid_app_can_be_uninstalled_and_reinstalled() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let (host, _chat) = hangar_tests::host_at(dir.path());
-        host.install(guests::KARMA.as_ref()).unwrap();
-    }
-    let package = std::fs::read_dir(dir.path().join("apps/karma"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "wasm"))
-        .unwrap();
+    let (dir, package) = hangar_tests::karma_installed();
     std::fs::write(&package, b"garbage").unwrap();
     let (host, _chat) = hangar_tests::host_at(dir.path());
     assert_eq!(host.list().unwrap()[0].status, Status::Invalid);
@@ -503,16 +494,7 @@ fn update_names_its_target_and_refuses_a_downgrade() {
 
 #[test]
 fn a_package_is_trusted_by_its_recorded_hash_and_size() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let (host, _chat) = hangar_tests::host_at(dir.path());
-        host.install(guests::KARMA.as_ref()).unwrap();
-    }
-    let package = std::fs::read_dir(dir.path().join("apps/karma"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "wasm"))
-        .unwrap();
+    let (dir, package) = hangar_tests::karma_installed();
     // Same size, other bytes: the compiled component in the cache is used,
     // the package is not read again.
     let size = std::fs::metadata(&package).unwrap().len() as usize;

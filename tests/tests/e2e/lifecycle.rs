@@ -180,16 +180,10 @@ fn every_transition_calls_its_hook() {
 
 #[test]
 fn an_app_whose_package_breaks_is_marked_invalid_and_the_host_still_starts() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let (host, _chat) = hangar_tests::host_at(dir.path());
-        host.install(guests::KARMA.as_ref()).unwrap();
-        host.install(guests::PROBE.as_ref()).unwrap();
-    }
-    let package = std::fs::read_dir(dir.path().join("apps/karma"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "wasm"))
+    let (dir, package) = hangar_tests::karma_installed();
+    hangar_tests::host_at(dir.path())
+        .0
+        .install(guests::PROBE.as_ref())
         .unwrap();
     std::fs::write(package, b"garbage").unwrap();
     let (host, _chat) = hangar_tests::host_at(dir.path());
