@@ -284,6 +284,16 @@ fn writes_and_results_per_call_are_bounded() {
     );
 }
 
+/// The hooks app's current `label` setting.
+fn label_of(host: &Host) -> serde_json::Value {
+    host.settings("hooks")
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k == "label")
+        .unwrap()
+        .1
+}
+
 #[test]
 fn a_failed_setting_hook_leaves_the_old_value() {
     let (_d, host, _chat) = host(&[guests::HOOKS], Limits::default());
@@ -293,13 +303,7 @@ fn a_failed_setting_hook_leaves_the_old_value() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("keeps its previous value"), "{err}");
-    let label = host
-        .settings("hooks")
-        .unwrap()
-        .into_iter()
-        .find(|(k, _)| k == "label")
-        .unwrap()
-        .1;
+    let label = label_of(&host);
     assert_eq!(label, json!("fancy"));
     // A first change that fails falls back to the manifest default.
     let (_d, host, _chat) = self::host(&[guests::HOOKS], Limits::default());
@@ -307,13 +311,7 @@ fn a_failed_setting_hook_leaves_the_old_value() {
         host.set_setting("hooks", "label", json!("explode"))
             .is_err()
     );
-    let label = host
-        .settings("hooks")
-        .unwrap()
-        .into_iter()
-        .find(|(k, _)| k == "label")
-        .unwrap()
-        .1;
+    let label = label_of(&host);
     assert_eq!(label, json!("plain"));
 }
 
