@@ -1,13 +1,15 @@
 //! Glue between the generated WIT exports and the SDK's traits: the one
 //! place that knows both shapes.
 
-use crate::__wit::exports::hangar::app::{commands, lifecycle, messages, settings};
+use crate::__wit::exports::hangar::app::{commands, events, lifecycle, messages, settings};
 use crate::__wit::hangar::app::modify::Modifier as WitModifier;
 use crate::__wit::hangar::app::persistence::Writer as WitWriter;
 use crate::__wit::hangar::app::types as wit;
 use crate::{
-    __Phantom, Association, Command, Commands, Lifecycle, Message, Messages, Model, Modifier,
-    Record, Result, Settings, Writer, parse,
+    __Phantom, Accessory, Association, Attachment, AttachmentField, Block, BlockKind, Command,
+    Commands, Content, ContextElement, Error, Event, Events, Image, Lifecycle, Membership, Message,
+    MessageEdit, MessageRemoval, Messages, Model, Modifier, NewMessage, PreviewItem, Reaction,
+    Record, Result, Room, RoomChange, RoomKind, Settings, Text, User, Writer, parse,
 };
 
 /// Exports the WIT world for app type `A`.
@@ -58,66 +60,320 @@ pub(crate) fn from_wit_record(r: wit::Stored) -> Result<Record<serde_json::Value
 
 pub(crate) fn from_wit_message(m: wit::Message) -> Result<Message> {
     Ok(Message {
-        custom_fields: parse("message custom fields", &m.custom_fields)?,
+        custom_fields: parse("message custom fields", &m.content.custom_fields)?,
         id: m.id,
         room: m.room,
         sender: m.sender,
-        text: m.text,
+        text: m.content.text,
         timestamp: m.timestamp,
+        thread: m.thread,
+        alias: m.alias,
+        avatar: m.avatar,
+        edited_at: m.edited_at,
+        attachments: m
+            .content
+            .attachments
+            .into_iter()
+            .map(from_attachment)
+            .collect(),
+        blocks: m.content.blocks.into_iter().map(from_block).collect(),
     })
 }
 
 fn to_wit_message(m: Message) -> wit::Message {
+    let content = Content {
+        text: m.text,
+        attachments: m.attachments,
+        blocks: m.blocks,
+        custom_fields: m.custom_fields,
+    };
     wit::Message {
         id: m.id,
         room: m.room,
         sender: m.sender,
-        text: m.text,
-        custom_fields: serde_json::Value::Object(m.custom_fields).to_string(),
         timestamp: m.timestamp,
+        thread: m.thread,
+        alias: m.alias,
+        avatar: m.avatar,
+        edited_at: m.edited_at,
+        content: to_wit_content(content),
     }
+}
+
+fn to_text(t: Text) -> wit::Text {
+    wit::Text {
+        markdown: t.markdown,
+        text: t.text,
+    }
+}
+
+fn from_text(t: wit::Text) -> Text {
+    Text {
+        markdown: t.markdown,
+        text: t.text,
+    }
+}
+
+fn to_image(i: Image) -> wit::Image {
+    wit::Image {
+        url: i.url,
+        alt: i.alt,
+    }
+}
+
+fn from_image(i: wit::Image) -> Image {
+    Image {
+        url: i.url,
+        alt: i.alt,
+    }
+}
+
+fn to_block(b: Block) -> wit::Block {
+    let kind = match b.kind {
+        BlockKind::Section {
+            text,
+            fields,
+            accessory,
+        } => wit::BlockKind::Section(wit::Section {
+            text: text.map(to_text),
+            fields: fields.into_iter().map(to_text).collect(),
+            accessory: accessory.map(|a| match a {
+                Accessory::Image(i) => wit::Accessory::Image(to_image(i)),
+            }),
+        }),
+        BlockKind::Context(elements) => wit::BlockKind::Context(
+            elements
+                .into_iter()
+                .map(|e| match e {
+                    ContextElement::Text(t) => wit::ContextElement::Text(to_text(t)),
+                    ContextElement::Image(i) => wit::ContextElement::Image(to_image(i)),
+                })
+                .collect(),
+        ),
+        BlockKind::Divider => wit::BlockKind::Divider,
+        BlockKind::Image { image, title } => wit::BlockKind::Image(wit::ImageBlock {
+            image: to_image(image),
+            title,
+        }),
+    };
+    wit::Block {
+        block_id: b.block_id,
+        kind,
+    }
+}
+
+fn from_block(b: wit::Block) -> Block {
+    let kind = match b.kind {
+        wit::BlockKind::Section(s) => BlockKind::Section {
+            text: s.text.map(from_text),
+            fields: s.fields.into_iter().map(from_text).collect(),
+            accessory: s.accessory.map(|a| match a {
+                wit::Accessory::Image(i) => Accessory::Image(from_image(i)),
+            }),
+        },
+        wit::BlockKind::Context(elements) => BlockKind::Context(
+            elements
+                .into_iter()
+                .map(|e| match e {
+                    wit::ContextElement::Text(t) => ContextElement::Text(from_text(t)),
+                    wit::ContextElement::Image(i) => ContextElement::Image(from_image(i)),
+                })
+                .collect(),
+        ),
+        wit::BlockKind::Divider => BlockKind::Divider,
+        wit::BlockKind::Image(i) => BlockKind::Image {
+            image: from_image(i.image),
+            title: i.title,
+        },
+    };
+    Block {
+        block_id: b.block_id,
+        kind,
+    }
+}
+
+fn to_attachment(a: Attachment) -> wit::Attachment {
+    wit::Attachment {
+        title: a.title,
+        title_link: a.title_link,
+        text: a.text,
+        color: a.color,
+        image_url: a.image_url,
+        author_name: a.author_name,
+        fields: a
+            .fields
+            .into_iter()
+            .map(|f| wit::AttachmentField {
+                title: f.title,
+                value: f.value,
+                short: f.short,
+            })
+            .collect(),
+    }
+}
+
+fn from_attachment(a: wit::Attachment) -> Attachment {
+    Attachment {
+        title: a.title,
+        title_link: a.title_link,
+        text: a.text,
+        color: a.color,
+        image_url: a.image_url,
+        author_name: a.author_name,
+        fields: a
+            .fields
+            .into_iter()
+            .map(|f| AttachmentField {
+                title: f.title,
+                value: f.value,
+                short: f.short,
+            })
+            .collect(),
+    }
+}
+
+pub(crate) fn to_wit_content(c: Content) -> wit::Content {
+    wit::Content {
+        text: c.text,
+        attachments: c.attachments.into_iter().map(to_attachment).collect(),
+        blocks: c.blocks.into_iter().map(to_block).collect(),
+        custom_fields: serde_json::Value::Object(c.custom_fields).to_string(),
+    }
+}
+
+pub(crate) fn to_wit_outgoing(m: NewMessage) -> wit::Outgoing {
+    wit::Outgoing {
+        room: m.room,
+        thread: m.thread,
+        alias: m.alias,
+        avatar: m.avatar,
+        content: to_wit_content(m.content),
+    }
+}
+
+pub(crate) fn to_wit_new_room(name: &str, kind: RoomKind, members: &[&str]) -> wit::NewRoom {
+    wit::NewRoom {
+        name: name.to_string(),
+        kind: match kind {
+            RoomKind::Channel => wit::RoomKind::Channel,
+            RoomKind::PrivateGroup => wit::RoomKind::PrivateGroup,
+            RoomKind::Direct => wit::RoomKind::Direct,
+        },
+        members: members.iter().map(|m| m.to_string()).collect(),
+    }
+}
+
+pub(crate) fn from_wit_room(r: wit::Room) -> Room {
+    Room {
+        id: r.id,
+        name: r.name,
+        kind: match r.kind {
+            wit::RoomKind::Channel => RoomKind::Channel,
+            wit::RoomKind::PrivateGroup => RoomKind::PrivateGroup,
+            wit::RoomKind::Direct => RoomKind::Direct,
+        },
+        creator: r.creator,
+    }
+}
+
+pub(crate) fn from_wit_user(u: wit::User) -> User {
+    User {
+        id: u.id,
+        username: u.username,
+        display_name: u.display_name,
+        is_bot: u.is_bot,
+    }
+}
+
+fn from_wit_event(e: events::Event) -> Result<Event> {
+    let edit = |e: events::MessageEdit| -> Result<MessageEdit> {
+        Ok(MessageEdit {
+            message: from_wit_message(e.message)?,
+            previous: from_wit_message(e.previous)?,
+            editor: e.editor,
+        })
+    };
+    let change = |c: events::RoomChange| RoomChange {
+        room: from_wit_room(c.room),
+        by: c.by,
+    };
+    let membership = |m: events::Membership| Membership {
+        room: from_wit_room(m.room),
+        user: from_wit_user(m.user),
+    };
+    Ok(match e {
+        events::Event::MessageUpdated(e) => Event::MessageUpdated(edit(e)?),
+        events::Event::MessageDeleted(r) => Event::MessageDeleted(MessageRemoval {
+            message: from_wit_message(r.message)?,
+            by: r.by,
+        }),
+        events::Event::MessageReacted(r) => Event::MessageReacted(Reaction {
+            message: from_wit_message(r.message)?,
+            user: r.user,
+            reaction: r.reaction,
+            added: r.added,
+        }),
+        events::Event::RoomCreated(c) => Event::RoomCreated(change(c)),
+        events::Event::RoomDeleted(c) => Event::RoomDeleted(change(c)),
+        events::Event::UserJoined(m) => Event::UserJoined(membership(m)),
+        events::Event::UserLeft(m) => Event::UserLeft(membership(m)),
+        events::Event::UserCreated(u) => Event::UserCreated(from_wit_user(u)),
+        events::Event::UserUpdated(u) => Event::UserUpdated(from_wit_user(u)),
+        events::Event::UserLoggedIn(u) => Event::UserLoggedIn(from_wit_user(u)),
+    })
 }
 
 fn command(c: commands::CommandContext) -> Command {
     Command {
         name: c.command,
         args: c.arguments,
+        line: c.line,
         room: c.room,
         sender: c.sender,
+        thread: c.thread,
     }
 }
 
-/// A handler's error, as text for the host's report.
-fn done<T>(r: Result<T>) -> Result<T, String> {
-    r.map_err(|e| e.to_string())
+/// A handler's error for the host's report, its kind kept.
+fn done<T>(r: Result<T>) -> Result<T, wit::Error> {
+    r.map_err(|e| match e {
+        Error::Denied(m) => wit::Error::Denied(m),
+        Error::Invalid(m) => wit::Error::Invalid(m),
+        Error::TooLarge(m) => wit::Error::TooLarge(m),
+        Error::QuotaExceeded(m) => wit::Error::QuotaExceeded(m),
+        Error::NotFound(m) => wit::Error::NotFound(m),
+        Error::Host(m) => wit::Error::Host(m),
+        Error::Data(m) => wit::Error::App(format!("bad data: {m}")),
+        Error::App(m) => wit::Error::App(m),
+    })
 }
 
 impl<A: Lifecycle> lifecycle::Guest for Adapter<A> {
-    fn on_install(writer: &WitWriter) -> Result<(), String> {
+    fn on_install(writer: &WitWriter) -> Result<(), wit::Error> {
         done(A::on_install(&Writer::__new(writer)))
     }
-    fn on_uninstall(writer: &WitWriter) -> Result<(), String> {
+    fn on_uninstall(writer: &WitWriter) -> Result<(), wit::Error> {
         done(A::on_uninstall(&Writer::__new(writer)))
     }
-    fn on_update(writer: &WitWriter, previous_version: String) -> Result<(), String> {
+    fn on_update(writer: &WitWriter, previous_version: String) -> Result<(), wit::Error> {
         done(A::on_update(&Writer::__new(writer), &previous_version))
     }
-    fn on_enable() -> Result<(), String> {
+    fn on_enable() -> Result<(), wit::Error> {
         done(A::on_enable())
     }
-    fn on_disable() -> Result<(), String> {
+    fn on_disable() -> Result<(), wit::Error> {
         done(A::on_disable())
     }
 }
 
 impl<A: Messages> messages::Guest for Adapter<A> {
-    fn check_pre_message_sent_prevent(message: wit::Message) -> Result<bool, String> {
+    fn check_pre_message_sent_prevent(message: wit::Message) -> Result<bool, wit::Error> {
         done(from_wit_message(message).and_then(|m| A::check_pre_message_sent_prevent(&m)))
     }
     fn execute_pre_message_sent_prevent(
         message: wit::Message,
         writer: &WitWriter,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, wit::Error> {
         done(
             from_wit_message(message)
                 .and_then(|m| A::pre_message_sent_prevent(&m, &Writer::__new(writer))),
@@ -126,7 +382,7 @@ impl<A: Messages> messages::Guest for Adapter<A> {
     fn execute_pre_message_sent_extend(
         message: wit::Message,
         writer: &WitWriter,
-    ) -> Result<Vec<messages::CustomField>, String> {
+    ) -> Result<Vec<messages::CustomField>, wit::Error> {
         let fields = done(
             from_wit_message(message)
                 .and_then(|m| A::pre_message_sent_extend(&m, &Writer::__new(writer))),
@@ -142,18 +398,21 @@ impl<A: Messages> messages::Guest for Adapter<A> {
     fn execute_pre_message_sent_modify(
         message: wit::Message,
         writer: &WitWriter,
-    ) -> Result<wit::Message, String> {
+    ) -> Result<wit::Message, wit::Error> {
         done(
             from_wit_message(message)
                 .and_then(|m| A::pre_message_sent_modify(m, &Writer::__new(writer)))
                 .map(to_wit_message),
         )
     }
+    fn check_post_message_sent(message: wit::Message) -> Result<bool, wit::Error> {
+        done(from_wit_message(message).and_then(|m| A::check_post_message_sent(&m)))
+    }
     fn execute_post_message_sent(
         message: wit::Message,
         writer: &WitWriter,
         modifier: &WitModifier,
-    ) -> Result<(), String> {
+    ) -> Result<(), wit::Error> {
         done(from_wit_message(message).and_then(|m| {
             A::post_message_sent(&m, &Writer::__new(writer), &Modifier::__new(modifier))
         }))
@@ -165,7 +424,7 @@ impl<A: Commands> commands::Guest for Adapter<A> {
         context: commands::CommandContext,
         writer: &WitWriter,
         modifier: &WitModifier,
-    ) -> Result<(), String> {
+    ) -> Result<(), wit::Error> {
         done(A::execute(
             &command(context),
             &Writer::__new(writer),
@@ -174,7 +433,7 @@ impl<A: Commands> commands::Guest for Adapter<A> {
     }
     fn preview_command(
         context: commands::CommandContext,
-    ) -> Result<Vec<commands::PreviewItem>, String> {
+    ) -> Result<Vec<commands::PreviewItem>, wit::Error> {
         let items = done(A::preview(&command(context)))?;
         Ok(items
             .into_iter()
@@ -184,6 +443,23 @@ impl<A: Commands> commands::Guest for Adapter<A> {
             })
             .collect())
     }
+    fn execute_preview_item(
+        item: commands::PreviewItem,
+        context: commands::CommandContext,
+        writer: &WitWriter,
+        modifier: &WitModifier,
+    ) -> Result<(), wit::Error> {
+        let item = PreviewItem {
+            id: item.id,
+            text: item.text,
+        };
+        done(A::preview_item(
+            &item,
+            &command(context),
+            &Writer::__new(writer),
+            &Modifier::__new(modifier),
+        ))
+    }
 }
 
 impl<A: Settings> settings::Guest for Adapter<A> {
@@ -191,7 +467,7 @@ impl<A: Settings> settings::Guest for Adapter<A> {
         id: String,
         old_value: String,
         new_value: String,
-    ) -> Result<(), String> {
+    ) -> Result<(), wit::Error> {
         let run = || -> Result<()> {
             let old = parse("old setting value", &old_value)?;
             let new = parse("new setting value", &new_value)?;
@@ -199,10 +475,54 @@ impl<A: Settings> settings::Guest for Adapter<A> {
         };
         done(run())
     }
-    fn on_setting_updated(id: String, value: String, writer: &WitWriter) -> Result<(), String> {
+    fn on_setting_updated(id: String, value: String, writer: &WitWriter) -> Result<(), wit::Error> {
         done(
             parse("setting value", &value)
                 .and_then(|v| A::updated(&id, &v, &Writer::__new(writer))),
         )
+    }
+}
+
+impl<A: Events> events::Guest for Adapter<A> {
+    fn check_pre_event(event: events::Event) -> Result<bool, wit::Error> {
+        done(from_wit_event(event).and_then(|e| A::check_pre(&e)))
+    }
+    fn execute_pre_event_prevent(
+        event: events::Event,
+        writer: &WitWriter,
+    ) -> Result<bool, wit::Error> {
+        let w = &Writer::__new(writer);
+        done(from_wit_event(event).and_then(|e| match &e {
+            Event::MessageUpdated(x) => A::prevent_message_update(x, w),
+            Event::MessageDeleted(x) => A::prevent_message_delete(x, w),
+            Event::RoomCreated(x) => A::prevent_room_create(x, w),
+            Event::RoomDeleted(x) => A::prevent_room_delete(x, w),
+            Event::UserJoined(x) => A::prevent_user_join(x, w),
+            Event::UserLeft(x) => A::prevent_user_leave(x, w),
+            // The host raises no pre stage for the others.
+            _ => Ok(false),
+        }))
+    }
+    fn check_post_event(event: events::Event) -> Result<bool, wit::Error> {
+        done(from_wit_event(event).and_then(|e| A::check_post(&e)))
+    }
+    fn execute_post_event(
+        event: events::Event,
+        writer: &WitWriter,
+        modifier: &WitModifier,
+    ) -> Result<(), wit::Error> {
+        let (w, m) = (&Writer::__new(writer), &Modifier::__new(modifier));
+        done(from_wit_event(event).and_then(|e| match &e {
+            Event::MessageUpdated(x) => A::message_updated(x, w, m),
+            Event::MessageDeleted(x) => A::message_deleted(x, w, m),
+            Event::MessageReacted(x) => A::message_reacted(x, w, m),
+            Event::RoomCreated(x) => A::room_created(x, w, m),
+            Event::RoomDeleted(x) => A::room_deleted(x, w, m),
+            Event::UserJoined(x) => A::user_joined(x, w, m),
+            Event::UserLeft(x) => A::user_left(x, w, m),
+            Event::UserCreated(x) => A::user_created(x, w, m),
+            Event::UserUpdated(x) => A::user_updated(x, w, m),
+            Event::UserLoggedIn(x) => A::user_logged_in(x, w, m),
+        }))
     }
 }

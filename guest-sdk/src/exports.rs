@@ -6,7 +6,7 @@
 //! implements it from the methods it sees; [`export_app!`](crate::export_app)
 //! implements it with an empty list for the families the app leaves out,
 //! then lays the four lists out as JSON at compile time:
-//! `{"api-version":"0.1.0","handlers":["execute-command","preview-command"]}`.
+//! `{"api-version":"0.2.0","handlers":["execute-command","preview-command"]}`.
 //! There is deliberately no default for `IMPLEMENTED`: an impl that forgot
 //! the attribute does not compile, rather than silently handle nothing.
 
@@ -50,16 +50,28 @@ handlers_marker!(
     "put `#[hangar_sdk::handlers]` on the `impl Settings for {Self}` block: it records the handlers the block defines, the events the host will call"
 );
 
+handlers_marker!(
+    __EventsHandlers,
+    "Events",
+    "the `Events` handlers of `{Self}` are not recorded",
+    "put `#[hangar_sdk::handlers]` on the `impl Events for {Self}` block: it records the handlers the block defines, the events the host will call"
+);
+
 /// The handler lists of app `A`, in family order.
-pub const fn recorded<A>() -> [&'static [&'static str]; 4]
+pub const fn recorded<A>() -> [&'static [&'static str]; 5]
 where
-    A: __LifecycleHandlers + __MessagesHandlers + __CommandsHandlers + __SettingsHandlers,
+    A: __LifecycleHandlers
+        + __MessagesHandlers
+        + __CommandsHandlers
+        + __SettingsHandlers
+        + __EventsHandlers,
 {
     [
         <A as __LifecycleHandlers>::IMPLEMENTED,
         <A as __MessagesHandlers>::IMPLEMENTED,
         <A as __CommandsHandlers>::IMPLEMENTED,
         <A as __SettingsHandlers>::IMPLEMENTED,
+        <A as __EventsHandlers>::IMPLEMENTED,
     ]
 }
 
@@ -159,6 +171,7 @@ mod tests {
 
     crate::__default_impl!(Lifecycle, App, [Messages, Commands]);
     crate::__default_impl!(Settings, App, [Messages, Commands]);
+    crate::__default_impl!(Events, App, [Messages, Commands]);
 
     /// Handles nothing.
     struct Idle;
@@ -166,18 +179,19 @@ mod tests {
     crate::__default_impl!(Messages, Idle, []);
     crate::__default_impl!(Commands, Idle, []);
     crate::__default_impl!(Settings, Idle, []);
+    crate::__default_impl!(Events, Idle, []);
 
     // The same computation `export_app!` does, at compile time.
-    const APP: [&[&str]; 4] = recorded::<App>();
+    const APP: [&[&str]; 5] = recorded::<App>();
     static APP_SECTION: [u8; section_len(&APP)] = section(&APP);
-    const IDLE: [&[&str]; 4] = recorded::<Idle>();
+    const IDLE: [&[&str]; 5] = recorded::<Idle>();
     static IDLE_SECTION: [u8; section_len(&IDLE)] = section(&IDLE);
 
     #[test]
     fn lists_handlers_in_family_then_wit_order() {
         assert_eq!(
             std::str::from_utf8(&APP_SECTION).unwrap(),
-            r#"{"api-version":"0.1.0","handlers":["execute-pre-message-sent-modify","execute-post-message-sent","preview-command"]}"#
+            r#"{"api-version":"0.2.0","handlers":["execute-pre-message-sent-modify","execute-post-message-sent","preview-command"]}"#
         );
     }
 
@@ -185,7 +199,7 @@ mod tests {
     fn an_app_without_handlers_lists_none() {
         assert_eq!(
             std::str::from_utf8(&IDLE_SECTION).unwrap(),
-            r#"{"api-version":"0.1.0","handlers":[]}"#
+            r#"{"api-version":"0.2.0","handlers":[]}"#
         );
     }
 

@@ -1,7 +1,7 @@
 //! Write Hangar apps in Rust.
 //!
 //! An app is a type that implements the event-family traits it needs
-//! ([`Lifecycle`], [`Messages`], [`Commands`], [`Settings`]; every method has a
+//! ([`Lifecycle`], [`Messages`], [`Commands`], [`Settings`], [`Events`]; every method has a
 //! default), each in an impl block marked [`#[hangar_sdk::handlers]`](handlers),
 //! registered with [`export_app!`]. The methods an app writes are the events
 //! it handles, declared once: the attribute records them, and `export_app!`
@@ -31,7 +31,8 @@
 //!         let book = Association::misc("guestbook");
 //!         writer.create_with(&Visit { user: cmd.sender.clone() }, &[book.clone()])?;
 //!         let count = read::by_associations::<Visit>(&[book])?.len();
-//!         modifier.send_message(&cmd.room, &format!("{} signed; {count} visits so far", cmd.sender))
+//!         modifier.send_message(&cmd.room, &format!("{} signed; {count} visits so far", cmd.sender))?;
+//!         Ok(())
 //!     }
 //! }
 //!
@@ -67,7 +68,7 @@ use serde::de::DeserializeOwned;
 pub mod __wit {
     #![allow(missing_docs, clippy::all)]
     wit_bindgen::generate!({
-        path: "../wit/0.1.0",
+        path: "../wit/0.2.0",
         world: "app",
         pub_export_macro: true,
         export_macro_name: "__export_hangar_world",
@@ -82,16 +83,24 @@ pub mod __private {
 }
 
 mod adapter;
+mod chat;
 mod exports;
 pub mod log;
 pub mod read;
+
+pub use chat::{
+    Accessory, Attachment, AttachmentField, Block, BlockKind, Content, ContextElement, Event,
+    Image, Membership, Message, MessageEdit, MessageRemoval, NewMessage, Reaction, Room,
+    RoomChange, RoomKind, Text, User,
+};
 
 #[doc(hidden)]
 pub use adapter::Adapter as __Adapter;
 #[doc(hidden)]
 pub use exports::{
-    __CommandsHandlers, __LifecycleHandlers, __MessagesHandlers, __SettingsHandlers,
-    recorded as __recorded, section as __exports_section, section_len as __exports_len,
+    __CommandsHandlers, __EventsHandlers, __LifecycleHandlers, __MessagesHandlers,
+    __SettingsHandlers, recorded as __recorded, section as __exports_section,
+    section_len as __exports_len,
 };
 pub use hangar_sdk_macros::handlers;
 
@@ -101,7 +110,7 @@ pub use serde_json;
 use __wit::hangar::app::types as wit;
 
 /// The WIT API version this SDK builds against.
-pub const API_VERSION: &str = "0.1.0";
+pub const API_VERSION: &str = "0.2.0";
 
 /// What a record is associated with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -233,6 +242,7 @@ impl From<wit::Error> for Error {
             wit::Error::QuotaExceeded(m) => Error::QuotaExceeded(m),
             wit::Error::NotFound(m) => Error::NotFound(m),
             wit::Error::Host(m) => Error::Host(m),
+            wit::Error::App(m) => Error::App(m),
         }
     }
 }
@@ -258,60 +268,28 @@ impl From<&str> for Error {
 /// The SDK's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A chat message.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Message {
-    /// Empty before the message is stored (pre-send events).
-    pub id: String,
-    /// Room id.
-    pub room: String,
-    /// Sender's user id.
-    pub sender: String,
-    /// The text.
-    pub text: String,
-    /// Public custom fields any app may read or set.
-    pub custom_fields: serde_json::Map<String, serde_json::Value>,
-    /// Milliseconds since the Unix epoch.
-    pub timestamp: u64,
-}
-
-/// A chat room.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Room {
-    /// Room id.
-    pub id: String,
-    /// Display name.
-    pub name: String,
-}
-
-/// A chat user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    /// User id.
-    pub id: String,
-    /// Login name.
-    pub username: String,
-    /// Display name.
-    pub display_name: String,
-}
-
 /// A slash command as typed by a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Command {
     /// The command without its slash.
     pub name: String,
-    /// The words after it.
+    /// The words after it, split as a shell does: `/poll "Lunch today?"
+    /// pizza 'dim sum'` gives `Lunch today?`, `pizza`, `dim sum`.
     pub args: Vec<String>,
+    /// The text after the command, exactly as typed (trimmed).
+    pub line: String,
     /// Where it was typed.
     pub room: String,
     /// Who typed it.
     pub sender: String,
+    /// The thread it was typed in, if any.
+    pub thread: Option<String>,
 }
 
 impl Command {
-    /// The arguments joined by single spaces.
+    /// The text after the command, as typed.
     pub fn text(&self) -> String {
-        self.args.join(" ")
+        self.line.clone()
     }
 }
 
@@ -424,14 +402,65 @@ impl<'a> Modifier<'a> {
         Modifier { inner }
     }
 
-    /// Send a message to a room, as the app.
-    pub fn send_message(&self, room: &str, text: &str) -> Result<()> {
-        Ok(self.inner.send_message(room, text)?)
+    /// Send a text message to a room as the app's bot user; returns the
+    /// id it will have (valid at once, e.g. to store or edit later).
+    pub fn send_message(&self, room: &str, text: &str) -> Result<String> {
+        self.send(Message::new(room).text(text))
+    }
+
+    /// Send a rich message built with [`Message::new`]; returns its id.
+    ///
+    /// ```ignore
+    /// let id = modifier.send(
+    ///     Message::new(&cmd.room)
+    ///         .text("Standup summary")
+    ///         .attach(Attachment::new().title("alice").text("shipped it"))
+    ///         .thread(&root),
+    /// )?;
+    /// ```
+    pub fn send(&self, message: NewMessage) -> Result<String> {
+        Ok(self
+            .inner
+            .send_message(&adapter::to_wit_outgoing(message))?)
+    }
+
+    /// Replace a message's content: the app's own with `message.write`,
+    /// others' with `message.update`.
+    pub fn update_message(&self, id: &str, content: impl Into<Content>) -> Result<()> {
+        Ok(self
+            .inner
+            .update_message(id, &adapter::to_wit_content(content.into()))?)
+    }
+
+    /// Delete a message: its own with `message.write`, others' with
+    /// `message.update`.
+    pub fn delete_message(&self, id: &str) -> Result<()> {
+        Ok(self.inner.delete_message(id)?)
     }
 
     /// Show a message to one user only.
     pub fn notify_user(&self, user: &str, room: &str, text: &str) -> Result<()> {
         Ok(self.inner.notify_user(user, room, text)?)
+    }
+
+    /// Show a notice to everyone in a room, not kept in its history.
+    pub fn notify_room(&self, room: &str, text: &str) -> Result<()> {
+        Ok(self.inner.notify_room(room, text)?)
+    }
+
+    /// Create a room (`room.write`) with the app's bot user and `members`;
+    /// returns its id.
+    pub fn create_room(&self, name: &str, kind: RoomKind, members: &[&str]) -> Result<String> {
+        Ok(self
+            .inner
+            .create_room(&adapter::to_wit_new_room(name, kind, members))?)
+    }
+
+    /// The direct room between the app's bot user and `users` (`room.write`):
+    /// the existing one's id, or a new one's.
+    pub fn create_direct(&self, users: &[&str]) -> Result<String> {
+        let users: Vec<String> = users.iter().map(|u| u.to_string()).collect();
+        Ok(self.inner.create_direct(&users)?)
     }
 }
 
@@ -487,6 +516,10 @@ pub trait Messages: __MessagesHandlers {
     fn pre_message_sent_modify(message: Message, _writer: &Writer) -> Result<Message> {
         Ok(message)
     }
+    /// Read-only filter run before `post_message_sent`.
+    fn check_post_message_sent(_message: &Message) -> Result<bool> {
+        Ok(true)
+    }
     /// After the message is stored.
     fn post_message_sent(_message: &Message, _writer: &Writer, _modifier: &Modifier) -> Result<()> {
         Ok(())
@@ -506,6 +539,15 @@ pub trait Commands: __CommandsHandlers {
     fn preview(_command: &Command) -> Result<Vec<PreviewItem>> {
         Ok(Vec::new())
     }
+    /// The user picked `item` from the preview of `command`.
+    fn preview_item(
+        _item: &PreviewItem,
+        _command: &Command,
+        _writer: &Writer,
+        _modifier: &Modifier,
+    ) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Settings declared in the manifest.
@@ -519,6 +561,108 @@ pub trait Settings: __SettingsHandlers {
     }
     /// After a value changed.
     fn updated(_id: &str, _value: &serde_json::Value, _writer: &Writer) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Chat events beyond new messages: edits, deletes, reactions, rooms,
+/// membership and users.
+///
+/// Implement it in a [`#[hangar_sdk::handlers]`](handlers) impl block: the
+/// methods you write are the events the host calls. The `prevent_*`
+/// methods run before the event takes effect (return `true` to stop it;
+/// writer only); the others after (writer and modifier). `check_pre` and
+/// `check_post` are read-only filters run first. Each event needs its
+/// permission in the manifest (`docs/manifest.md` lists them): message
+/// events `message.read` (`message.intercept` to prevent), room and
+/// membership events `room.read` (`room.write` to prevent), user events
+/// `user.read`.
+///
+/// ```ignore
+/// #[hangar_sdk::handlers]
+/// impl Events for Welcome {
+///     fn user_joined(joined: &Membership, writer: &Writer, modifier: &Modifier) -> Result<()> {
+///         let dm = modifier.create_direct(&[&joined.user.id])?;
+///         modifier.send(Message::new(dm).text("Welcome!"))?;
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Events: __EventsHandlers {
+    /// Read-only filter before a `prevent_*` handler.
+    fn check_pre(_event: &Event) -> Result<bool> {
+        Ok(true)
+    }
+    /// Return `true` to stop an edit.
+    fn prevent_message_update(_edit: &MessageEdit, _writer: &Writer) -> Result<bool> {
+        Ok(false)
+    }
+    /// Return `true` to stop a deletion.
+    fn prevent_message_delete(_removal: &MessageRemoval, _writer: &Writer) -> Result<bool> {
+        Ok(false)
+    }
+    /// Return `true` to stop a room being created.
+    fn prevent_room_create(_change: &RoomChange, _writer: &Writer) -> Result<bool> {
+        Ok(false)
+    }
+    /// Return `true` to stop a room being deleted.
+    fn prevent_room_delete(_change: &RoomChange, _writer: &Writer) -> Result<bool> {
+        Ok(false)
+    }
+    /// Return `true` to stop a user joining.
+    fn prevent_user_join(_membership: &Membership, _writer: &Writer) -> Result<bool> {
+        Ok(false)
+    }
+    /// Return `true` to stop a user leaving.
+    fn prevent_user_leave(_membership: &Membership, _writer: &Writer) -> Result<bool> {
+        Ok(false)
+    }
+    /// Read-only filter before a post handler.
+    fn check_post(_event: &Event) -> Result<bool> {
+        Ok(true)
+    }
+    /// After a message was edited.
+    fn message_updated(_edit: &MessageEdit, _writer: &Writer, _modifier: &Modifier) -> Result<()> {
+        Ok(())
+    }
+    /// After a message was deleted.
+    fn message_deleted(
+        _removal: &MessageRemoval,
+        _writer: &Writer,
+        _modifier: &Modifier,
+    ) -> Result<()> {
+        Ok(())
+    }
+    /// After a reaction was added or taken back.
+    fn message_reacted(_reaction: &Reaction, _writer: &Writer, _modifier: &Modifier) -> Result<()> {
+        Ok(())
+    }
+    /// After a room was created.
+    fn room_created(_change: &RoomChange, _writer: &Writer, _modifier: &Modifier) -> Result<()> {
+        Ok(())
+    }
+    /// After a room was deleted.
+    fn room_deleted(_change: &RoomChange, _writer: &Writer, _modifier: &Modifier) -> Result<()> {
+        Ok(())
+    }
+    /// After a user joined a room.
+    fn user_joined(_membership: &Membership, _writer: &Writer, _modifier: &Modifier) -> Result<()> {
+        Ok(())
+    }
+    /// After a user left a room.
+    fn user_left(_membership: &Membership, _writer: &Writer, _modifier: &Modifier) -> Result<()> {
+        Ok(())
+    }
+    /// After a user account was created.
+    fn user_created(_user: &User, _writer: &Writer, _modifier: &Modifier) -> Result<()> {
+        Ok(())
+    }
+    /// After a user account changed.
+    fn user_updated(_user: &User, _writer: &Writer, _modifier: &Modifier) -> Result<()> {
+        Ok(())
+    }
+    /// After a user logged in.
+    fn user_logged_in(_user: &User, _writer: &Writer, _modifier: &Modifier) -> Result<()> {
         Ok(())
     }
 }
@@ -544,7 +688,7 @@ pub type __Phantom<A> = PhantomData<A>;
 /// time (WIT export names, in family then WIT declaration order):
 ///
 /// ```text
-/// {"api-version":"0.1.0","handlers":["execute-post-message-sent","execute-command"]}
+/// {"api-version":"0.2.0","handlers":["execute-post-message-sent","execute-command"]}
 /// ```
 ///
 /// The host calls an app only for the handlers listed there.
@@ -580,7 +724,8 @@ macro_rules! export_app {
         $crate::__default_impl!(Messages, $app, [$($family),*]);
         $crate::__default_impl!(Commands, $app, [$($family),*]);
         $crate::__default_impl!(Settings, $app, [$($family),*]);
-        const __HANGAR_HANDLERS: [&[&str]; 4] = $crate::__recorded::<$app>();
+        $crate::__default_impl!(Events, $app, [$($family),*]);
+        const __HANGAR_HANDLERS: [&[&str]; 5] = $crate::__recorded::<$app>();
         #[used]
         #[unsafe(link_section = "hangar:exports")]
         static __HANGAR_EXPORTS: [u8; $crate::__exports_len(&__HANGAR_HANDLERS)] =
@@ -615,6 +760,11 @@ macro_rules! __default_impl {
             const IMPLEMENTED: &'static [&'static str] = &[];
         }
     };
+    (@none Events, $app:ty) => {
+        impl $crate::__EventsHandlers for $app {
+            const IMPLEMENTED: &'static [&'static str] = &[];
+        }
+    };
     ($trait:ident, $app:ty, []) => {
         impl $crate::$trait for $app {}
         $crate::__default_impl!(@none $trait, $app);
@@ -623,6 +773,7 @@ macro_rules! __default_impl {
     (Messages, $app:ty, [Messages $(, $rest:ident)*]) => {};
     (Commands, $app:ty, [Commands $(, $rest:ident)*]) => {};
     (Settings, $app:ty, [Settings $(, $rest:ident)*]) => {};
+    (Events, $app:ty, [Events $(, $rest:ident)*]) => {};
     ($trait:ident, $app:ty, [$other:ident $(, $rest:ident)*]) => {
         $crate::__default_impl!($trait, $app, [$($rest),*]);
     };

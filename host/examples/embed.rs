@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use hangar_host::{Bridge, Effect, HostBuilder, Message, Room, User};
+use hangar_host::{Bridge, Effect, HostBuilder, Message, Room, RoomKind, User};
 
 /// The chat server's side: here, messages kept in memory.
 #[derive(Default)]
@@ -21,6 +21,8 @@ impl Bridge for MyChat {
         Ok(Some(Room {
             id: id.into(),
             name: format!("#{id}"),
+            kind: RoomKind::Channel,
+            creator: String::new(),
         }))
     }
     fn user(&self, id: &str) -> Result<Option<User>, String> {
@@ -28,6 +30,7 @@ impl Bridge for MyChat {
             id: id.into(),
             username: id.into(),
             display_name: id.into(),
+            is_bot: false,
         }))
     }
     fn message(&self, id: &str) -> Result<Option<Message>, String> {

@@ -5,11 +5,13 @@
 //! silent empty result. The per-version modules in `bindings` map these to
 //! their WIT types.
 
-use crate::bridge::{Effect, Message, Room, User};
+use crate::bridge::{Content, Effect, Message, Room, RoomKind, User, bot_user_id};
 use crate::manifest::{Manifest, Permission};
 use crate::policy::bounded;
+use crate::registry::now_ms;
+use crate::rich;
 use crate::sandbox::CallState;
-use crate::storage::{Association, Record, StoreError, StoreResult, Txn};
+use crate::storage::{Association, Record, StoreError, StoreResult, Txn, new_record_id};
 
 /// An error a host call returns to the app (a WIT `error` case).
 #[derive(Debug)]
@@ -150,8 +152,16 @@ impl CallState {
             return Ok(Err(e));
         }
         let bytes = room.len() + text.len();
+        let message = Message {
+            id: new_record_id(),
+            room,
+            sender: self.bot(),
+            text,
+            timestamp: now_ms(),
+            ..Message::default()
+        };
         let app = self.app.manifest.id.clone();
-        Ok(self.queue(Effect::SendMessage { app, room, text }, bytes))
+        Ok(self.queue(Effect::SendMessage { app, message }, bytes))
     }
 
     pub(crate) fn notify_user(
@@ -211,4 +221,337 @@ impl CallState {
         self.effects.push(effect);
         Ok(())
     }
+}
+
+/// A message an app sends (API 0.2's `outgoing`).
+pub(crate) struct Outgoing {
+    pub(crate) room: String,
+    pub(crate) thread: Option<String>,
+    pub(crate) alias: Option<String>,
+    pub(crate) avatar: Option<String>,
+    pub(crate) content: Content,
+}
+
+/// Most room members one read returns.
+const MAX_MEMBERS: u32 = 1000;
+/// Most messages one history or thread read returns.
+const MAX_HISTORY: u32 = 100;
+/// Most users named in one direct-room call.
+const MAX_DIRECT_USERS: usize = 16;
+/// Most bytes one chat read may hand the app.
+const MAX_READ_BYTES: usize = 8 << 20;
+
+/// Refuse a read that would hand the app more than [`MAX_READ_BYTES`].
+fn within_read_bound<T: serde::Serialize>(what: &str, value: T) -> Outcome<T> {
+    let bytes = serde_json::to_vec(&value).map_or(0, |v| v.len());
+    if bytes > MAX_READ_BYTES {
+        return Err(ImportError::TooLarge(format!(
+            "{what} is {bytes} bytes, over the limit of {MAX_READ_BYTES} per read; ask for fewer"
+        )));
+    }
+    Ok(value)
+}
+
+impl CallState {
+    fn bot(&self) -> String {
+        bot_user_id(&self.app.manifest.id)
+    }
+
+    /// The app's own bot user.
+    pub(crate) fn app_user(&self) -> User {
+        User {
+            id: self.bot(),
+            username: format!("{}.bot", self.app.manifest.id),
+            display_name: self.app.manifest.name.clone(),
+            is_bot: true,
+        }
+    }
+
+    fn check_list(&self, what: &str, list: &[String], max: usize) -> Outcome<()> {
+        if list.is_empty() || list.len() > max {
+            return Err(ImportError::Invalid(format!(
+                "{what} must name 1 to {max} users, not {}",
+                list.len()
+            )));
+        }
+        list.iter()
+            .try_for_each(|u| self.check_size("a user id", u))
+    }
+
+    pub(crate) fn room_by_name(&mut self, name: &str) -> Outcome<Option<Room>> {
+        self.need(Permission::RoomRead)?;
+        self.check_size("room name", name)?;
+        self.bridge.room_by_name(name).map_err(ImportError::Host)
+    }
+
+    pub(crate) fn room_members(&mut self, room: &str, limit: u32) -> Outcome<Vec<User>> {
+        self.need(Permission::RoomRead)?;
+        self.check_size("room id", room)?;
+        let limit = limit.min(MAX_MEMBERS) as usize;
+        let members = self
+            .bridge
+            .room_members(room, limit)
+            .map_err(ImportError::Host)?;
+        within_read_bound("the member list", truncate(members, limit))
+    }
+
+    pub(crate) fn room_messages(&mut self, room: &str, limit: u32) -> Outcome<Vec<Message>> {
+        self.need(Permission::RoomRead)?;
+        self.need(Permission::MessageRead)?;
+        self.check_size("room id", room)?;
+        let limit = limit.min(MAX_HISTORY) as usize;
+        let mut list = self
+            .bridge
+            .room_messages(room, limit)
+            .map_err(ImportError::Host)?;
+        // The newest `limit`, oldest first, whatever the chat returned.
+        if list.len() > limit {
+            list.drain(..list.len() - limit);
+        }
+        within_read_bound("the room's history", list)
+    }
+
+    pub(crate) fn direct_room(&mut self, users: &[String]) -> Outcome<Option<Room>> {
+        self.need(Permission::RoomRead)?;
+        self.check_list("a direct room", users, MAX_DIRECT_USERS)?;
+        self.bridge
+            .direct_room(&members(users, None))
+            .map_err(ImportError::Host)
+    }
+
+    pub(crate) fn user_by_username(&mut self, username: &str) -> Outcome<Option<User>> {
+        self.need(Permission::UserRead)?;
+        self.check_size("username", username)?;
+        self.bridge
+            .user_by_username(username)
+            .map_err(ImportError::Host)
+    }
+
+    pub(crate) fn thread(&mut self, root: &str, limit: u32) -> Outcome<Vec<Message>> {
+        self.need(Permission::MessageRead)?;
+        self.check_size("message id", root)?;
+        let limit = limit.min(MAX_HISTORY) as usize;
+        let list = self.bridge.thread(root, limit).map_err(ImportError::Host)?;
+        within_read_bound("the thread", truncate(list, limit))
+    }
+
+    pub(crate) fn server_setting(&mut self, id: &str) -> Outcome<Option<String>> {
+        self.need(Permission::ServerSettingRead)?;
+        self.check_size("setting id", id)?;
+        let value = self.bridge.server_setting(id).map_err(ImportError::Host)?;
+        let text = value.map(|v| v.to_string());
+        if let Some(t) = &text {
+            self.check_size("the setting's value", t)?;
+        }
+        Ok(text)
+    }
+
+    /// Send a rich message as the app's bot user; its id is chosen now.
+    pub(crate) fn send(&mut self, out: Outgoing) -> wasmtime::Result<Outcome<String>> {
+        self.handler_only()?;
+        Ok(self.send_checked(out))
+    }
+
+    fn send_checked(&mut self, out: Outgoing) -> Outcome<String> {
+        self.need(Permission::MessageWrite)?;
+        self.check_size("room id", &out.room)?;
+        if let Some(t) = &out.thread {
+            self.check_size("thread id", t)?;
+        }
+        let bytes = rich::check(
+            &out.content,
+            out.alias.as_deref(),
+            out.avatar.as_deref(),
+            self.limits.max_argument_bytes,
+        )
+        .map_err(ImportError::TooLarge)?;
+        let mut message = Message {
+            id: new_record_id(),
+            room: out.room,
+            sender: self.bot(),
+            timestamp: now_ms(),
+            thread: out.thread,
+            alias: out.alias,
+            avatar: out.avatar,
+            ..Message::default()
+        };
+        message.set_content(out.content);
+        let id = message.id.clone();
+        let app = self.app.manifest.id.clone();
+        self.queue(Effect::SendMessage { app, message }, bytes)?;
+        Ok(id)
+    }
+
+    /// Whether the app may edit or delete message `id`: its own (sent
+    /// earlier, or queued by this call) with `message.write`, others' with
+    /// `message.update`.
+    fn may_change(&mut self, id: &str) -> Outcome<()> {
+        self.check_size("message id", id)?;
+        let queued = self
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::SendMessage { message, .. } if message.id == id));
+        if queued {
+            return self.need(Permission::MessageWrite);
+        }
+        let Some(message) = self.bridge.message(id).map_err(ImportError::Host)? else {
+            return Err(ImportError::NotFound(format!(
+                "no message '{}'",
+                id.chars().take(100).collect::<String>()
+            )));
+        };
+        if message.sender == self.bot() {
+            self.need(Permission::MessageWrite)
+        } else {
+            self.need(Permission::MessageUpdate)
+        }
+    }
+
+    pub(crate) fn update_message(
+        &mut self,
+        id: String,
+        content: Content,
+    ) -> wasmtime::Result<Outcome<()>> {
+        self.handler_only()?;
+        let checked = self.may_change(&id).and_then(|()| {
+            rich::check(&content, None, None, self.limits.max_argument_bytes)
+                .map_err(ImportError::TooLarge)
+        });
+        let bytes = match checked {
+            Ok(bytes) => bytes + id.len(),
+            Err(e) => return Ok(Err(e)),
+        };
+        let app = self.app.manifest.id.clone();
+        Ok(self.queue(Effect::UpdateMessage { app, id, content }, bytes))
+    }
+
+    pub(crate) fn delete_message(&mut self, id: String) -> wasmtime::Result<Outcome<()>> {
+        self.handler_only()?;
+        if let Err(e) = self.may_change(&id) {
+            return Ok(Err(e));
+        }
+        let bytes = id.len();
+        let app = self.app.manifest.id.clone();
+        Ok(self.queue(Effect::DeleteMessage { app, id }, bytes))
+    }
+
+    pub(crate) fn notify_room(
+        &mut self,
+        room: String,
+        text: String,
+    ) -> wasmtime::Result<Outcome<()>> {
+        self.handler_only()?;
+        let checked = self
+            .need(Permission::MessageWrite)
+            .and_then(|_| self.check_size("room id", &room))
+            .and_then(|_| self.check_size("message text", &text));
+        if let Err(e) = checked {
+            return Ok(Err(e));
+        }
+        let bytes = room.len() + text.len();
+        let app = self.app.manifest.id.clone();
+        Ok(self.queue(Effect::NotifyRoom { app, room, text }, bytes))
+    }
+
+    /// Create a room with the bot user as creator and member.
+    pub(crate) fn create_room(
+        &mut self,
+        name: String,
+        kind: RoomKind,
+        users: Vec<String>,
+    ) -> wasmtime::Result<Outcome<String>> {
+        self.handler_only()?;
+        let checked = self
+            .need(Permission::RoomWrite)
+            .and_then(|_| self.check_size("room name", &name))
+            .and_then(|_| {
+                if name.trim().is_empty() {
+                    return Err(ImportError::Invalid("a room needs a name".into()));
+                }
+                if kind == RoomKind::Direct {
+                    return Err(ImportError::Invalid(
+                        "direct rooms come from create-direct, not create-room".into(),
+                    ));
+                }
+                if users.len() > MAX_MEMBERS as usize {
+                    return Err(ImportError::Invalid(format!(
+                        "a new room may start with at most {MAX_MEMBERS} members"
+                    )));
+                }
+                users
+                    .iter()
+                    .try_for_each(|u| self.check_size("a user id", u))
+            });
+        if let Err(e) = checked {
+            return Ok(Err(e));
+        }
+        let room = Room {
+            id: new_record_id(),
+            name,
+            kind,
+            creator: self.bot(),
+        };
+        Ok(self.queue_room(room, members(&users, Some(self.bot()))))
+    }
+
+    /// The direct room between the bot user and `users`: the existing one
+    /// (in the chat, or queued by this call), or a new one.
+    pub(crate) fn create_direct(
+        &mut self,
+        users: Vec<String>,
+    ) -> wasmtime::Result<Outcome<String>> {
+        self.handler_only()?;
+        Ok(self.direct_checked(users))
+    }
+
+    fn direct_checked(&mut self, users: Vec<String>) -> Outcome<String> {
+        self.need(Permission::RoomWrite)?;
+        self.check_list("a direct room", &users, MAX_DIRECT_USERS)?;
+        let members = members(&users, Some(self.bot()));
+        let queued = self.effects.iter().find_map(|e| match e {
+            Effect::CreateRoom {
+                room, members: m, ..
+            } if room.kind == RoomKind::Direct && *m == members => Some(room.id.clone()),
+            _ => None,
+        });
+        if let Some(id) = queued {
+            return Ok(id);
+        }
+        if let Some(room) = self
+            .bridge
+            .direct_room(&members)
+            .map_err(ImportError::Host)?
+        {
+            return Ok(room.id);
+        }
+        let room = Room {
+            id: new_record_id(),
+            name: members.join(", "),
+            kind: RoomKind::Direct,
+            creator: self.bot(),
+        };
+        self.queue_room(room, members)
+    }
+
+    fn queue_room(&mut self, room: Room, members: Vec<String>) -> Outcome<String> {
+        let bytes = room.name.len() + members.iter().map(String::len).sum::<usize>();
+        let id = room.id.clone();
+        let app = self.app.manifest.id.clone();
+        self.queue(Effect::CreateRoom { app, room, members }, bytes)?;
+        Ok(id)
+    }
+}
+
+/// `users` (plus `extra`), sorted and without repeats: a direct room's
+/// member set has one spelling.
+fn members(users: &[String], extra: Option<String>) -> Vec<String> {
+    let mut all: Vec<String> = users.iter().cloned().chain(extra).collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+fn truncate<T>(mut list: Vec<T>, limit: usize) -> Vec<T> {
+    list.truncate(limit);
+    list
 }

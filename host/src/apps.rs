@@ -59,7 +59,7 @@ impl LoadedApp {
 
     /// Whether the app is ever called for `export`.
     pub(crate) fn handles(&self, export: Export) -> bool {
-        self.exports[export as usize]
+        self.exports[export.index()]
     }
 
     /// What a call of this app sees of it.
@@ -131,7 +131,7 @@ impl AppSet {
 
     /// The enabled apps that handle `export`, in dispatch order.
     pub(crate) fn handling(&self, export: Export) -> &[Arc<LoadedApp>] {
-        &self.handling[export as usize]
+        &self.handling[export.index()]
     }
 
     /// The enabled app that provides `/command`.

@@ -20,7 +20,7 @@ use crate::exports::{Export, HandlerCall, ReadOnlyCall};
 use crate::journal::Journal;
 use crate::policy::{MAX_APP_TEXT, bounded, is_fault};
 use crate::registry::{Registry, Status};
-use crate::report::{AppReport, FailureKind, Outcome};
+use crate::report::{AppReport, ErrorKind, FailureKind, Outcome};
 use crate::sandbox::{CallLimits, CallState, Capture};
 use crate::stats::Stats;
 use crate::storage::Mode;
@@ -70,11 +70,11 @@ impl CallEngine {
         call: &C,
         check: impl FnOnce(&C::Output) -> Result<(), String>,
     ) -> CallOutcome<C::Output> {
-        let mut prepared = self.prepare(app, C::EXPORT, Mode::Write);
+        let mut prepared = self.prepare(app, call.export(), Mode::Write);
         let result = invoke(&mut prepared, app, true, |i, s| {
             call.invoke(i, s, Accessors::new())
         });
-        self.settle(app, C::EXPORT, prepared, result, check)
+        self.settle(app, call.export(), prepared, result, check)
     }
 
     /// Call a read-only export: no writer, no modifier, one snapshot.
@@ -83,9 +83,9 @@ impl CallEngine {
         app: &LoadedApp,
         call: &C,
     ) -> CallOutcome<C::Output> {
-        let mut prepared = self.prepare(app, C::EXPORT, Mode::Read);
+        let mut prepared = self.prepare(app, call.export(), Mode::Read);
         let result = invoke(&mut prepared, app, false, |i, s| call.invoke(i, s));
-        self.settle(app, C::EXPORT, prepared, result, |_| Ok(()))
+        self.settle(app, call.export(), prepared, result, |_| Ok(()))
     }
 
     fn prepare(&self, app: &LoadedApp, export: Export, mode: Mode) -> Prepared {
@@ -145,20 +145,28 @@ impl CallEngine {
             outcome: Outcome::Ok,
             failure: None,
             error: None,
+            error_kind: None,
             denied: state.denied.iter().map(|s| s.to_string()).collect(),
             duration_us: 0,
         };
         self.keep_logs(app, &mut state);
         let ended = end(result, &state, start, deadline, &stderr).and_then(|value| {
-            check(&value).map_err(|e| (FailureKind::AppError, bounded(e, MAX_APP_TEXT)))?;
+            check(&value).map_err(|e| {
+                (
+                    FailureKind::AppError,
+                    bounded(e, MAX_APP_TEXT),
+                    Some(ErrorKind::Invalid),
+                )
+            })?;
             Ok(value)
         });
         let (value, effects) = match ended.and_then(|value| commit(state, value)) {
             Ok((value, effects)) => (Some(value), self.deliver(app, effects)),
-            Err((kind, message)) => {
+            Err((kind, message, error_kind)) => {
                 report.outcome = Outcome::Error;
                 report.failure = Some(kind);
                 report.error = Some(message);
+                report.error_kind = error_kind;
                 (None, Vec::new())
             }
         };
@@ -281,7 +289,8 @@ fn invoke<T>(
     result
 }
 
-type Failure = (FailureKind, String);
+/// Why a call failed, what it said, and for an error it returned, its kind.
+type Failure = (FailureKind, String, Option<ErrorKind>);
 
 /// How the call ended: its value, or why it failed. A call that came back
 /// after its deadline (blocked in the host, e.g. sleeping, where epochs
@@ -297,13 +306,22 @@ fn end<T>(
     let late_msg =
         |what: &str| format!("ran past its deadline of {} ms{what}", deadline.as_millis());
     match result {
-        Ok(Ok(_)) if late => Err((FailureKind::Timeout, late_msg(" (blocked in a host call)"))),
-        Ok(Err(message)) if late => Err((
+        Ok(Ok(_)) if late => Err((
             FailureKind::Timeout,
-            late_msg(&format!(": {}", bounded(message, MAX_APP_TEXT))),
+            late_msg(" (blocked in a host call)"),
+            None,
+        )),
+        Ok(Err(e)) if late => Err((
+            FailureKind::Timeout,
+            late_msg(&format!(": {}", bounded(e.message, MAX_APP_TEXT))),
+            None,
         )),
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(message)) => Err((FailureKind::AppError, bounded(message, MAX_APP_TEXT))),
+        Ok(Err(e)) => Err((
+            FailureKind::AppError,
+            bounded(e.message, MAX_APP_TEXT),
+            Some(e.kind),
+        )),
         Err(trap) => {
             let said = String::from_utf8_lossy(&stderr.contents())
                 .trim()
@@ -327,6 +345,7 @@ fn commit<T>(state: CallState, value: T) -> Result<(T, Vec<Effect>), Failure> {
         Err(e) => Err((
             FailureKind::Host,
             format!("committing the handler's writes: {e}"),
+            None,
         )),
     }
 }
@@ -363,6 +382,7 @@ fn classify(
         return (
             FailureKind::Host,
             format!("the host is busy (every instance slot is in use); try again: {trap}"),
+            None,
         );
     }
     if trap.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
@@ -372,17 +392,20 @@ fn classify(
                 "ran past its deadline of {} ms and was stopped{said}",
                 deadline.as_millis()
             ),
+            None,
         );
     }
     if limit_hit || stderr.contains("memory allocation of") {
         return (
             FailureKind::OutOfMemory,
             format!("hit its memory cap of {max_memory} bytes{said}\n{detail}"),
+            None,
         );
     }
     let root = bounded(trap.root_cause().to_string(), MAX_APP_TEXT);
     (
         FailureKind::Trap,
         format!("trapped: {root}{said}\n{detail}"),
+        None,
     )
 }

@@ -6,14 +6,16 @@
 use wasmtime::Store;
 
 use crate::bindings::{
-    Accessors, CommandArg, CustomField, Instance, MessageArg, Returned, ReturnedMessage,
+    Accessors, CommandArg, CustomField, EventArg, Instance, MessageArg, PreviewItemArg, Returned,
+    ReturnedMessage,
 };
+use crate::bridge::EventKind;
 use crate::manifest::Event;
 use crate::policy::EventClass;
 use crate::report::PreviewItem;
 use crate::sandbox::CallState;
 
-/// Every export of the `hangar:app` world.
+/// Every export of the `hangar:app` worlds (0.1 has the first fourteen).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Export {
     OnInstall,
@@ -30,29 +32,94 @@ pub(crate) enum Export {
     PreviewCommand,
     OnPreSettingUpdate,
     OnSettingUpdated,
+    CheckPostMessageSent,
+    ExecutePreviewItem,
+    CheckPreEvent,
+    CheckPostEvent,
+    /// `execute-pre-event-prevent` for one kind of event.
+    PreEvent(EventKind),
+    /// `execute-post-event` for one kind of event.
+    PostEvent(EventKind),
 }
+
+/// How many exports there are, counting each event kind's.
+const COUNT: usize = 18 + PREVENTABLE.len() + EventKind::ALL.len();
+
+/// The kinds of event apps may prevent, in `EventKind` order.
+const PREVENTABLE: [EventKind; 6] = [
+    EventKind::MessageUpdated,
+    EventKind::MessageDeleted,
+    EventKind::RoomCreated,
+    EventKind::RoomDeleted,
+    EventKind::UserJoined,
+    EventKind::UserLeft,
+];
 
 impl Export {
     /// Every export, in WIT order.
-    pub(crate) const ALL: [Export; 14] = [
-        Export::OnInstall,
-        Export::OnUninstall,
-        Export::OnUpdate,
-        Export::OnEnable,
-        Export::OnDisable,
-        Export::CheckPreMessageSentPrevent,
-        Export::PreMessageSentPrevent,
-        Export::PreMessageSentExtend,
-        Export::PreMessageSentModify,
-        Export::PostMessageSent,
-        Export::ExecuteCommand,
-        Export::PreviewCommand,
-        Export::OnPreSettingUpdate,
-        Export::OnSettingUpdated,
-    ];
+    pub(crate) const ALL: [Export; COUNT] = {
+        let mut all = [Export::OnInstall; COUNT];
+        let fixed = [
+            Export::OnInstall,
+            Export::OnUninstall,
+            Export::OnUpdate,
+            Export::OnEnable,
+            Export::OnDisable,
+            Export::CheckPreMessageSentPrevent,
+            Export::PreMessageSentPrevent,
+            Export::PreMessageSentExtend,
+            Export::PreMessageSentModify,
+            Export::PostMessageSent,
+            Export::ExecuteCommand,
+            Export::PreviewCommand,
+            Export::OnPreSettingUpdate,
+            Export::OnSettingUpdated,
+            Export::CheckPostMessageSent,
+            Export::ExecutePreviewItem,
+            Export::CheckPreEvent,
+            Export::CheckPostEvent,
+        ];
+        let mut i = 0;
+        while i < fixed.len() {
+            all[i] = fixed[i];
+            i += 1;
+        }
+        let mut k = 0;
+        while k < PREVENTABLE.len() {
+            all[i] = Export::PreEvent(PREVENTABLE[k]);
+            i += 1;
+            k += 1;
+        }
+        let mut k = 0;
+        while k < EventKind::ALL.len() {
+            all[i] = Export::PostEvent(EventKind::ALL[k]);
+            i += 1;
+            k += 1;
+        }
+        all
+    };
 
-    /// Its WIT name (also the handler name in reports and logs).
-    pub(crate) const fn name(self) -> &'static str {
+    /// Its position in [`Export::ALL`].
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Export::PreEvent(kind) => {
+                18 + PREVENTABLE
+                    .iter()
+                    .position(|k| *k == kind)
+                    .expect("only preventable kinds have a pre export")
+            }
+            Export::PostEvent(kind) => 18 + PREVENTABLE.len() + kind as usize,
+            fixed => Export::ALL
+                .iter()
+                .position(|e| *e == fixed)
+                .expect("every export is listed"),
+        }
+    }
+
+    /// Its name (also the handler name in reports, logs and the
+    /// `hangar:exports` section); an event kind's handler is named after
+    /// its manifest event, such as `execute-post-room-user-joined`.
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Export::OnInstall => "on-install",
             Export::OnUninstall => "on-uninstall",
@@ -68,15 +135,22 @@ impl Export {
             Export::PreviewCommand => "preview-command",
             Export::OnPreSettingUpdate => "on-pre-setting-update",
             Export::OnSettingUpdated => "on-setting-updated",
+            Export::CheckPostMessageSent => "check-post-message-sent",
+            Export::ExecutePreviewItem => "execute-preview-item",
+            Export::CheckPreEvent => "check-pre-event",
+            Export::CheckPostEvent => "check-post-event",
+            Export::PreEvent(k) => HANDLER_NAMES[Export::PreEvent(k).index() - 18],
+            Export::PostEvent(k) => HANDLER_NAMES[Export::PostEvent(k).index() - 18],
         }
     }
 
-    /// The export with WIT name `name`.
+    /// The export with name `name`.
     pub(crate) fn parse(name: &str) -> Option<Export> {
         Export::ALL.into_iter().find(|e| e.name() == name)
     }
 
-    /// The deadline class it runs under.
+    /// The deadline class it runs under: event prevents share the
+    /// pre-message class, event handlers the post-message one.
     pub(crate) const fn class(self) -> EventClass {
         match self {
             Export::OnInstall
@@ -87,9 +161,16 @@ impl Export {
             Export::CheckPreMessageSentPrevent
             | Export::PreMessageSentPrevent
             | Export::PreMessageSentExtend
-            | Export::PreMessageSentModify => EventClass::PreMessage,
-            Export::PostMessageSent => EventClass::PostMessage,
-            Export::ExecuteCommand | Export::PreviewCommand => EventClass::Command,
+            | Export::PreMessageSentModify
+            | Export::CheckPreEvent
+            | Export::PreEvent(_) => EventClass::PreMessage,
+            Export::PostMessageSent
+            | Export::CheckPostMessageSent
+            | Export::CheckPostEvent
+            | Export::PostEvent(_) => EventClass::PostMessage,
+            Export::ExecuteCommand | Export::PreviewCommand | Export::ExecutePreviewItem => {
+                EventClass::Command
+            }
             Export::OnPreSettingUpdate | Export::OnSettingUpdated => EventClass::Settings,
         }
     }
@@ -111,16 +192,42 @@ impl Export {
             Export::ExecuteCommand => return None,
             Export::PreviewCommand => Event::CommandPreview,
             Export::OnPreSettingUpdate | Export::OnSettingUpdated => Event::Settings,
+            Export::CheckPostMessageSent => Event::CheckPostMessageSent,
+            Export::ExecutePreviewItem => Event::CommandPreviewItem,
+            Export::CheckPreEvent => Event::CheckPreEvent,
+            Export::CheckPostEvent => Event::CheckPostEvent,
+            Export::PreEvent(k) => Event::Pre(k),
+            Export::PostEvent(k) => Event::Post(k),
         })
     }
 }
+
+/// The handler names of the event kinds' exports, in [`Export::ALL`] order.
+const HANDLER_NAMES: [&str; PREVENTABLE.len() + EventKind::ALL.len()] = [
+    "execute-pre-message-updated-prevent",
+    "execute-pre-message-deleted-prevent",
+    "execute-pre-room-created-prevent",
+    "execute-pre-room-deleted-prevent",
+    "execute-pre-room-user-joined-prevent",
+    "execute-pre-room-user-left-prevent",
+    "execute-post-message-updated",
+    "execute-post-message-deleted",
+    "execute-post-message-reacted",
+    "execute-post-room-created",
+    "execute-post-room-deleted",
+    "execute-post-room-user-joined",
+    "execute-post-room-user-left",
+    "execute-post-user-created",
+    "execute-post-user-updated",
+    "execute-post-user-logged-in",
+];
 
 /// A typed call of one export.
 pub(crate) trait Call {
     /// What the export returns on success.
     type Output;
     /// Which export.
-    const EXPORT: Export;
+    fn export(&self) -> Export;
 }
 
 /// An event handler: gets the writer and modifier, runs in one transaction.
@@ -143,7 +250,9 @@ macro_rules! call {
         pub(crate) struct $name $(<$lt>)? $(($(pub(crate) $field),*))?;
         impl $(<$lt>)? Call for $name $(<$lt>)? {
             type Output = $out;
-            const EXPORT: Export = Export::$export;
+            fn export(&self) -> Export {
+                Export::$export
+            }
         }
     };
 }
@@ -162,6 +271,64 @@ call!(ExecuteCommand<'a>(&'a CommandArg), ExecuteCommand, ());
 call!(PreviewCommand<'a>(&'a CommandArg), PreviewCommand, Vec<PreviewItem>);
 call!(PreSettingUpdate<'a>(&'a str, &'a str, &'a str), OnPreSettingUpdate, ());
 call!(SettingUpdated<'a>(&'a str, &'a str), OnSettingUpdated, ());
+call!(CheckPost<'a>(&'a MessageArg), CheckPostMessageSent, bool);
+call!(PickedItem<'a>(&'a PreviewItemArg, &'a CommandArg), ExecutePreviewItem, ());
+call!(CheckPreEvent<'a>(&'a EventArg), CheckPreEvent, bool);
+call!(CheckPostEvent<'a>(&'a EventArg), CheckPostEvent, bool);
+
+/// `execute-pre-event-prevent` for the event's kind.
+pub(crate) struct PreventEvent<'a>(pub(crate) &'a EventArg);
+impl Call for PreventEvent<'_> {
+    type Output = bool;
+    fn export(&self) -> Export {
+        Export::PreEvent(self.0.kind)
+    }
+}
+
+/// `execute-post-event` for the event's kind.
+pub(crate) struct PostEvent<'a>(pub(crate) &'a EventArg);
+impl Call for PostEvent<'_> {
+    type Output = ();
+    fn export(&self) -> Export {
+        Export::PostEvent(self.0.kind)
+    }
+}
+
+impl ReadOnlyCall for CheckPost<'_> {
+    fn invoke(&self, i: &Instance, s: &mut Store<CallState>) -> Returned<bool> {
+        i.check_post_message_sent(s, self.0)
+    }
+}
+
+impl HandlerCall for PickedItem<'_> {
+    fn invoke(&self, i: &Instance, s: &mut Store<CallState>, a: Accessors) -> Returned<()> {
+        i.execute_preview_item(s, self.0, self.1, a)
+    }
+}
+
+impl ReadOnlyCall for CheckPreEvent<'_> {
+    fn invoke(&self, i: &Instance, s: &mut Store<CallState>) -> Returned<bool> {
+        i.check_pre_event(s, self.0)
+    }
+}
+
+impl ReadOnlyCall for CheckPostEvent<'_> {
+    fn invoke(&self, i: &Instance, s: &mut Store<CallState>) -> Returned<bool> {
+        i.check_post_event(s, self.0)
+    }
+}
+
+impl HandlerCall for PreventEvent<'_> {
+    fn invoke(&self, i: &Instance, s: &mut Store<CallState>, a: Accessors) -> Returned<bool> {
+        i.prevent_event(s, self.0, a)
+    }
+}
+
+impl HandlerCall for PostEvent<'_> {
+    fn invoke(&self, i: &Instance, s: &mut Store<CallState>, a: Accessors) -> Returned<()> {
+        i.post_event(s, self.0, a)
+    }
+}
 
 impl HandlerCall for OnInstall {
     fn invoke(&self, i: &Instance, s: &mut Store<CallState>, a: Accessors) -> Returned<()> {

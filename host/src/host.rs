@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::apps::Apps;
-use crate::bridge::{Bridge, Message};
+use crate::bridge::{Bridge, ChatEvent, Message};
 use crate::call::CallEngine;
 use crate::config::HostConfig;
 use crate::engine::Runtime;
@@ -16,8 +16,11 @@ use crate::journal::Journal;
 use crate::lifecycle::Lifecycle;
 use crate::package::Package;
 use crate::pipeline;
+use crate::pipeline::command::Typed;
 use crate::registry::{LogEntry, Registry};
-use crate::report::{AppInfo, AppReport, AppSummary, CommandReport, PreviewItem, SendReport};
+use crate::report::{
+    AppInfo, AppReport, AppSummary, CommandReport, EventReport, PreviewItem, SendReport,
+};
 use crate::stats::Stats;
 use crate::storage::Record;
 use crate::storage::sqlite::SqliteBackend;
@@ -227,25 +230,34 @@ impl Host {
     /// Push a message from `sender` in `room` through the whole pipeline.
     pub fn send_message(&self, room: &str, sender: &str, text: &str) -> Result<SendReport> {
         self.send(Message {
-            id: String::new(),
             room: room.to_string(),
             sender: sender.to_string(),
             text: text.to_string(),
-            custom_fields: Default::default(),
             timestamp: crate::registry::now_ms(),
+            ..Message::default()
         })
     }
 
-    /// Push a prepared message through the whole pipeline. Its text, ids
-    /// and custom fields are bounded like anything an app hands the host.
+    /// Push a prepared message (in a thread, with attachments and blocks
+    /// as the chat allows) through the whole pipeline. Its text, ids,
+    /// custom fields and rich content are bounded like anything an app
+    /// hands the host.
     pub fn send(&self, message: Message) -> Result<SendReport> {
         let s = &self.inner;
         let max = s.config.max_argument_bytes;
         let fields = serde_json::to_string(&message.custom_fields).map_or(0, |f| f.len());
+        crate::rich::check(
+            &message.content(),
+            message.alias.as_deref(),
+            message.avatar.as_deref(),
+            max,
+        )
+        .map_err(Error::InvalidInput)?;
         for (what, len) in [
             ("text", message.text.len()),
             ("room", message.room.len()),
             ("sender", message.sender.len()),
+            ("thread", message.thread.as_ref().map_or(0, String::len)),
             ("custom fields", fields),
         ] {
             if len > max {
@@ -260,9 +272,27 @@ impl Host {
 
     /// Run a slash command line such as `/karma bob`.
     pub fn command(&self, room: &str, sender: &str, line: &str) -> Result<CommandReport> {
+        self.command_in_thread(room, None, sender, line)
+    }
+
+    /// Run a slash command typed in a thread (`thread` is its root
+    /// message); API 0.2 apps see the thread.
+    pub fn command_in_thread(
+        &self,
+        room: &str,
+        thread: Option<&str>,
+        sender: &str,
+        line: &str,
+    ) -> Result<CommandReport> {
         let s = &self.inner;
         let set = s.apps.current()?;
-        pipeline::command::run(&s.calls, &set, room, sender, line)
+        let at = Typed {
+            room,
+            thread,
+            sender,
+            line,
+        };
+        pipeline::command::run(&s.calls, &set, &at)
     }
 
     /// Ask for a command's preview (read-only).
@@ -274,7 +304,52 @@ impl Host {
     ) -> Result<(Vec<PreviewItem>, AppReport)> {
         let s = &self.inner;
         let set = s.apps.current()?;
-        pipeline::command::preview(&s.calls, &set, room, sender, line)
+        let at = Typed {
+            room,
+            thread: None,
+            sender,
+            line,
+        };
+        pipeline::command::preview(&s.calls, &set, &at)
+    }
+
+    /// The user picked `item` from the preview of the command on `line`:
+    /// the command's app acts on it (a handler, API 0.2).
+    pub fn pick_preview_item(
+        &self,
+        room: &str,
+        sender: &str,
+        line: &str,
+        item: &PreviewItem,
+    ) -> Result<CommandReport> {
+        let s = &self.inner;
+        let set = s.apps.current()?;
+        let at = Typed {
+            room,
+            thread: None,
+            sender,
+            line,
+        };
+        pipeline::command::pick(&s.calls, &set, &at, item)
+    }
+
+    /// Raise `event` before the chat carries it out: the apps that prevent
+    /// its kind decide. If the report says `prevented`, do not carry it out;
+    /// otherwise carry it out, then call [`Host::post_event`].
+    pub fn pre_event(&self, event: &ChatEvent) -> Result<EventReport> {
+        let s = &self.inner;
+        check_event(event, s.config.max_argument_bytes)?;
+        let set = s.apps.current()?;
+        Ok(pipeline::event::pre(&s.calls, &set, event))
+    }
+
+    /// Raise `event` after the chat carried it out: the apps that handle
+    /// its kind run, fanned out.
+    pub fn post_event(&self, event: &ChatEvent) -> Result<EventReport> {
+        let s = &self.inner;
+        check_event(event, s.config.max_argument_bytes)?;
+        let set = s.apps.current()?;
+        Ok(pipeline::event::post(&s.calls, &set, &s.workers, event))
     }
 
     /// The most recent `limit` log lines of an app, oldest first.
@@ -322,4 +397,31 @@ impl Host {
     pub(crate) fn runtime(&self) -> &Runtime {
         &self.inner.calls.runtime
     }
+}
+
+/// Bound an event an embedder raises like a message it sends: each
+/// message in it within the rich-message bounds, the whole within a few
+/// times the argument limit.
+fn check_event(event: &ChatEvent, max: usize) -> Result<()> {
+    let messages: Vec<&Message> = match event {
+        ChatEvent::MessageUpdated {
+            message, previous, ..
+        } => vec![message, previous],
+        ChatEvent::MessageDeleted { message, .. } | ChatEvent::MessageReacted { message, .. } => {
+            vec![message]
+        }
+        _ => Vec::new(),
+    };
+    for m in messages {
+        crate::rich::check(&m.content(), m.alias.as_deref(), m.avatar.as_deref(), max)
+            .map_err(Error::InvalidInput)?;
+    }
+    let bytes = serde_json::to_vec(event).map_or(0, |v| v.len());
+    if bytes > 4 * max {
+        return Err(Error::InvalidInput(format!(
+            "the event is {bytes} bytes, over the limit of {}",
+            4 * max
+        )));
+    }
+    Ok(())
 }

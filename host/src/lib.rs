@@ -56,6 +56,7 @@ mod bridge;
 mod builder;
 mod call;
 mod config;
+mod driver;
 mod engine;
 mod error;
 mod exports;
@@ -69,6 +70,7 @@ mod policy;
 mod refchat;
 mod registry;
 mod report;
+mod rich;
 mod sandbox;
 mod sqlite;
 mod stats;
@@ -81,23 +83,27 @@ mod asynchronous;
 mod floor;
 
 pub use apps::CHECK_INTERVAL as REGISTRY_CHECK_INTERVAL;
-pub use bridge::{Bridge, Effect, Message, Room, User};
+pub use bridge::{
+    Accessory, Attachment, AttachmentField, Block, BlockKind, Bridge, ChatEvent, Content,
+    ContextElement, Effect, EventKind, Image, Message, Room, RoomKind, Text, User, bot_user_id,
+};
 pub use builder::HostBuilder;
 pub use config::HostConfig;
+pub use driver::{Done, Driver};
 pub use engine::InstanceLimits;
 pub use error::{Error, Result};
 pub use host::Host;
 pub use manifest::{
-    API_VERSION, CommandSpec, Event, Manifest, Permission, SettingSpec, SettingType,
-    validate_app_id,
+    API_VERSION, CommandSpec, Event, Manifest, Permission, SUPPORTED_API_VERSIONS, SettingSpec,
+    SettingType, validate_app_id,
 };
 pub use package::Package;
 pub use policy::{Deadlines, ErrorDisable, EventClass};
-pub use refchat::{RefChat, StoredMessage};
+pub use refchat::{Ensured, RefChat, StoredMessage};
 pub use registry::{CallStats, LOG_MAX_AGE, LOG_RETENTION, LogEntry, Status};
 pub use report::{
-    AppInfo, AppReport, AppSummary, CommandReport, FailureKind, Outcome, PreviewItem, SendReport,
-    SendStatus,
+    AppInfo, AppReport, AppSummary, CommandReport, ErrorKind, EventReport, FailureKind, Outcome,
+    PreviewItem, SendReport, SendStatus,
 };
 pub use storage::{Association, Durability, Limits, Model, Record, new_record_id};
 

@@ -3,10 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::bridge::EventKind;
 use crate::error::{Error, Result};
 
-/// The WIT API version this host implements.
-pub const API_VERSION: &str = "0.1.0";
+/// The newest WIT API version this host implements.
+pub const API_VERSION: &str = "0.2.0";
+
+/// Every API version this host runs: packages built for any of them load.
+pub const SUPPORTED_API_VERSIONS: [&str; 2] = ["0.1.0", "0.2.0"];
 
 /// Name of the custom section that carries the manifest JSON.
 pub const MANIFEST_SECTION: &str = "hangar:manifest";
@@ -76,6 +80,16 @@ pub enum Permission {
     /// pre-message events).
     #[serde(rename = "message.intercept")]
     MessageIntercept,
+    /// Edit and delete messages the app did not send (its own need only
+    /// `message.write`).
+    #[serde(rename = "message.update")]
+    MessageUpdate,
+    /// Create rooms and direct rooms; prevent room and membership events.
+    #[serde(rename = "room.write")]
+    RoomWrite,
+    /// Read the chat server's settings.
+    #[serde(rename = "server-setting.read")]
+    ServerSettingRead,
 }
 
 impl Permission {
@@ -90,13 +104,17 @@ impl Permission {
             Permission::SlashCommand => "slashcommand",
             Permission::Settings => "settings",
             Permission::MessageIntercept => "message.intercept",
+            Permission::MessageUpdate => "message.update",
+            Permission::RoomWrite => "room.write",
+            Permission::ServerSettingRead => "server-setting.read",
         }
     }
 }
 
-/// An event an app can handle; one per exported handler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// An event an app can handle; one per exported handler (the chat events
+/// of API 0.2 have one per kind and stage: `pre-<kind>-prevent`,
+/// `post-<kind>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Event {
     /// Lifecycle hooks (install, uninstall, update, enable, disable).
     Lifecycle,
@@ -108,41 +126,163 @@ pub enum Event {
     PreMessageSentExtend,
     /// `execute-pre-message-sent-modify`.
     PreMessageSentModify,
+    /// `check-post-message-sent` (API 0.2).
+    CheckPostMessageSent,
     /// `execute-post-message-sent`.
     PostMessageSent,
     /// `preview-command` for its slash commands.
     CommandPreview,
+    /// `execute-preview-item`: the user picked a preview item (API 0.2).
+    CommandPreviewItem,
     /// `on-pre-setting-update` and `on-setting-updated`.
     Settings,
+    /// `check-pre-event`: a read-only filter before its prevent handlers.
+    CheckPreEvent,
+    /// `check-post-event`: a read-only filter before its post handlers.
+    CheckPostEvent,
+    /// Prevent a chat event of this kind before it takes effect.
+    Pre(EventKind),
+    /// After a chat event of this kind.
+    Post(EventKind),
 }
 
 impl Event {
+    /// Every event, in manifest order.
+    pub fn all() -> Vec<Event> {
+        let mut all = vec![
+            Event::Lifecycle,
+            Event::CheckPreMessageSentPrevent,
+            Event::PreMessageSentPrevent,
+            Event::PreMessageSentExtend,
+            Event::PreMessageSentModify,
+            Event::CheckPostMessageSent,
+            Event::PostMessageSent,
+            Event::CommandPreview,
+            Event::CommandPreviewItem,
+            Event::Settings,
+            Event::CheckPreEvent,
+            Event::CheckPostEvent,
+        ];
+        all.extend(
+            EventKind::ALL
+                .into_iter()
+                .filter(|k| k.preventable())
+                .map(Event::Pre),
+        );
+        all.extend(EventKind::ALL.into_iter().map(Event::Post));
+        all
+    }
+
     /// The permission receiving this event amounts to: every message for
     /// post-message-sent, intercepting every message for the pre-message
-    /// events.
+    /// events, reading rooms for room events, and so on.
     pub fn power(self) -> Option<Permission> {
+        use EventKind as K;
         match self {
-            Event::PostMessageSent => Some(Permission::MessageRead),
+            Event::PostMessageSent | Event::CheckPostMessageSent => Some(Permission::MessageRead),
             Event::CheckPreMessageSentPrevent
             | Event::PreMessageSentPrevent
             | Event::PreMessageSentExtend
             | Event::PreMessageSentModify => Some(Permission::MessageIntercept),
-            Event::Lifecycle | Event::CommandPreview | Event::Settings => None,
+            Event::Pre(K::MessageUpdated | K::MessageDeleted) => Some(Permission::MessageIntercept),
+            Event::Pre(_) => Some(Permission::RoomWrite),
+            Event::Post(K::MessageUpdated | K::MessageDeleted | K::MessageReacted) => {
+                Some(Permission::MessageRead)
+            }
+            Event::Post(K::RoomCreated | K::RoomDeleted | K::UserJoined | K::UserLeft) => {
+                Some(Permission::RoomRead)
+            }
+            Event::Post(K::UserCreated | K::UserUpdated | K::UserLoggedIn) => {
+                Some(Permission::UserRead)
+            }
+            Event::Lifecycle
+            | Event::CommandPreview
+            | Event::CommandPreviewItem
+            | Event::Settings
+            | Event::CheckPreEvent
+            | Event::CheckPostEvent => None,
         }
     }
 
     /// The name used in manifests.
     pub fn name(self) -> &'static str {
+        use EventKind as K;
         match self {
             Event::Lifecycle => "lifecycle",
             Event::CheckPreMessageSentPrevent => "check-pre-message-sent-prevent",
             Event::PreMessageSentPrevent => "pre-message-sent-prevent",
             Event::PreMessageSentExtend => "pre-message-sent-extend",
             Event::PreMessageSentModify => "pre-message-sent-modify",
+            Event::CheckPostMessageSent => "check-post-message-sent",
             Event::PostMessageSent => "post-message-sent",
             Event::CommandPreview => "command-preview",
+            Event::CommandPreviewItem => "command-preview-item",
             Event::Settings => "settings",
+            Event::CheckPreEvent => "check-pre-event",
+            Event::CheckPostEvent => "check-post-event",
+            Event::Pre(k) => match k {
+                K::MessageUpdated => "pre-message-updated-prevent",
+                K::MessageDeleted => "pre-message-deleted-prevent",
+                K::MessageReacted => "pre-message-reacted-prevent",
+                K::RoomCreated => "pre-room-created-prevent",
+                K::RoomDeleted => "pre-room-deleted-prevent",
+                K::UserJoined => "pre-room-user-joined-prevent",
+                K::UserLeft => "pre-room-user-left-prevent",
+                K::UserCreated => "pre-user-created-prevent",
+                K::UserUpdated => "pre-user-updated-prevent",
+                K::UserLoggedIn => "pre-user-logged-in-prevent",
+            },
+            Event::Post(k) => match k {
+                K::MessageUpdated => "post-message-updated",
+                K::MessageDeleted => "post-message-deleted",
+                K::MessageReacted => "post-message-reacted",
+                K::RoomCreated => "post-room-created",
+                K::RoomDeleted => "post-room-deleted",
+                K::UserJoined => "post-room-user-joined",
+                K::UserLeft => "post-room-user-left",
+                K::UserCreated => "post-user-created",
+                K::UserUpdated => "post-user-updated",
+                K::UserLoggedIn => "post-user-logged-in",
+            },
         }
+    }
+
+    /// Whether API 0.1 has it (the rest came with 0.2).
+    pub fn in_api_0_1(self) -> bool {
+        matches!(
+            self,
+            Event::Lifecycle
+                | Event::CheckPreMessageSentPrevent
+                | Event::PreMessageSentPrevent
+                | Event::PreMessageSentExtend
+                | Event::PreMessageSentModify
+                | Event::PostMessageSent
+                | Event::CommandPreview
+                | Event::Settings
+        )
+    }
+
+    /// The event named `name` in a manifest.
+    pub fn parse(name: &str) -> Option<Event> {
+        Event::all().into_iter().find(|e| e.name() == name)
+    }
+}
+
+impl Serialize for Event {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Event::parse(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown event '{}'; docs/manifest.md lists the events",
+                name.chars().take(64).collect::<String>()
+            ))
+        })
     }
 }
 
@@ -299,6 +439,17 @@ impl Manifest {
                 format!(
                     "the app's events need \"{}\"; from API 0.2 on, add it to the permissions",
                     p.name()
+                ),
+            );
+        }
+        if !events_need_asking(&self.api_version)
+            && let Some(e) = self.events.iter().find(|e| !e.in_api_0_1())
+        {
+            return bad(
+                "events",
+                format!(
+                    "'{}' needs API 0.2; rebuild the app with a hangar-sdk for API {API_VERSION}",
+                    e.name()
                 ),
             );
         }
@@ -479,7 +630,6 @@ pub fn check_api_version(wanted: &str) -> std::result::Result<(), String> {
         let mut it = v.split('.');
         Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
     };
-    let ours = parse(API_VERSION).expect("own API version parses");
     if wanted.is_empty() {
         return Err(format!(
             "missing; apps built with hangar-sdk carry it in their '{EXPORTS_SECTION}' section, a package made by hand must set it (e.g. \"{API_VERSION}\")"
@@ -488,16 +638,20 @@ pub fn check_api_version(wanted: &str) -> std::result::Result<(), String> {
     let Some(theirs) = parse(wanted) else {
         return Err(format!("'{wanted}' is not a version like {API_VERSION}"));
     };
-    let compatible = if ours.0 == 0 {
-        theirs == ours
-    } else {
-        theirs.0 == ours.0 && theirs.1 <= ours.1
-    };
+    let compatible = SUPPORTED_API_VERSIONS.iter().any(|v| {
+        let ours = parse(v).expect("own API versions parse");
+        if ours.0 == 0 {
+            theirs == ours
+        } else {
+            theirs.0 == ours.0 && theirs.1 <= ours.1
+        }
+    });
     if compatible {
         Ok(())
     } else {
         Err(format!(
-            "the app was built against hangar:app API {wanted}, but this host implements {API_VERSION}; rebuild the app with a hangar-sdk for API {API_VERSION}"
+            "the app was built against hangar:app API {wanted}, but this host implements {}; rebuild the app with a hangar-sdk for API {API_VERSION}",
+            SUPPORTED_API_VERSIONS.join(" and ")
         ))
     }
 }
@@ -617,7 +771,8 @@ mod tests {
     #[test]
     fn api_version_compatibility() {
         assert!(check_api_version("0.1.0").is_ok());
-        let err = check_api_version("0.2.0").unwrap_err();
-        assert!(err.contains("0.2.0") && err.contains(API_VERSION), "{err}");
+        assert!(check_api_version("0.2.0").is_ok());
+        let err = check_api_version("0.3.0").unwrap_err();
+        assert!(err.contains("0.3.0") && err.contains(API_VERSION), "{err}");
     }
 }

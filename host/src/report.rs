@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bridge::{Effect, Message};
+use crate::bridge::{Effect, EventKind, Message};
 use crate::manifest::{Event, Manifest};
 use crate::registry::{AppEntry, CallStats, Status};
 
@@ -37,6 +37,28 @@ pub enum FailureKind {
     Host,
 }
 
+/// The kind of error a handler returned: its own (`app`), or one a host
+/// call gave it that it passed on (API 0.2 keeps the kind; 0.1 apps return
+/// strings, always `app`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// The app's own error.
+    App,
+    /// A permission it lacks.
+    Denied,
+    /// A bad argument (or output the host refused).
+    Invalid,
+    /// Over a size limit.
+    TooLarge,
+    /// Its storage quota is full.
+    QuotaExceeded,
+    /// Something it named does not exist.
+    NotFound,
+    /// A host failure it passed on.
+    Host,
+}
+
 /// One line of a dispatch report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppReport {
@@ -54,6 +76,9 @@ pub struct AppReport {
     /// The error or trap message, when it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For an error the handler returned, its kind.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error_kind: Option<ErrorKind>,
     /// Permissions it lacked during the call.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub denied: Vec<String>,
@@ -110,6 +135,26 @@ pub struct CommandReport {
     /// The handler's report line.
     pub report: AppReport,
     /// Effects delivered (replies and notifications).
+    pub effects: Vec<Effect>,
+}
+
+/// What happened to a chat event at one stage (pre or post).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventReport {
+    /// The event's kind.
+    pub event: EventKind,
+    /// Whether an app prevented it (pre stage only): the embedder must
+    /// then not carry it out.
+    pub prevented: bool,
+    /// The app that prevented it, or whose failure blocked it (fail closed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prevented_by: Option<String>,
+    /// Why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// One line per handler call, in call order.
+    pub apps: Vec<AppReport>,
+    /// Effects of committed handlers, delivered through the bridge.
     pub effects: Vec<Effect>,
 }
 

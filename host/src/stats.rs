@@ -25,9 +25,14 @@ struct Slot {
 const SHARDS: usize = 4;
 
 /// One shard: a slot per export, on cache lines of its own.
-#[derive(Default)]
 #[repr(align(128))]
 struct Shard([Slot; Export::ALL.len()]);
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard(std::array::from_fn(|_| Slot::default()))
+    }
+}
 
 /// One app's counters.
 #[derive(Default)]
@@ -81,7 +86,7 @@ impl Stats {
         failed: bool,
         duration_us: u64,
     ) -> bool {
-        let slot = &counters.shards[shard()].0[export as usize];
+        let slot = &counters.shards[shard()].0[export.index()];
         slot.calls.fetch_add(1, Ordering::Relaxed);
         slot.errors.fetch_add(u64::from(failed), Ordering::Relaxed);
         slot.total_us.fetch_add(duration_us, Ordering::Relaxed);

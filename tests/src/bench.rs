@@ -14,6 +14,8 @@ impl Bridge for NullChat {
         Ok(Some(Room {
             id: id.into(),
             name: id.into(),
+            kind: Default::default(),
+            creator: String::new(),
         }))
     }
     fn user(&self, _id: &str) -> Result<Option<User>, String> {

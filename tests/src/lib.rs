@@ -95,7 +95,11 @@ pub fn texts(effects: &[Effect]) -> Vec<String> {
     effects
         .iter()
         .map(|e| match e {
-            Effect::SendMessage { text, .. } | Effect::NotifyUser { text, .. } => text.clone(),
+            Effect::SendMessage { message, .. } => message.text.clone(),
+            Effect::NotifyUser { text, .. } | Effect::NotifyRoom { text, .. } => text.clone(),
+            Effect::UpdateMessage { content, .. } => content.text.clone(),
+            Effect::DeleteMessage { id, .. } => format!("(deleted {id})"),
+            Effect::CreateRoom { room, .. } => format!("(created {})", room.id),
         })
         .collect()
 }

@@ -77,7 +77,8 @@ impl Commands for Karma {
         modifier.send_message(
             &command.room,
             &format!("{user} has {} karma", score_of(user)?),
-        )
+        )?;
+        Ok(())
     }
 }
 

@@ -2,11 +2,11 @@
 //! `#[hangar_sdk::handlers]` and never depend on this crate directly.
 //!
 //! Placed on an `impl <Family> for <App>` block (`Family` one of
-//! `Lifecycle`, `Messages`, `Commands`, `Settings`), it emits the block
+//! `Lifecycle`, `Messages`, `Commands`, `Settings`, `Events`), it emits the block
 //! unchanged plus an impl of the family's hidden marker trait
 //! (`hangar_sdk::__<Family>Handlers`) whose `IMPLEMENTED` lists the WIT
 //! exports the block defines, in WIT declaration order. `export_app!` joins
-//! the four lists into the component's `hangar:exports` section, so the host
+//! the five lists into the component's `hangar:exports` section, so the host
 //! calls exactly the handlers the app wrote.
 //!
 //! # Layout
@@ -22,7 +22,7 @@ use syn::{ImplItem, Item, ItemImpl, PathArguments};
 /// Each family trait's methods as (Rust method, WIT export), in WIT
 /// declaration order: the order of this table is the order of the
 /// `hangar:exports` section. Must match the traits in `hangar-sdk` and
-/// `wit/0.1.0/hangar.wit`.
+/// `wit/0.2.0/hangar.wit`.
 const FAMILIES: &[(&str, &[(&str, &str)])] = &[
     (
         "Lifecycle",
@@ -47,6 +47,7 @@ const FAMILIES: &[(&str, &[(&str, &str)])] = &[
             ),
             ("pre_message_sent_extend", "execute-pre-message-sent-extend"),
             ("pre_message_sent_modify", "execute-pre-message-sent-modify"),
+            ("check_post_message_sent", "check-post-message-sent"),
             ("post_message_sent", "execute-post-message-sent"),
         ],
     ),
@@ -55,6 +56,7 @@ const FAMILIES: &[(&str, &[(&str, &str)])] = &[
         &[
             ("execute", "execute-command"),
             ("preview", "preview-command"),
+            ("preview_item", "execute-preview-item"),
         ],
     ),
     (
@@ -64,12 +66,41 @@ const FAMILIES: &[(&str, &[(&str, &str)])] = &[
             ("updated", "on-setting-updated"),
         ],
     ),
+    (
+        "Events",
+        &[
+            ("check_pre", "check-pre-event"),
+            (
+                "prevent_message_update",
+                "execute-pre-message-updated-prevent",
+            ),
+            (
+                "prevent_message_delete",
+                "execute-pre-message-deleted-prevent",
+            ),
+            ("prevent_room_create", "execute-pre-room-created-prevent"),
+            ("prevent_room_delete", "execute-pre-room-deleted-prevent"),
+            ("prevent_user_join", "execute-pre-room-user-joined-prevent"),
+            ("prevent_user_leave", "execute-pre-room-user-left-prevent"),
+            ("check_post", "check-post-event"),
+            ("message_updated", "execute-post-message-updated"),
+            ("message_deleted", "execute-post-message-deleted"),
+            ("message_reacted", "execute-post-message-reacted"),
+            ("room_created", "execute-post-room-created"),
+            ("room_deleted", "execute-post-room-deleted"),
+            ("user_joined", "execute-post-room-user-joined"),
+            ("user_left", "execute-post-room-user-left"),
+            ("user_created", "execute-post-user-created"),
+            ("user_updated", "execute-post-user-updated"),
+            ("user_logged_in", "execute-post-user-logged-in"),
+        ],
+    ),
 ];
 
 /// Records which handlers an `impl <Family> for <App>` block defines.
 ///
-/// Put it on every impl of `Lifecycle`, `Messages`, `Commands` and
-/// `Settings`; without it the impl does not compile. The methods written
+/// Put it on every impl of `Lifecycle`, `Messages`, `Commands`, `Settings` and
+/// `Events`; without it the impl does not compile. The methods written
 /// in the block are the events the app handles: the host never calls the
 /// others, and the manifest does not list them.
 ///

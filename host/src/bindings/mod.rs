@@ -11,12 +11,16 @@
 use wasmtime::Store;
 use wasmtime::component::{Component, Linker, Resource};
 
-use crate::bridge::Message;
+use std::sync::OnceLock;
+
+use crate::bridge::{ChatEvent, EventKind, Message};
 use crate::error::{Error, Result};
-use crate::report::PreviewItem;
+use crate::report::{ErrorKind, PreviewItem};
 use crate::sandbox::CallState;
 
+mod shared;
 pub(crate) mod v0_1;
+pub(crate) mod v0_2;
 
 /// Host-side marker for the borrowed `writer`: the call state holds the
 /// transaction; the token only proves the guest was handed one.
@@ -43,20 +47,56 @@ impl Accessors {
     }
 }
 
+/// An error an export returned, with its kind (always `app` for 0.1).
+pub(crate) struct AppError {
+    pub(crate) kind: ErrorKind,
+    pub(crate) message: String,
+}
+
+/// A 0.1 export's string error.
+fn app_error(message: String) -> AppError {
+    AppError {
+        kind: ErrorKind::App,
+        message,
+    }
+}
+
 /// What an export returns: the outer error is a trap, the inner one the
 /// app's own error.
-pub(crate) type Returned<T> = wasmtime::Result<std::result::Result<T, String>>;
+pub(crate) type Returned<T> = wasmtime::Result<std::result::Result<T, AppError>>;
 
 /// Every API version's imports, in one linker.
 pub(crate) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     crate::sandbox::add_wasi_to_linker(linker)?;
-    v0_1::add_to_linker(linker)
+    v0_1::add_to_linker(linker)?;
+    v0_2::add_to_linker(linker)
+}
+
+/// A 0.1 result, with its string error as an app error.
+fn v1<T>(r: wasmtime::Result<std::result::Result<T, String>>) -> Returned<T> {
+    r.map(|r| r.map_err(app_error))
+}
+
+/// A 0.2 result, with its error's kind kept.
+fn v2<T>(r: wasmtime::Result<std::result::Result<T, v0_2::wit::Error>>) -> Returned<T> {
+    r.map(|r| r.map_err(v0_2::app_error))
+}
+
+/// A call of an export this version of the world does not have: the host
+/// never makes one (the manifest check refuses such handlers for 0.1
+/// apps), so reaching it is a host bug, reported as a trap.
+fn missing<T>(export: &str) -> Returned<T> {
+    Err(wasmtime::Error::msg(format!(
+        "'{export}' is not in API 0.1; the host called it by mistake"
+    )))
 }
 
 /// An app component linked and checked against its API version.
 pub(crate) enum AppPre {
     /// `hangar:app@0.1.x`.
     V0_1(v0_1::AppPre<CallState>),
+    /// `hangar:app@0.2.x`.
+    V0_2(v0_2::AppPre<CallState>),
 }
 
 impl AppPre {
@@ -83,6 +123,7 @@ impl AppPre {
         };
         match api_version.split('.').take(2).collect::<Vec<_>>()[..] {
             ["0", "1"] => Ok(AppPre::V0_1(v0_1::AppPre::new(pre).map_err(world)?)),
+            ["0", "2"] => Ok(AppPre::V0_2(v0_2::AppPre::new(pre).map_err(world)?)),
             _ => Err(Error::InvalidManifest(format!(
                 "api-version: no binding for '{api_version}'"
             ))),
@@ -93,6 +134,7 @@ impl AppPre {
     pub(crate) fn instantiate(&self, store: &mut Store<CallState>) -> wasmtime::Result<Instance> {
         match self {
             AppPre::V0_1(pre) => pre.instantiate(store).map(Instance::V0_1),
+            AppPre::V0_2(pre) => pre.instantiate(store).map(Instance::V0_2),
         }
     }
 }
@@ -101,34 +143,73 @@ impl AppPre {
 pub(crate) enum Instance {
     /// `hangar:app@0.1.x`.
     V0_1(v0_1::App),
+    /// `hangar:app@0.2.x`.
+    V0_2(v0_2::App),
 }
 
-/// A message as an export argument, converted once for every version.
+/// A message as an export argument, converted at most once per version
+/// (on first use: a pipeline stage whose apps are all 0.2 never builds the
+/// 0.1 form).
 pub(crate) struct MessageArg {
-    pub(crate) v0_1: v0_1::wit::Message,
+    message: Message,
+    v0_1: OnceLock<v0_1::wit::Message>,
+    v0_2: OnceLock<v0_2::wit::Message>,
 }
 
 impl MessageArg {
     pub(crate) fn new(message: &Message) -> Self {
         MessageArg {
-            v0_1: v0_1::to_wit_message(message),
+            message: message.clone(),
+            v0_1: OnceLock::new(),
+            v0_2: OnceLock::new(),
         }
+    }
+
+    fn v0_1(&self) -> &v0_1::wit::Message {
+        self.v0_1
+            .get_or_init(|| v0_1::to_wit_message(&self.message))
+    }
+
+    fn v0_2(&self) -> &v0_2::wit::Message {
+        self.v0_2
+            .get_or_init(|| v0_2::to_wit_message(&self.message))
     }
 }
 
 /// A slash command as an export argument.
 pub(crate) struct CommandArg {
     pub(crate) v0_1: v0_1::CommandContext,
+    pub(crate) v0_2: v0_2::CommandContext,
+}
+
+/// A slash command as typed, split for both versions.
+pub(crate) struct CommandLine<'a> {
+    pub(crate) command: String,
+    /// The text after the command, trimmed.
+    pub(crate) rest: &'a str,
+    pub(crate) room: &'a str,
+    pub(crate) sender: &'a str,
+    pub(crate) thread: Option<String>,
 }
 
 impl CommandArg {
-    pub(crate) fn new(command: String, arguments: Vec<String>, room: &str, sender: &str) -> Self {
+    /// 0.1 apps get the words split on whitespace (as they always did);
+    /// 0.2 apps get shell-style arguments and the raw line.
+    pub(crate) fn new(line: CommandLine<'_>) -> Self {
         CommandArg {
             v0_1: v0_1::CommandContext {
-                command,
-                arguments,
-                room: room.to_string(),
-                sender: sender.to_string(),
+                command: line.command.clone(),
+                arguments: line.rest.split_whitespace().map(str::to_string).collect(),
+                room: line.room.to_string(),
+                sender: line.sender.to_string(),
+            },
+            v0_2: v0_2::CommandContext {
+                command: line.command,
+                arguments: shell_words(line.rest),
+                line: line.rest.to_string(),
+                room: line.room.to_string(),
+                sender: line.sender.to_string(),
+                thread: line.thread,
             },
         }
     }
@@ -139,12 +220,86 @@ impl CommandArg {
     }
 }
 
+/// Split `line` as a shell does: whitespace separates words, single or
+/// double quotes group them (`"two words"`), a backslash escapes the next
+/// character outside single quotes. An unclosed quote runs to the end.
+pub(crate) fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('\''), c) => word.push(c),
+            (_, '\\') => {
+                if let Some(next) = chars.next() {
+                    word.push(next);
+                }
+                in_word = true;
+            }
+            (Some(_), c) => word.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
+}
+
+/// A picked preview item as an export argument.
+pub(crate) struct PreviewItemArg {
+    pub(crate) v0_2: v0_2::PreviewItem,
+}
+
+impl PreviewItemArg {
+    pub(crate) fn new(item: &PreviewItem) -> Self {
+        PreviewItemArg {
+            v0_2: v0_2::PreviewItem {
+                id: item.id.clone(),
+                text: item.text.clone(),
+            },
+        }
+    }
+}
+
+/// A chat event as an export argument (0.2 and later only).
+pub(crate) struct EventArg {
+    pub(crate) kind: EventKind,
+    pub(crate) v0_2: v0_2::ev::Event,
+}
+
+impl EventArg {
+    pub(crate) fn new(event: &ChatEvent) -> Self {
+        EventArg {
+            kind: event.kind(),
+            v0_2: v0_2::to_wit_event(event),
+        }
+    }
+}
+
 /// A custom field an extend handler returned: key and JSON text.
 pub(crate) type CustomField = (String, String);
 
 /// What a modify handler returned, before the host checks it.
 pub(crate) enum ReturnedMessage {
     V0_1(v0_1::wit::Message),
+    V0_2(v0_2::wit::Message),
 }
 
 impl ReturnedMessage {
@@ -157,6 +312,7 @@ impl ReturnedMessage {
     ) -> std::result::Result<(), String> {
         match self {
             ReturnedMessage::V0_1(m) => v0_1::check_wit_message(original, m, max_bytes),
+            ReturnedMessage::V0_2(m) => v0_2::check_wit_message(original, m, max_bytes),
         }
     }
 
@@ -168,6 +324,7 @@ impl ReturnedMessage {
     ) -> std::result::Result<Message, String> {
         match self {
             ReturnedMessage::V0_1(m) => v0_1::from_wit_message(original, m, max_bytes),
+            ReturnedMessage::V0_2(m) => v0_2::from_wit_message(original, m, max_bytes),
         }
     }
 }
@@ -176,13 +333,15 @@ impl ReturnedMessage {
 impl Instance {
     pub(crate) fn on_install(&self, s: &mut Store<CallState>, a: Accessors) -> Returned<()> {
         match self {
-            Instance::V0_1(i) => i.hangar_app_lifecycle().call_on_install(s, a.writer),
+            Instance::V0_1(i) => v1(i.hangar_app_lifecycle().call_on_install(s, a.writer)),
+            Instance::V0_2(i) => v2(i.hangar_app_lifecycle().call_on_install(s, a.writer)),
         }
     }
 
     pub(crate) fn on_uninstall(&self, s: &mut Store<CallState>, a: Accessors) -> Returned<()> {
         match self {
-            Instance::V0_1(i) => i.hangar_app_lifecycle().call_on_uninstall(s, a.writer),
+            Instance::V0_1(i) => v1(i.hangar_app_lifecycle().call_on_uninstall(s, a.writer)),
+            Instance::V0_2(i) => v2(i.hangar_app_lifecycle().call_on_uninstall(s, a.writer)),
         }
     }
 
@@ -193,21 +352,26 @@ impl Instance {
         previous: &str,
     ) -> Returned<()> {
         match self {
-            Instance::V0_1(i) => i
+            Instance::V0_1(i) => v1(i
                 .hangar_app_lifecycle()
-                .call_on_update(s, a.writer, previous),
+                .call_on_update(s, a.writer, previous)),
+            Instance::V0_2(i) => v2(i
+                .hangar_app_lifecycle()
+                .call_on_update(s, a.writer, previous)),
         }
     }
 
     pub(crate) fn on_enable(&self, s: &mut Store<CallState>) -> Returned<()> {
         match self {
-            Instance::V0_1(i) => i.hangar_app_lifecycle().call_on_enable(s),
+            Instance::V0_1(i) => v1(i.hangar_app_lifecycle().call_on_enable(s)),
+            Instance::V0_2(i) => v2(i.hangar_app_lifecycle().call_on_enable(s)),
         }
     }
 
     pub(crate) fn on_disable(&self, s: &mut Store<CallState>) -> Returned<()> {
         match self {
-            Instance::V0_1(i) => i.hangar_app_lifecycle().call_on_disable(s),
+            Instance::V0_1(i) => v1(i.hangar_app_lifecycle().call_on_disable(s)),
+            Instance::V0_2(i) => v2(i.hangar_app_lifecycle().call_on_disable(s)),
         }
     }
 
@@ -217,9 +381,12 @@ impl Instance {
         m: &MessageArg,
     ) -> Returned<bool> {
         match self {
-            Instance::V0_1(i) => i
+            Instance::V0_1(i) => v1(i
                 .hangar_app_messages()
-                .call_check_pre_message_sent_prevent(s, &m.v0_1),
+                .call_check_pre_message_sent_prevent(s, m.v0_1())),
+            Instance::V0_2(i) => v2(i
+                .hangar_app_messages()
+                .call_check_pre_message_sent_prevent(s, m.v0_2())),
         }
     }
 
@@ -230,9 +397,12 @@ impl Instance {
         a: Accessors,
     ) -> Returned<bool> {
         match self {
-            Instance::V0_1(i) => i
+            Instance::V0_1(i) => v1(i
                 .hangar_app_messages()
-                .call_execute_pre_message_sent_prevent(s, &m.v0_1, a.writer),
+                .call_execute_pre_message_sent_prevent(s, m.v0_1(), a.writer)),
+            Instance::V0_2(i) => v2(i
+                .hangar_app_messages()
+                .call_execute_pre_message_sent_prevent(s, m.v0_2(), a.writer)),
         }
     }
 
@@ -243,10 +413,14 @@ impl Instance {
         a: Accessors,
     ) -> Returned<Vec<CustomField>> {
         match self {
-            Instance::V0_1(i) => i
+            Instance::V0_1(i) => v1(i
                 .hangar_app_messages()
-                .call_execute_pre_message_sent_extend(s, &m.v0_1, a.writer)
-                .map(|r| r.map(|fields| fields.into_iter().map(|f| (f.key, f.value)).collect())),
+                .call_execute_pre_message_sent_extend(s, m.v0_1(), a.writer)
+                .map(|r| r.map(|fields| fields.into_iter().map(|f| (f.key, f.value)).collect()))),
+            Instance::V0_2(i) => v2(i
+                .hangar_app_messages()
+                .call_execute_pre_message_sent_extend(s, m.v0_2(), a.writer)
+                .map(|r| r.map(|fields| fields.into_iter().map(|f| (f.key, f.value)).collect()))),
         }
     }
 
@@ -257,10 +431,27 @@ impl Instance {
         a: Accessors,
     ) -> Returned<ReturnedMessage> {
         match self {
-            Instance::V0_1(i) => i
+            Instance::V0_1(i) => v1(i
                 .hangar_app_messages()
-                .call_execute_pre_message_sent_modify(s, &m.v0_1, a.writer)
-                .map(|r| r.map(ReturnedMessage::V0_1)),
+                .call_execute_pre_message_sent_modify(s, m.v0_1(), a.writer)
+                .map(|r| r.map(ReturnedMessage::V0_1))),
+            Instance::V0_2(i) => v2(i
+                .hangar_app_messages()
+                .call_execute_pre_message_sent_modify(s, m.v0_2(), a.writer)
+                .map(|r| r.map(ReturnedMessage::V0_2))),
+        }
+    }
+
+    pub(crate) fn check_post_message_sent(
+        &self,
+        s: &mut Store<CallState>,
+        m: &MessageArg,
+    ) -> Returned<bool> {
+        match self {
+            Instance::V0_1(_) => missing("check-post-message-sent"),
+            Instance::V0_2(i) => v2(i
+                .hangar_app_messages()
+                .call_check_post_message_sent(s, m.v0_2())),
         }
     }
 
@@ -271,9 +462,18 @@ impl Instance {
         a: Accessors,
     ) -> Returned<()> {
         match self {
-            Instance::V0_1(i) => i
-                .hangar_app_messages()
-                .call_execute_post_message_sent(s, &m.v0_1, a.writer, a.modifier),
+            Instance::V0_1(i) => v1(i.hangar_app_messages().call_execute_post_message_sent(
+                s,
+                m.v0_1(),
+                a.writer,
+                a.modifier,
+            )),
+            Instance::V0_2(i) => v2(i.hangar_app_messages().call_execute_post_message_sent(
+                s,
+                m.v0_2(),
+                a.writer,
+                a.modifier,
+            )),
         }
     }
 
@@ -284,9 +484,12 @@ impl Instance {
         a: Accessors,
     ) -> Returned<()> {
         match self {
-            Instance::V0_1(i) => i
+            Instance::V0_1(i) => v1(i
                 .hangar_app_commands()
-                .call_execute_command(s, &c.v0_1, a.writer, a.modifier),
+                .call_execute_command(s, &c.v0_1, a.writer, a.modifier)),
+            Instance::V0_2(i) => v2(i
+                .hangar_app_commands()
+                .call_execute_command(s, &c.v0_2, a.writer, a.modifier)),
         }
     }
 
@@ -296,7 +499,7 @@ impl Instance {
         c: &CommandArg,
     ) -> Returned<Vec<PreviewItem>> {
         match self {
-            Instance::V0_1(i) => i
+            Instance::V0_1(i) => v1(i
                 .hangar_app_commands()
                 .call_preview_command(s, &c.v0_1)
                 .map(|r| {
@@ -309,7 +512,36 @@ impl Instance {
                             })
                             .collect()
                     })
-                }),
+                })),
+            Instance::V0_2(i) => v2(i
+                .hangar_app_commands()
+                .call_preview_command(s, &c.v0_2)
+                .map(|r| {
+                    r.map(|items| {
+                        items
+                            .into_iter()
+                            .map(|i| PreviewItem {
+                                id: i.id,
+                                text: i.text,
+                            })
+                            .collect()
+                    })
+                })),
+        }
+    }
+
+    pub(crate) fn execute_preview_item(
+        &self,
+        s: &mut Store<CallState>,
+        item: &PreviewItemArg,
+        c: &CommandArg,
+        a: Accessors,
+    ) -> Returned<()> {
+        match self {
+            Instance::V0_1(_) => missing("execute-preview-item"),
+            Instance::V0_2(i) => v2(i
+                .hangar_app_commands()
+                .call_execute_preview_item(s, &item.v0_2, &c.v0_2, a.writer, a.modifier)),
         }
     }
 
@@ -321,9 +553,12 @@ impl Instance {
         new: &str,
     ) -> Returned<()> {
         match self {
-            Instance::V0_1(i) => i
+            Instance::V0_1(i) => v1(i
                 .hangar_app_settings()
-                .call_on_pre_setting_update(s, id, old, new),
+                .call_on_pre_setting_update(s, id, old, new)),
+            Instance::V0_2(i) => v2(i
+                .hangar_app_settings()
+                .call_on_pre_setting_update(s, id, old, new)),
         }
     }
 
@@ -335,9 +570,78 @@ impl Instance {
         value: &str,
     ) -> Returned<()> {
         match self {
-            Instance::V0_1(i) => i
+            Instance::V0_1(i) => v1(i
                 .hangar_app_settings()
-                .call_on_setting_updated(s, id, value, a.writer),
+                .call_on_setting_updated(s, id, value, a.writer)),
+            Instance::V0_2(i) => v2(i
+                .hangar_app_settings()
+                .call_on_setting_updated(s, id, value, a.writer)),
         }
+    }
+
+    pub(crate) fn check_pre_event(&self, s: &mut Store<CallState>, e: &EventArg) -> Returned<bool> {
+        match self {
+            Instance::V0_1(_) => missing("check-pre-event"),
+            Instance::V0_2(i) => v2(i.hangar_app_events().call_check_pre_event(s, &e.v0_2)),
+        }
+    }
+
+    pub(crate) fn check_post_event(
+        &self,
+        s: &mut Store<CallState>,
+        e: &EventArg,
+    ) -> Returned<bool> {
+        match self {
+            Instance::V0_1(_) => missing("check-post-event"),
+            Instance::V0_2(i) => v2(i.hangar_app_events().call_check_post_event(s, &e.v0_2)),
+        }
+    }
+
+    pub(crate) fn prevent_event(
+        &self,
+        s: &mut Store<CallState>,
+        e: &EventArg,
+        a: Accessors,
+    ) -> Returned<bool> {
+        match self {
+            Instance::V0_1(_) => missing("execute-pre-event-prevent"),
+            Instance::V0_2(i) => v2(i
+                .hangar_app_events()
+                .call_execute_pre_event_prevent(s, &e.v0_2, a.writer)),
+        }
+    }
+
+    pub(crate) fn post_event(
+        &self,
+        s: &mut Store<CallState>,
+        e: &EventArg,
+        a: Accessors,
+    ) -> Returned<()> {
+        match self {
+            Instance::V0_1(_) => missing("execute-post-event"),
+            Instance::V0_2(i) => v2(i
+                .hangar_app_events()
+                .call_execute_post_event(s, &e.v0_2, a.writer, a.modifier)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_words;
+
+    #[test]
+    fn shell_words_group_quotes_and_escapes() {
+        assert_eq!(
+            shell_words(r#"add "Q with spaces?" 'it''s' a\ b "#),
+            vec!["add", "Q with spaces?", "its", "a b"]
+        );
+        assert_eq!(shell_words(r#"say "" x"#), vec!["say", "", "x"]);
+        assert_eq!(
+            shell_words(r#"open "unclosed quote"#),
+            vec!["open", "unclosed quote"]
+        );
+        assert_eq!(shell_words("  "), Vec::<String>::new());
+        assert_eq!(shell_words(r#"it\'s"#), vec!["it's"]);
     }
 }

@@ -1,14 +1,15 @@
 //! Slash commands: the line is split into the command and its words, the
 //! enabled app that declares the command runs it (a handler, with writer
-//! and modifier), or previews it (read-only).
+//! and modifier), previews it (read-only), or acts on the preview item the
+//! user picked (a handler).
 
 use std::sync::Arc;
 
 use crate::apps::{AppSet, LoadedApp};
-use crate::bindings::CommandArg;
+use crate::bindings::{CommandArg, CommandLine, PreviewItemArg};
 use crate::call::CallEngine;
 use crate::error::{Error, Result};
-use crate::exports::{ExecuteCommand, Export, PreviewCommand};
+use crate::exports::{ExecuteCommand, Export, PickedItem, PreviewCommand};
 use crate::report::{AppReport, CommandReport, FailureKind, Outcome, PreviewItem};
 
 /// Most suggestions one preview may return.
@@ -18,17 +19,26 @@ const MAX_PREVIEW_ITEMS: usize = 100;
 fn target(
     calls: &CallEngine,
     set: &AppSet,
-    line: &str,
-    room: &str,
-    sender: &str,
+    at: &Typed<'_>,
 ) -> Result<(Arc<LoadedApp>, CommandArg)> {
+    let Typed {
+        room,
+        thread,
+        sender,
+        line,
+    } = *at;
     let max = calls.config.max_argument_bytes;
-    if let Some(len) = [line.len(), room.len(), sender.len()]
-        .into_iter()
-        .find(|l| *l > max)
+    if let Some(len) = [
+        line.len(),
+        room.len(),
+        sender.len(),
+        thread.map_or(0, str::len),
+    ]
+    .into_iter()
+    .find(|l| *l > max)
     {
         return Err(Error::InvalidInput(format!(
-            "a command's line, room or sender of {len} bytes is over the limit of {max}"
+            "a command's line, room, thread or sender of {len} bytes is over the limit of {max}"
         )));
     }
     let line = line.trim();
@@ -37,8 +47,8 @@ fn target(
             "'{line}' is not a slash command; it must start with '/'"
         ))
     })?;
-    let mut words = body.split_whitespace();
-    let command = words.next().unwrap_or("").to_string();
+    let (command, rest) = body.split_once(char::is_whitespace).unwrap_or((body, ""));
+    let command = command.to_string();
     if command.is_empty() {
         return Err(Error::InvalidInput("empty slash command".into()));
     }
@@ -53,19 +63,28 @@ fn target(
             None => Error::UnknownCommand(command),
         });
     };
-    let arguments = words.map(str::to_string).collect();
-    Ok((app, CommandArg::new(command, arguments, room, sender)))
+    let arg = CommandArg::new(CommandLine {
+        command,
+        rest: rest.trim(),
+        room,
+        sender,
+        thread: thread.map(str::to_string),
+    });
+    Ok((app, arg))
+}
+
+/// Where, by whom and what was typed.
+#[derive(Clone, Copy)]
+pub(crate) struct Typed<'a> {
+    pub(crate) room: &'a str,
+    pub(crate) thread: Option<&'a str>,
+    pub(crate) sender: &'a str,
+    pub(crate) line: &'a str,
 }
 
 /// Run a slash command line such as `/karma bob`.
-pub(crate) fn run(
-    calls: &CallEngine,
-    set: &AppSet,
-    room: &str,
-    sender: &str,
-    line: &str,
-) -> Result<CommandReport> {
-    let (app, arg) = target(calls, set, line, room, sender)?;
+pub(crate) fn run(calls: &CallEngine, set: &AppSet, at: &Typed<'_>) -> Result<CommandReport> {
+    let (app, arg) = target(calls, set, at)?;
     let out = calls.handler(&app, &ExecuteCommand(&arg));
     Ok(CommandReport {
         app: app.id().to_string(),
@@ -79,11 +98,9 @@ pub(crate) fn run(
 pub(crate) fn preview(
     calls: &CallEngine,
     set: &AppSet,
-    room: &str,
-    sender: &str,
-    line: &str,
+    at: &Typed<'_>,
 ) -> Result<(Vec<PreviewItem>, AppReport)> {
-    let (app, arg) = target(calls, set, line, room, sender)?;
+    let (app, arg) = target(calls, set, at)?;
     if !app.handles(Export::PreviewCommand) {
         return Err(Error::InvalidInput(format!(
             "app '{}' has no preview for '/{}'",
@@ -105,4 +122,36 @@ pub(crate) fn preview(
         return Ok((Vec::new(), out.report));
     }
     Ok((items, out.report))
+}
+
+/// Act on the preview item the user picked (a handler).
+pub(crate) fn pick(
+    calls: &CallEngine,
+    set: &AppSet,
+    at: &Typed<'_>,
+    item: &PreviewItem,
+) -> Result<CommandReport> {
+    let (app, arg) = target(calls, set, at)?;
+    let max = calls.config.max_argument_bytes;
+    if item.id.len() + item.text.len() > max {
+        return Err(Error::InvalidInput(format!(
+            "a preview item of {} bytes is over the limit of {max}",
+            item.id.len() + item.text.len()
+        )));
+    }
+    if !app.handles(Export::ExecutePreviewItem) {
+        return Err(Error::InvalidInput(format!(
+            "app '{}' does not act on picked preview items of '/{}'",
+            app.id(),
+            arg.command()
+        )));
+    }
+    let item = PreviewItemArg::new(item);
+    let out = calls.handler(&app, &PickedItem(&item, &arg));
+    Ok(CommandReport {
+        app: app.id().to_string(),
+        command: arg.command().to_string(),
+        report: out.report,
+        effects: out.effects,
+    })
 }

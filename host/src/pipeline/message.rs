@@ -12,7 +12,8 @@ use crate::bindings::MessageArg;
 use crate::bridge::{Effect, Message};
 use crate::call::{CallEngine, CallOutcome};
 use crate::error::{Error, Result};
-use crate::exports::{CheckPrevent, Export, Extend, Modify, PostMessageSent, Prevent};
+use crate::exports::{CheckPost, CheckPrevent, Export, Extend, Modify, PostMessageSent, Prevent};
+use crate::pipeline::{Done, fan_out};
 use crate::policy::{EventClass, blocks};
 use crate::report::{AppReport, FailureKind, Outcome, SendReport, SendStatus};
 use crate::workers::Workers;
@@ -219,35 +220,24 @@ pub(crate) fn send(
         .bridge
         .store_message(&run.message)
         .map_err(|e| Error::InvalidInput(format!("the chat refused the message: {e}")))?;
-    for mut out in post(
+    let arg = MessageArg::new(&run.message);
+    for mut done in fan_out(
         calls,
         set.handling(Export::PostMessageSent),
         workers,
-        &run.message,
+        arg,
+        post,
     ) {
-        run.effects.append(&mut out.effects);
-        run.reports.push(out.report);
+        run.effects.append(&mut done.effects);
+        run.reports.append(&mut done.reports);
     }
     Ok(run.report(SendStatus::Sent, None))
 }
 
-/// Post-send handlers, fanned out; errors stay with their app.
-fn post(
-    calls: &Arc<CallEngine>,
-    apps: &[Arc<LoadedApp>],
-    workers: &Workers,
-    message: &Message,
-) -> Vec<CallOutcome<()>> {
-    if apps.is_empty() {
-        return Vec::new();
-    }
-    let arg = MessageArg::new(message);
-    if apps.len() == 1 {
-        return vec![calls.handler(&apps[0], &PostMessageSent(&arg))];
-    }
-    let (calls, arg) = (calls.clone(), Arc::new(arg));
-    workers.map(
-        apps.to_vec(),
-        Arc::new(move |app: Arc<LoadedApp>| calls.handler(&app, &PostMessageSent(&arg))),
-    )
+/// One app's post-send stage: its check first when it has one.
+fn post(calls: &CallEngine, app: &LoadedApp, arg: &MessageArg) -> Done {
+    let check = app
+        .handles(Export::CheckPostMessageSent)
+        .then_some(|| calls.read_only(app, &CheckPost(arg)));
+    Done::checked(check, || calls.handler(app, &PostMessageSent(arg)))
 }

@@ -1,7 +1,7 @@
 //! Lifecycle transitions and package validation through the real host.
 
 use hangar_host::{Error, Package, Status};
-use hangar_tests::{guests, host_with, patched, probe, texts};
+use hangar_tests::{guests, host_with, patch_all, patched, probe, texts};
 use serde_json::json;
 
 #[test]
@@ -56,17 +56,22 @@ fn update_keeps_data_and_uninstall_purges_it() {
 
 #[test]
 fn incompatible_api_version_is_refused_naming_both() {
-    let bytes = patched(
-        guests::PROBE,
-        r#""api-version": "0.1.0""#,
-        r#""api-version": "0.2.0""#,
+    // A package whose SDK and manifest both say 0.3.
+    let bytes = patch_all(
+        &patched(
+            guests::PROBE,
+            r#""api-version": "0.2.0""#,
+            r#""api-version": "0.3.0""#,
+        ),
+        br#"{"api-version":"0.2.0""#,
+        br#"{"api-version":"0.3.0""#,
     );
     let Err(err) = Package::from_bytes(bytes) else {
-        panic!("an app built for API 0.2.0 was accepted")
+        panic!("an app built for API 0.3.0 was accepted")
     };
     let err = err.to_string();
     assert!(
-        err.contains("0.2.0") && err.contains("0.1.0") && err.contains("api-version"),
+        err.contains("0.3.0") && err.contains("0.1.0 and 0.2.0") && err.contains("api-version"),
         "{err}"
     );
 }

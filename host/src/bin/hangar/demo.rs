@@ -44,10 +44,11 @@ fn effect_texts(effects: &[Effect]) -> Vec<String> {
     effects
         .iter()
         .map(|e| match e {
-            Effect::SendMessage { app, text, .. } => format!("[{app}] {text}"),
+            Effect::SendMessage { app, message } => format!("[{app}] {}", message.text),
             Effect::NotifyUser {
                 app, user, text, ..
             } => format!("[{app} -> {user}] {text}"),
+            other => crate::describe(other),
         })
         .collect()
 }

@@ -77,6 +77,9 @@ enum Cmd {
         user: String,
         /// The text.
         text: String,
+        /// Reply in the thread of this message id.
+        #[arg(long)]
+        thread: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -94,9 +97,22 @@ enum Cmd {
         /// Show the command's (read-only) preview instead of running it.
         #[arg(long)]
         preview: bool,
+        /// Pick the preview item with this id: the app acts on it.
+        #[arg(long, conflicts_with = "preview")]
+        pick: Option<String>,
+        /// The thread (root message id) the command is typed in.
+        #[arg(long)]
+        thread: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Reference chat operations that raise app events: rooms, joins,
+    /// edits, deletes, reactions, users.
+    Chat {
+        /// The operation.
+        #[command(subcommand)]
+        op: chat::ChatCmd,
     },
     /// Dump an app's records.
     Data {
@@ -272,10 +288,36 @@ pub(crate) fn emit(line: &str) {
 
 pub(crate) fn describe(effect: &Effect) -> String {
     match effect {
-        Effect::SendMessage { app, room, text } => format!("[{app} -> #{room}] {text}"),
+        Effect::SendMessage { app, message } => {
+            let thread = message
+                .thread
+                .as_ref()
+                .map(|t| format!(" (thread {t})"))
+                .unwrap_or_default();
+            let rich = match (message.attachments.len(), message.blocks.len()) {
+                (0, 0) => String::new(),
+                (a, b) => format!(" [+{a} attachments, {b} blocks]"),
+            };
+            format!(
+                "[{app} -> #{}{thread}] {}{rich}",
+                message.room, message.text
+            )
+        }
         Effect::NotifyUser {
             app, user, text, ..
         } => format!("[{app} -> @{user}, only they see it] {text}"),
+        Effect::NotifyRoom { app, room, text } => format!("[{app} -> #{room}, notice] {text}"),
+        Effect::UpdateMessage { app, id, content } => {
+            format!("[{app} edited {id}] {}", content.text)
+        }
+        Effect::DeleteMessage { app, id } => format!("[{app} deleted {id}]"),
+        Effect::CreateRoom { app, room, members } => format!(
+            "[{app} created {} #{} ({}) with {}]",
+            room.kind.name(),
+            room.id,
+            room.name,
+            members.join(", ")
+        ),
     }
 }
 
@@ -298,15 +340,26 @@ fn run(cli: Cli) -> Result<()> {
             room,
             user,
             text,
+            thread,
             json,
-        } => chat::send(dir, room, user, text, json),
+        } => chat::send(dir, room, user, text, thread, json),
         Cmd::Command {
             room,
             user,
             line,
             preview,
+            pick,
+            thread,
             json,
-        } => chat::command(dir, room, user, line, preview, json),
+        } => {
+            let mode = chat::CommandMode {
+                preview,
+                pick,
+                thread,
+            };
+            chat::command(dir, room, user, line, mode, json)
+        }
+        Cmd::Chat { op } => chat::chat(dir, op),
         Cmd::History { room, lines, json } => chat::history(dir, room, lines, json),
         Cmd::Data { app, json } => data::data(dir, app, json),
         Cmd::Logs {

@@ -108,7 +108,8 @@ impl Commands for App {{
         let key = [Association::user(&command.sender), Association::misc("greetings")];
         let count = read::by_associations::<Greetings>(&key)?.first().map_or(0, |r| r.data.count) + 1;
         writer.update_by_associations(&key, &Greetings {{ count }}, true)?;
-        modifier.send_message(&command.room, &format!("hello, {{}}! (greeting #{{count}})", command.sender))
+        modifier.send_message(&command.room, &format!("hello, {{}}! (greeting #{{count}})", command.sender))?;
+        Ok(())
     }}
 }}
 

@@ -46,7 +46,9 @@ impl Settings for Hooks {
     }
     fn updated(id: &str, value: &Value, writer: &Writer) -> Result<()> {
         if id == "label" && value == "explode" {
-            return Err(Error::App("the label 'explode' blew up the updated hook".into()));
+            return Err(Error::App(
+                "the label 'explode' blew up the updated hook".into(),
+            ));
         }
         note(writer, json!({"hook": "updated", "id": id, "value": value}))
     }

@@ -121,11 +121,21 @@ fn run(op: &str, args: &[String], writer: &Writer, modifier: &Modifier) -> Resul
     })
 }
 
+/// The words of the raw line, split on whitespace only: the probe's
+/// arguments are JSON, whose quotes a shell-style split would take apart.
+fn words(command: &Command) -> Vec<String> {
+    command
+        .line
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
 #[hangar_sdk::handlers]
 impl Commands for Probe {
     fn execute(command: &Command, writer: &Writer, modifier: &Modifier) -> Result<()> {
-        let (op, args) = command
-            .args
+        let words = words(command);
+        let (op, args) = words
             .split_first()
             .ok_or_else(|| Error::App("no op".into()))?;
         let reply = match run(op, args, writer, modifier) {
@@ -133,13 +143,15 @@ impl Commands for Probe {
             Err(e @ Error::App(_)) if op.ends_with("-after-write") => return Err(e),
             Err(e) => json!({"err": e.to_string()}),
         };
-        modifier.send_message(&command.room, &reply.to_string())
+        modifier.send_message(&command.room, &reply.to_string())?;
+        Ok(())
     }
 
     /// Read-only. With `use-stash`, forges the writer handle a previous
     /// handler call stashed and tries to write through it: must trap.
     fn preview(command: &Command) -> Result<Vec<PreviewItem>> {
-        if command.args.first().map(String::as_str) == Some("use-stash") {
+        let words = words(command);
+        if words.first().map(String::as_str) == Some("use-stash") {
             let stashed = read::by_associations::<Value>(&[Association::misc("stash")])?;
             let handle = stashed
                 .first()
@@ -154,7 +166,7 @@ impl Commands for Probe {
                 text: "forged write returned".into(),
             }]);
         }
-        let all = read::by_associations::<Value>(&assocs(&command.args)?)?;
+        let all = read::by_associations::<Value>(&assocs(&words)?)?;
         Ok(all
             .into_iter()
             .map(|r| PreviewItem {

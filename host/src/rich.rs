@@ -1,0 +1,216 @@
+//! Bounds on rich messages, checked where they enter the host (an app's
+//! `send-message` or `update-message`, a modify handler's output): counts
+//! of blocks, attachments and fields, the whole message's size, and URLs
+//! that are `https:` or `http:` only (a chat renders them; `javascript:`
+//! must never reach a page).
+
+use crate::bridge::{Accessory, Attachment, Block, BlockKind, Content, ContextElement, Image};
+
+/// Most blocks in one message.
+pub(crate) const MAX_BLOCKS: usize = 50;
+/// Most attachments in one message.
+pub(crate) const MAX_ATTACHMENTS: usize = 20;
+/// Most fields in one section or attachment, and items in a context block.
+pub(crate) const MAX_FIELDS: usize = 25;
+/// Longest alias, block id or colour.
+pub(crate) const MAX_SHORT: usize = 256;
+
+/// Check `content` (and the optional alias and avatar) against the bounds;
+/// `max_bytes` bounds the whole message as JSON. Returns its size.
+pub(crate) fn check(
+    content: &Content,
+    alias: Option<&str>,
+    avatar: Option<&str>,
+    max_bytes: usize,
+) -> Result<usize, String> {
+    if content.blocks.len() > MAX_BLOCKS {
+        return Err(format!(
+            "a message has {} blocks; at most {MAX_BLOCKS} are allowed",
+            content.blocks.len()
+        ));
+    }
+    if content.attachments.len() > MAX_ATTACHMENTS {
+        return Err(format!(
+            "a message has {} attachments; at most {MAX_ATTACHMENTS} are allowed",
+            content.attachments.len()
+        ));
+    }
+    if let Some(alias) = alias {
+        short("alias", alias)?;
+    }
+    if let Some(avatar) = avatar {
+        url("avatar", avatar)?;
+    }
+    content.blocks.iter().try_for_each(block)?;
+    content.attachments.iter().try_for_each(attachment)?;
+    // Empty parts cost nothing, so a plain text may use the whole limit.
+    let json = |empty: bool, v: &dyn erased::Json| if empty { 0 } else { v.len() };
+    let bytes = content.text.len()
+        + json(content.attachments.is_empty(), &content.attachments)
+        + json(content.blocks.is_empty(), &content.blocks)
+        + json(content.custom_fields.is_empty(), &content.custom_fields);
+    if bytes > max_bytes {
+        return Err(format!(
+            "the message is {bytes} bytes with its attachments, blocks and custom fields, over the limit of {max_bytes} bytes"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// The JSON size of a part of a message.
+mod erased {
+    pub(super) trait Json {
+        fn len(&self) -> usize;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn len(&self) -> usize {
+            serde_json::to_vec(self).map_or(0, |v| v.len())
+        }
+    }
+}
+
+fn short(what: &str, value: &str) -> Result<(), String> {
+    if value.len() > MAX_SHORT {
+        return Err(format!(
+            "{what} is {} bytes; at most {MAX_SHORT} are allowed",
+            value.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Refuse anything but an absolute `https:` or `http:` URL.
+pub(crate) fn url(what: &str, value: &str) -> Result<(), String> {
+    let lower = value.get(..8).unwrap_or(value).to_ascii_lowercase();
+    if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+        let shown: String = value.chars().take(40).collect();
+        return Err(format!("{what} '{shown}' is not an https: or http: URL"));
+    }
+    if value.len() > 2048 || value.chars().any(char::is_control) {
+        return Err(format!(
+            "{what} is over 2048 bytes or holds control characters"
+        ));
+    }
+    Ok(())
+}
+
+fn image(what: &str, i: &Image) -> Result<(), String> {
+    url(what, &i.url)
+}
+
+fn fields(what: &str, n: usize) -> Result<(), String> {
+    if n > MAX_FIELDS {
+        return Err(format!(
+            "{what} has {n} items; at most {MAX_FIELDS} are allowed"
+        ));
+    }
+    Ok(())
+}
+
+fn block(b: &Block) -> Result<(), String> {
+    if let Some(id) = &b.block_id {
+        short("block-id", id)?;
+    }
+    match &b.kind {
+        BlockKind::Section {
+            fields: f,
+            accessory,
+            ..
+        } => {
+            fields("a section", f.len())?;
+            match accessory {
+                Some(Accessory::Image(i)) => image("a section's image", i),
+                None => Ok(()),
+            }
+        }
+        BlockKind::Context { elements } => {
+            fields("a context block", elements.len())?;
+            elements.iter().try_for_each(|e| match e {
+                ContextElement::Image(i) => image("a context image", i),
+                ContextElement::Text(_) => Ok(()),
+            })
+        }
+        BlockKind::Divider => Ok(()),
+        BlockKind::Image { image: i, .. } => image("an image block", i),
+    }
+}
+
+fn attachment(a: &Attachment) -> Result<(), String> {
+    fields("an attachment", a.fields.len())?;
+    if let Some(c) = &a.color {
+        short("an attachment's colour", c)?;
+    }
+    if let Some(u) = &a.title_link {
+        url("an attachment's title link", u)?;
+    }
+    if let Some(u) = &a.image_url {
+        url("an attachment's image", u)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_image(u: &str) -> Content {
+        Content {
+            blocks: vec![Block {
+                block_id: None,
+                kind: BlockKind::Image {
+                    image: Image {
+                        url: u.into(),
+                        alt: String::new(),
+                    },
+                    title: None,
+                },
+            }],
+            ..Content::default()
+        }
+    }
+
+    #[test]
+    fn urls_are_web_only() {
+        assert!(check(&with_image("https://x.test/a.png"), None, None, 1 << 16).is_ok());
+        assert!(check(&with_image("HTTP://x.test/a.png"), None, None, 1 << 16).is_ok());
+        for bad in [
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "/relative",
+            "https://x\n",
+        ] {
+            let e = check(&with_image(bad), None, None, 1 << 16).unwrap_err();
+            assert!(e.contains("URL") || e.contains("control"), "{bad}: {e}");
+        }
+        assert!(check(&Content::default(), None, Some("ftp://x"), 1 << 16).is_err());
+    }
+
+    #[test]
+    fn counts_and_size_are_bounded() {
+        let c = Content {
+            blocks: vec![
+                Block {
+                    block_id: None,
+                    kind: BlockKind::Divider,
+                };
+                MAX_BLOCKS + 1
+            ],
+            ..Content::default()
+        };
+        assert!(
+            check(&c, None, None, 1 << 20)
+                .unwrap_err()
+                .contains("blocks")
+        );
+        let c = Content {
+            text: "x".repeat(100),
+            ..Content::default()
+        };
+        assert!(
+            check(&c, None, None, 50)
+                .unwrap_err()
+                .contains("over the limit")
+        );
+        assert!(check(&c, Some(&"a".repeat(300)), None, 1 << 20).is_err());
+    }
+}
