@@ -58,7 +58,10 @@ fn main() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut consts = String::new();
     for (workspace, guests) in [
-        ("example-apps", &["feedback", "word_filter", "karma"][..]),
+        (
+            "example-apps",
+            &["feedback", "word_filter", "karma", "welcome_bot", "standup"][..],
+        ),
         (
             "tests/guests",
             &[
@@ -69,6 +72,7 @@ fn main() {
                 "hostile",
                 "otherworld",
                 "bench",
+                "surface",
             ][..],
         ),
     ] {

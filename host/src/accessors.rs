@@ -39,6 +39,15 @@ impl From<StoreError> for ImportError {
     }
 }
 
+impl From<rich::Refusal> for ImportError {
+    fn from(r: rich::Refusal) -> Self {
+        match r {
+            rich::Refusal::TooLarge(m) => ImportError::TooLarge(m),
+            rich::Refusal::Invalid(m) => ImportError::Invalid(m),
+        }
+    }
+}
+
 type Outcome<T> = Result<T, ImportError>;
 
 /// Longest log line kept; longer ones are cut.
@@ -363,8 +372,7 @@ impl CallState {
             out.alias.as_deref(),
             out.avatar.as_deref(),
             self.limits.max_argument_bytes,
-        )
-        .map_err(ImportError::TooLarge)?;
+        )?;
         let mut message = Message {
             id: new_record_id(),
             room: out.room,
@@ -415,7 +423,7 @@ impl CallState {
         self.handler_only()?;
         let checked = self.may_change(&id).and_then(|()| {
             rich::check(&content, None, None, self.limits.max_argument_bytes)
-                .map_err(ImportError::TooLarge)
+                .map_err(ImportError::from)
         });
         let bytes = match checked {
             Ok(bytes) => bytes + id.len(),

@@ -229,7 +229,18 @@ impl Driver {
                 kind: RoomKind::Channel,
                 creator: user.to_string(),
             };
-            self.chat.create_room(&new, &[])?;
+            let created = ChatEvent::RoomCreated {
+                room: new.clone(),
+                by: user.to_string(),
+            };
+            let done = self.around(
+                &created,
+                || self.chat.create_room(&new, &[]),
+                |_| Some(created.clone()),
+            )?;
+            if !done.done {
+                return Ok(done);
+            }
         }
         if self.chat.members(room)?.iter().any(|m| m == user) {
             return Err(Error::InvalidInput(format!(

@@ -252,7 +252,7 @@ impl Host {
             message.avatar.as_deref(),
             max,
         )
-        .map_err(Error::InvalidInput)?;
+        .map_err(|r| Error::InvalidInput(r.into()))?;
         for (what, len) in [
             ("text", message.text.len()),
             ("room", message.room.len()),
@@ -414,7 +414,7 @@ fn check_event(event: &ChatEvent, max: usize) -> Result<()> {
     };
     for m in messages {
         crate::rich::check(&m.content(), m.alias.as_deref(), m.avatar.as_deref(), max)
-            .map_err(Error::InvalidInput)?;
+            .map_err(|r| Error::InvalidInput(r.into()))?;
     }
     let bytes = serde_json::to_vec(event).map_or(0, |v| v.len());
     if bytes > 4 * max {

@@ -53,6 +53,7 @@ mod accessors;
 mod apps;
 mod bindings;
 mod bridge;
+mod build;
 mod builder;
 mod call;
 mod config;
@@ -81,12 +82,15 @@ mod workers;
 mod asynchronous;
 #[cfg(feature = "bench")]
 mod floor;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use apps::CHECK_INTERVAL as REGISTRY_CHECK_INTERVAL;
 pub use bridge::{
     Accessory, Attachment, AttachmentField, Block, BlockKind, Bridge, ChatEvent, Content,
     ContextElement, Effect, EventKind, Image, Message, Room, RoomKind, Text, User, bot_user_id,
 };
+pub use build::{Built as BuiltApp, TARGET as GUEST_TARGET, build_app};
 pub use builder::HostBuilder;
 pub use config::HostConfig;
 pub use driver::{Done, Driver};

@@ -15,6 +15,29 @@ pub(crate) const MAX_FIELDS: usize = 25;
 /// Longest alias, block id or colour.
 pub(crate) const MAX_SHORT: usize = 256;
 
+/// Why rich content was refused.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// Over a count or size bound.
+    TooLarge(String),
+    /// Not acceptable at any size (a URL that is not a web URL).
+    Invalid(String),
+}
+
+impl From<Refusal> for String {
+    fn from(r: Refusal) -> String {
+        match r {
+            Refusal::TooLarge(m) | Refusal::Invalid(m) => m,
+        }
+    }
+}
+
+impl From<String> for Refusal {
+    fn from(m: String) -> Refusal {
+        Refusal::TooLarge(m)
+    }
+}
+
 /// Check `content` (and the optional alias and avatar) against the bounds;
 /// `max_bytes` bounds the whole message as JSON. Returns its size.
 pub(crate) fn check(
@@ -22,24 +45,24 @@ pub(crate) fn check(
     alias: Option<&str>,
     avatar: Option<&str>,
     max_bytes: usize,
-) -> Result<usize, String> {
+) -> Result<usize, Refusal> {
     if content.blocks.len() > MAX_BLOCKS {
-        return Err(format!(
+        return Err(Refusal::TooLarge(format!(
             "a message has {} blocks; at most {MAX_BLOCKS} are allowed",
             content.blocks.len()
-        ));
+        )));
     }
     if content.attachments.len() > MAX_ATTACHMENTS {
-        return Err(format!(
+        return Err(Refusal::TooLarge(format!(
             "a message has {} attachments; at most {MAX_ATTACHMENTS} are allowed",
             content.attachments.len()
-        ));
+        )));
     }
     if let Some(alias) = alias {
         short("alias", alias)?;
     }
     if let Some(avatar) = avatar {
-        url("avatar", avatar)?;
+        url("avatar", avatar).map_err(Refusal::Invalid)?;
     }
     content.blocks.iter().try_for_each(block)?;
     content.attachments.iter().try_for_each(attachment)?;
@@ -50,9 +73,9 @@ pub(crate) fn check(
         + json(content.blocks.is_empty(), &content.blocks)
         + json(content.custom_fields.is_empty(), &content.custom_fields);
     if bytes > max_bytes {
-        return Err(format!(
+        return Err(Refusal::TooLarge(format!(
             "the message is {bytes} bytes with its attachments, blocks and custom fields, over the limit of {max_bytes} bytes"
-        ));
+        )));
     }
     Ok(bytes)
 }
@@ -94,8 +117,8 @@ pub(crate) fn url(what: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn image(what: &str, i: &Image) -> Result<(), String> {
-    url(what, &i.url)
+fn image(what: &str, i: &Image) -> Result<(), Refusal> {
+    url(what, &i.url).map_err(Refusal::Invalid)
 }
 
 fn fields(what: &str, n: usize) -> Result<(), String> {
@@ -107,7 +130,7 @@ fn fields(what: &str, n: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn block(b: &Block) -> Result<(), String> {
+fn block(b: &Block) -> Result<(), Refusal> {
     if let Some(id) = &b.block_id {
         short("block-id", id)?;
     }
@@ -135,16 +158,16 @@ fn block(b: &Block) -> Result<(), String> {
     }
 }
 
-fn attachment(a: &Attachment) -> Result<(), String> {
+fn attachment(a: &Attachment) -> Result<(), Refusal> {
     fields("an attachment", a.fields.len())?;
     if let Some(c) = &a.color {
         short("an attachment's colour", c)?;
     }
     if let Some(u) = &a.title_link {
-        url("an attachment's title link", u)?;
+        url("an attachment's title link", u).map_err(Refusal::Invalid)?;
     }
     if let Some(u) = &a.image_url {
-        url("an attachment's image", u)?;
+        url("an attachment's image", u).map_err(Refusal::Invalid)?;
     }
     Ok(())
 }
@@ -180,6 +203,8 @@ mod tests {
             "https://x\n",
         ] {
             let e = check(&with_image(bad), None, None, 1 << 16).unwrap_err();
+            assert!(matches!(e, Refusal::Invalid(_)), "{bad}: {e:?}");
+            let e = String::from(e);
             assert!(e.contains("URL") || e.contains("control"), "{bad}: {e}");
         }
         assert!(check(&Content::default(), None, Some("ftp://x"), 1 << 16).is_err());
@@ -197,20 +222,13 @@ mod tests {
             ],
             ..Content::default()
         };
-        assert!(
-            check(&c, None, None, 1 << 20)
-                .unwrap_err()
-                .contains("blocks")
-        );
+        assert!(String::from(check(&c, None, None, 1 << 20).unwrap_err()).contains("blocks"));
         let c = Content {
             text: "x".repeat(100),
             ..Content::default()
         };
-        assert!(
-            check(&c, None, None, 50)
-                .unwrap_err()
-                .contains("over the limit")
-        );
+        let e = String::from(check(&c, None, None, 50).unwrap_err());
+        assert!(e.contains("over the limit"), "{e}");
         assert!(check(&c, Some(&"a".repeat(300)), None, 1 << 20).is_err());
     }
 }

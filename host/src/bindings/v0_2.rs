@@ -333,7 +333,9 @@ pub(crate) fn check_wit_message(
         );
     }
     let content = from_wit_content(m.content.clone())?;
-    crate::rich::check(&content, None, None, max_bytes).map(|_| ())
+    crate::rich::check(&content, None, None, max_bytes)
+        .map(|_| ())
+        .map_err(String::from)
 }
 
 /// Take back a message an app returned, refusing changes it may not make.

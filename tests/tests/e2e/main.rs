@@ -14,3 +14,4 @@ mod packages;
 mod persistence;
 mod pipeline;
 mod shared;
+mod surface;

@@ -39,7 +39,18 @@ pub fn run(dir: &Path, sdk: Option<PathBuf>) -> Result<()> {
         );
     }
     let ident = name.replace('-', "_");
-    let files: [(&str, String); 5] = [
+    // The test kit is the host crate beside the SDK; without it (an SDK
+    // from elsewhere) the scaffold has no test.
+    let host = sdk.parent().map(|p| p.join("host"));
+    let host = host.filter(|h| h.join("Cargo.toml").is_file());
+    let dev_dependencies = match &host {
+        Some(h) => format!(
+            "\n[dev-dependencies]\n# The test kit: `cargo test` runs the app in the real host.\nhangar-host = {{ path = {:?}, default-features = false, features = [\"testkit\"] }}\n",
+            h.display().to_string()
+        ),
+        None => String::new(),
+    };
+    let mut files: Vec<(&str, String)> = vec![
         (
             "Cargo.toml",
             format!(
@@ -55,9 +66,19 @@ crate-type = ["cdylib"]
 [dependencies]
 hangar-sdk = {{ path = {sdk:?} }}
 serde = {{ version = "1", features = ["derive"] }}
-
+{dev_dependencies}
 # A standalone crate, not part of any enclosing workspace.
 [workspace]
+
+# The tests run the host natively: optimise its compiler crates.
+[profile.dev.package.cranelift-codegen]
+opt-level = 2
+[profile.dev.package.regalloc2]
+opt-level = 2
+[profile.dev.package.wasmparser]
+opt-level = 2
+[profile.dev.package.libsqlite3-sys]
+opt-level = 2
 
 [profile.release]
 opt-level = "s"
@@ -120,11 +141,34 @@ hangar_sdk::export_app!(App, manifest = "hangar.json", handles = [Commands]);
         (
             "README.md",
             format!(
-                "# {name}\n\nA Hangar app. `/{name}` greets the caller and counts greetings per user.\n\n```sh\nhangar build {name}\nhangar install {name}/target/wasm32-wasip2/release/{ident}.wasm\nhangar command --room general --user alice \"/{name}\"\n```\n\nThe manifest is `hangar.json`: add permissions, commands and settings there\nas the app grows (docs/manifest.md lists every field).\n"
+                "# {name}\n\nA Hangar app. `/{name}` greets the caller and counts greetings per user.\n\n```sh\nhangar build {name}\nhangar install {name}/target/wasm32-wasip2/release/{ident}.wasm\nhangar command --room general --user alice \"/{name}\"\ncargo test --manifest-path {name}/Cargo.toml   # tests/app.rs: the app in the real host\n```\n\nThe manifest is `hangar.json`: add permissions, commands and settings there\nas the app grows (docs/manifest.md lists every field).\n"
             ),
         ),
         (".gitignore", "/target\n".to_string()),
     ];
+    if host.is_some() {
+        files.push((
+            "tests/app.rs",
+            format!(
+                r#"//! `cargo test` builds the app and runs it in the real host with the
+//! test kit, over a temporary reference chat.
+
+use hangar_host::testkit::{{Replies, TestApp, TestChat}};
+
+#[test]
+fn greets_and_counts() {{
+    let app = TestApp::build(env!("CARGO_MANIFEST_DIR"));
+    let chat = TestChat::with(&[&app]);
+    let first = chat.command("general", "alice", "/{name}");
+    assert_eq!(first.replies(), ["hello, alice! (greeting #1)"]);
+    let second = chat.command("general", "alice", "/{name}");
+    assert_eq!(second.replies(), ["hello, alice! (greeting #2)"]);
+    assert_eq!(chat.records(app.id()).len(), 1);
+}}
+"#
+            ),
+        ));
+    }
     for (file, text) in files {
         let path = dir.join(file);
         std::fs::create_dir_all(path.parent().expect("file in a dir"))
@@ -133,5 +177,11 @@ hangar_sdk::export_app!(App, manifest = "hangar.json", handles = [Commands]);
     }
     out!("created app '{name}' in {}", dir.display());
     out!("next: hangar build {}", dir.display());
+    if host.is_some() {
+        out!(
+            "test: cargo test --manifest-path {}",
+            dir.join("Cargo.toml").display()
+        );
+    }
     Ok(())
 }

@@ -1,0 +1,323 @@
+//! The app test kit (feature `testkit`): an app's own `cargo test` builds
+//! the app, runs it in the real host over a temporary reference chat,
+//! drives messages, commands and chat events, and asserts on replies,
+//! effects and records.
+//!
+//! In the app crate's `Cargo.toml`:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! hangar-host = { path = "../../host", default-features = false, features = ["testkit"] }
+//! ```
+//!
+//! and a test in `tests/app.rs`:
+//!
+//! ```no_run
+//! use hangar_host::testkit::{Replies, TestApp, TestChat};
+//!
+//! #[test]
+//! fn greets_on_join() {
+//!     let app = TestApp::build(env!("CARGO_MANIFEST_DIR"));
+//!     let chat = TestChat::with(&[&app]);
+//!     let joined = chat.join("general", "alice");
+//!     assert_eq!(joined.replies(), ["Welcome to #general, alice!"]);
+//!     assert_eq!(chat.records(app.id()).len(), 1);
+//! }
+//! # greets_on_join();
+//! ```
+//!
+//! Everything here panics with a message naming what failed: it is for
+//! tests. The app is built in release mode for `wasm32-wasip2` into
+//! `<target>/hangar-testkit` (apart from the test's own build, so the two
+//! cargo runs never wait on each other), once per test binary; compiled
+//! components are cached there too.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::bridge::{Effect, RoomKind};
+use crate::builder::HostBuilder;
+use crate::driver::{Done, Driver};
+use crate::host::Host;
+use crate::package::Package;
+use crate::refchat::{RefChat, StoredMessage};
+use crate::report::{CommandReport, EventReport, SendReport};
+use crate::storage::Record;
+
+/// An app package built for the tests.
+#[derive(Debug, Clone)]
+pub struct TestApp {
+    path: PathBuf,
+    id: String,
+}
+
+/// Where the kit builds and caches: `$CARGO_TARGET_DIR/hangar-testkit`, or
+/// `target/hangar-testkit` beside the crate.
+fn kit_dir(crate_dir: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate_dir.join("target"))
+        .join("hangar-testkit")
+}
+
+impl TestApp {
+    /// Build the app crate at `crate_dir` (pass
+    /// `env!("CARGO_MANIFEST_DIR")`), once per test binary.
+    pub fn build(crate_dir: impl AsRef<Path>) -> TestApp {
+        static BUILT: OnceLock<Mutex<HashMap<PathBuf, TestApp>>> = OnceLock::new();
+        let dir = crate_dir.as_ref().to_path_buf();
+        let mut built = BUILT
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(app) = built.get(&dir) {
+            return app.clone();
+        }
+        let progress = |m: &str| eprintln!("hangar-testkit: {m}");
+        let apps = crate::build::build_app(&dir, Some(&kit_dir(&dir)), &progress)
+            .unwrap_or_else(|e| panic!("building the app at {}: {e}", dir.display()));
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().replace('-', "_"));
+        // A workspace builds several; the crate's own is named after it.
+        let one = apps
+            .iter()
+            .find(|b| b.path.file_stem().map(|s| s.to_string_lossy().into_owned()) == name)
+            .or(apps.first())
+            .expect("the build produced an app");
+        let app = TestApp {
+            path: one.path.clone(),
+            id: one.package.manifest.id.clone(),
+        };
+        built.insert(dir, app.clone());
+        app
+    }
+
+    /// An app package built elsewhere (a `.wasm` file).
+    pub fn package(path: impl Into<PathBuf>) -> TestApp {
+        let path = path.into();
+        let package = Package::read(&path)
+            .unwrap_or_else(|e| panic!("reading the app package {}: {e}", path.display()));
+        TestApp {
+            id: package.manifest.id,
+            path,
+        }
+    }
+
+    /// The app's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Its `.wasm` file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// A real host over a temporary reference chat (gone with the value).
+#[derive(Debug)]
+pub struct TestChat {
+    driver: Driver,
+    dir: tempfile::TempDir,
+}
+
+fn ok<T>(what: &str, r: crate::error::Result<T>) -> T {
+    r.unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+impl TestChat {
+    /// A chat with no apps.
+    pub fn new() -> TestChat {
+        let dir = tempfile::tempdir().expect("a temporary data dir");
+        let cache = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir)
+            .join("hangar-testkit-cache");
+        let chat = Arc::new(ok("opening the chat", RefChat::open(dir.path())));
+        let host = ok(
+            "starting the host",
+            HostBuilder::new(dir.path())
+                .cache_dir(cache)
+                .build(chat.clone()),
+        );
+        TestChat {
+            driver: Driver::new(host, chat),
+            dir,
+        }
+    }
+
+    /// A chat with `apps` installed (and enabled), in order.
+    pub fn with(apps: &[&TestApp]) -> TestChat {
+        let chat = TestChat::new();
+        for app in apps {
+            chat.install(app);
+        }
+        chat
+    }
+
+    /// Install `app`.
+    pub fn install(&self, app: &TestApp) {
+        ok(
+            &format!("installing {}", app.path.display()),
+            self.host().install(&app.path),
+        );
+    }
+
+    /// The host, for anything the kit does not wrap.
+    pub fn host(&self) -> &Host {
+        self.driver.host()
+    }
+
+    /// The reference chat.
+    pub fn chat(&self) -> &RefChat {
+        self.driver.chat()
+    }
+
+    /// The data dir (for a second host on it, say).
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `user` says `text` in `room`.
+    pub fn send(&self, room: &str, user: &str, text: &str) -> SendReport {
+        ok("sending", self.driver.send(room, user, text, None))
+    }
+
+    /// `user` replies `text` in the thread of message `root`.
+    pub fn reply(&self, room: &str, root: &str, user: &str, text: &str) -> SendReport {
+        ok("replying", self.driver.send(room, user, text, Some(root)))
+    }
+
+    /// `user` runs `line` (such as `/karma bob`) in `room`.
+    pub fn command(&self, room: &str, user: &str, line: &str) -> CommandReport {
+        ok(line, self.driver.command(room, user, line, None))
+    }
+
+    /// `user` joins `room`.
+    pub fn join(&self, room: &str, user: &str) -> Done {
+        ok("joining", self.driver.join(room, user))
+    }
+
+    /// `user` leaves `room`.
+    pub fn leave(&self, room: &str, user: &str) -> Done {
+        ok("leaving", self.driver.leave(room, user))
+    }
+
+    /// `user` creates channel `name`.
+    pub fn create_room(&self, name: &str, user: &str) -> Done {
+        ok(
+            "creating a room",
+            self.driver.create_room(name, user, RoomKind::Channel),
+        )
+    }
+
+    /// `user` edits message `id` to `text`.
+    pub fn edit(&self, id: &str, user: &str, text: &str) -> Done {
+        ok("editing", self.driver.edit(id, user, text))
+    }
+
+    /// `user` deletes message `id`.
+    pub fn delete(&self, id: &str, user: &str) -> Done {
+        ok("deleting", self.driver.delete(id, user))
+    }
+
+    /// `user` reacts to message `id`.
+    pub fn react(&self, id: &str, user: &str, reaction: &str) -> Done {
+        ok("reacting", self.driver.react(id, user, reaction, true))
+    }
+
+    /// `user` logs in.
+    pub fn login(&self, user: &str) -> Done {
+        ok("logging in", self.driver.login(user))
+    }
+
+    /// A room's last 100 messages, oldest first.
+    pub fn history(&self, room: &str) -> Vec<StoredMessage> {
+        ok("reading history", self.chat().history(room, 100))
+    }
+
+    /// An app's records.
+    pub fn records(&self, app: &str) -> Vec<Record> {
+        ok("reading records", self.host().records(app))
+    }
+}
+
+impl Default for TestChat {
+    fn default() -> Self {
+        TestChat::new()
+    }
+}
+
+/// The text of what the apps sent, in order: messages, notifications,
+/// edits.
+pub trait Replies {
+    /// The effects' texts.
+    fn replies(&self) -> Vec<String>;
+    /// Whether every app call succeeded (panics naming the first failure).
+    fn assert_ok(&self) -> &Self;
+}
+
+fn texts<'a>(effects: impl IntoIterator<Item = &'a Effect>) -> Vec<String> {
+    effects
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::SendMessage { message, .. } => Some(message.text.clone()),
+            Effect::NotifyUser { text, .. } | Effect::NotifyRoom { text, .. } => Some(text.clone()),
+            Effect::UpdateMessage { content, .. } => Some(content.text.clone()),
+            Effect::DeleteMessage { .. } | Effect::CreateRoom { .. } => None,
+        })
+        .collect()
+}
+
+fn all_ok<'a>(reports: impl IntoIterator<Item = &'a crate::report::AppReport>) {
+    if let Some(r) = reports.into_iter().find(|r| r.error.is_some()) {
+        panic!(
+            "app '{}' {} failed: {}",
+            r.app,
+            r.handler,
+            r.error.as_deref().unwrap_or("")
+        );
+    }
+}
+
+impl Replies for SendReport {
+    fn replies(&self) -> Vec<String> {
+        texts(&self.effects)
+    }
+    fn assert_ok(&self) -> &Self {
+        all_ok(&self.apps);
+        self
+    }
+}
+
+impl Replies for CommandReport {
+    fn replies(&self) -> Vec<String> {
+        texts(&self.effects)
+    }
+    fn assert_ok(&self) -> &Self {
+        all_ok([&self.report]);
+        self
+    }
+}
+
+impl Replies for EventReport {
+    fn replies(&self) -> Vec<String> {
+        texts(&self.effects)
+    }
+    fn assert_ok(&self) -> &Self {
+        all_ok(&self.apps);
+        self
+    }
+}
+
+impl Replies for Done {
+    fn replies(&self) -> Vec<String> {
+        texts(self.events.iter().flat_map(|e| &e.effects))
+    }
+    fn assert_ok(&self) -> &Self {
+        all_ok(self.events.iter().flat_map(|e| &e.apps));
+        self
+    }
+}
