@@ -11,7 +11,7 @@ use wasmtime::component::{Linker, Resource, ResourceTable, ResourceType};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::v0_1::{self, wit};
+use crate::bindings::v0_2::{self, wit};
 use crate::bindings::{ModifierToken, WriterToken};
 use crate::engine::{SlotReset, engine_config};
 use crate::error::{Error, Result};
@@ -35,7 +35,7 @@ impl WasiView for Bare {
 /// A component ready to be called the bare way.
 pub struct Floor {
     engine: Engine,
-    pre: v0_1::AppPre<Bare>,
+    pre: v0_2::AppPre<Bare>,
 }
 
 fn wasm(e: wasmtime::Error) -> Error {
@@ -65,13 +65,13 @@ impl Floor {
         let mut linker: Linker<Bare> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(wasm)?;
         linker
-            .instance(v0_1::PERSISTENCE)
+            .instance(v0_2::PERSISTENCE)
             .and_then(|mut i| {
                 i.resource("writer", ResourceType::host::<WriterToken>(), |_, _| Ok(()))
             })
             .map_err(wasm)?;
         linker
-            .instance(v0_1::MODIFY)
+            .instance(v0_2::MODIFY)
             .and_then(|mut i| {
                 i.resource("modifier", ResourceType::host::<ModifierToken>(), |_, _| {
                     Ok(())
@@ -82,7 +82,7 @@ impl Floor {
             .define_unknown_imports_as_traps(component)
             .map_err(wasm)?;
         let pre =
-            v0_1::AppPre::new(linker.instantiate_pre(component).map_err(wasm)?).map_err(wasm)?;
+            v0_2::AppPre::new(linker.instantiate_pre(component).map_err(wasm)?).map_err(wasm)?;
         Ok(Floor { engine, pre })
     }
 
@@ -101,9 +101,17 @@ impl Floor {
             id: "m".into(),
             room: "general".into(),
             sender: "bench".into(),
-            text: text.into(),
-            custom_fields: "{}".into(),
             timestamp: 0,
+            thread: None,
+            alias: None,
+            avatar: None,
+            edited_at: None,
+            content: wit::Content {
+                text: text.into(),
+                attachments: Vec::new(),
+                blocks: Vec::new(),
+                custom_fields: "{}".into(),
+            },
         };
         let app = self.pre.instantiate(&mut store).map_err(wasm)?;
         app.hangar_app_messages()
@@ -114,6 +122,6 @@ impl Floor {
                 Resource::new_borrow(0),
             )
             .map_err(wasm)?
-            .map_err(|e| Error::wasm("the floor call", e))
+            .map_err(|e| Error::wasm("the floor call", wasmtime::Error::msg(format!("{e:?}"))))
     }
 }

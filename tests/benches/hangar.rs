@@ -359,12 +359,71 @@ fn startup(c: &mut Criterion) {
     g.finish();
 }
 
+/// 7. The same app (karma: a post-message handler with one read-modify-
+///    write) as its API 0.1 package and as built for 0.2 today, side by
+///    side on one host: what the second binding and the richer message
+///    cost per event. And a chat event (a user joining, to an app that
+///    handles it with no work) against a message to a no-op handler.
+fn api_versions(c: &mut Criterion) {
+    let mut g = c.benchmark_group("api versions");
+    let fixture = format!("{}/fixtures/0.1.0/karma.wasm", env!("CARGO_MANIFEST_DIR"));
+    for (name, package) in [
+        ("karma 0.1 package", fixture.as_str()),
+        ("karma 0.2 package", guests::KARMA),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let host = HostBuilder::new(dir.path())
+            .cache_dir(cache_dir())
+            .build(Arc::new(NullChat))
+            .unwrap();
+        host.install(package.as_ref()).unwrap();
+        g.bench_function(format!("{name}: send @dave++"), |b| {
+            b.iter(|| {
+                let r = host.send_message("general", "carol", "@dave++").unwrap();
+                assert_eq!(r.status, SendStatus::Sent);
+            })
+        });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let host = bench_host(dir.path(), 1, Events::Post, 1);
+    g.bench_function("send to 1 app, no-op post handler (baseline)", |b| {
+        b.iter(|| host.send(message("noop")).unwrap())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let host = HostBuilder::new(dir.path())
+        .cache_dir(cache_dir())
+        .build(Arc::new(NullChat))
+        .unwrap();
+    host.install(guests::BENCH.as_ref()).unwrap();
+    let joined = hangar_host::ChatEvent::UserJoined {
+        room: hangar_host::Room {
+            id: "general".into(),
+            name: "general".into(),
+            kind: hangar_host::RoomKind::Channel,
+            creator: "carol".into(),
+        },
+        user: hangar_host::User {
+            id: "dave".into(),
+            username: "dave".into(),
+            display_name: "Dave".into(),
+            is_bot: false,
+        },
+    };
+    g.bench_function("post event (user joined) to 1 app, no-op handler", |b| {
+        b.iter(|| {
+            let r = host.post_event(&joined).unwrap();
+            assert_eq!(r.apps.len(), 1);
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(30)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = dispatch, write_path, reads, fanout, throughput, startup
+    targets = dispatch, write_path, reads, fanout, throughput, startup, api_versions
 }
 criterion_main!(benches);

@@ -31,12 +31,6 @@ pub(crate) use generated::{App, AppPre};
 /// The API version this module binds.
 pub(crate) const VERSION: &str = "0.1.0";
 
-/// The WIT package's interface names, for the benchmarks' bare linker.
-#[cfg(feature = "bench")]
-pub(crate) const PERSISTENCE: &str = "hangar:app/persistence@0.1.0";
-#[cfg(feature = "bench")]
-pub(crate) const MODIFY: &str = "hangar:app/modify@0.1.0";
-
 type HostResult<T> = wasmtime::Result<Result<T, wit::Error>>;
 
 pub(crate) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {

@@ -359,6 +359,51 @@ fn a_missing_permission_is_named_in_send_json_and_in_logs() {
     assert!(logs.contains("permission 'persistence' denied"), "{logs}");
 }
 
+/// Run `cargo test` for the crate or workspace at `manifest`, sharing this
+/// build's target dir (its compiled host crates are reused; cargo runs
+/// builds there one at a time). Whether it passed, and its output.
+fn cargo_test(manifest: &Path) -> (bool, String) {
+    let target = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["test", "--manifest-path"])
+        .arg(manifest)
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), log)
+}
+
+/// The example apps' own tests (each runs its app in the real host with the
+/// test kit) pass: what an app developer's CI runs.
+#[test]
+fn the_example_apps_pass_their_own_tests() {
+    let manifest =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../example-apps/Cargo.toml");
+    let (ok, log) = cargo_test(&manifest);
+    assert!(ok, "cargo test of the example apps failed:\n{log}");
+    for test in [
+        "a_person_is_welcomed_once_in_a_direct_room",
+        "posts_a_summary_in_a_thread_then_edits_it_in_place",
+        "counts_karma_and_reports_it",
+        "stores_feedback_and_lists_it",
+        "masks_then_blocks_and_counts_strikes",
+    ] {
+        assert!(
+            log.contains(&format!("test {test} ... ok")),
+            "{test} did not pass:\n{log}"
+        );
+    }
+}
+
 #[test]
 fn new_then_build_then_install_works_unchanged() {
     let dir = tempfile::tempdir().unwrap();
@@ -396,6 +441,11 @@ fn new_then_build_then_install_works_unchanged() {
         &["command", "--room", "general", "--user", "alice", "/hello"],
     );
     assert!(reply.contains("hello, alice! (greeting #1)"), "{reply}");
+    // The scaffold's own test passes: `cargo test` builds the app and runs
+    // it in the real host with the test kit.
+    let (ok, log) = cargo_test(&app.join("Cargo.toml"));
+    assert!(ok, "the new app's cargo test failed:\n{log}");
+    assert!(log.contains("test greets_and_counts ... ok"), "{log}");
     // `new` refuses to overwrite, and refuses ids that are not safe.
     let again = Command::new(hangar_bin())
         .current_dir(d)

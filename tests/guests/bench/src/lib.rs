@@ -2,14 +2,17 @@
 //! record when the text is "write"; pre-message-sent-modify returns the
 //! message unchanged; its command, named like its id (`/bench00`), creates
 //! one record. Its `hangar:exports` section lists the handlers in this
-//! order: `"execute-pre-message-sent-modify","execute-post-message-sent","execute-command"`.
+//! order: `"execute-pre-message-sent-modify","execute-post-message-sent","execute-command","execute-post-room-user-joined"`
+//! (a user joining: a no-op, for the chat-event benchmark).
 //! Benchmarks patch `"bench00"` (the id and the command, `bench00` to
 //! `bench99`) to install many copies, each with a command of its own, and
 //! blank one of the two message handler names in the section with spaces to
 //! install copies that handle only the other message event.
 
 use hangar_sdk::serde_json::json;
-use hangar_sdk::{Association, Command, Commands, Message, Messages, Modifier, Result, Writer};
+use hangar_sdk::{
+    Association, Command, Commands, Events, Membership, Message, Messages, Modifier, Result, Writer,
+};
 
 struct Bench;
 
@@ -36,8 +39,15 @@ impl Commands for Bench {
     }
 }
 
+#[hangar_sdk::handlers]
+impl Events for Bench {
+    fn user_joined(_joined: &Membership, _writer: &Writer, _modifier: &Modifier) -> Result<()> {
+        Ok(())
+    }
+}
+
 hangar_sdk::export_app!(
     Bench,
     manifest = "hangar.json",
-    handles = [Messages, Commands]
+    handles = [Messages, Commands, Events]
 );
