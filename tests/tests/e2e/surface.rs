@@ -150,8 +150,65 @@ fn rich_messages_edits_deletes_notices_and_rooms() {
         before + 1,
         "only the reply"
     );
-    // Editing what does not exist is not-found.
+    // Editing what does not exist is not-found; too many blocks too-large.
     assert_eq!(s(&d, "edit no-such-id x")["kind"], "not-found");
+    let fifty = s(&d, "many-blocks general 50");
+    assert_eq!(fifty["kind"], Value::Null, "{fifty}");
+    let many = s(&d, "many-blocks general 51");
+    assert_eq!(many["kind"], "too-large", "{many}");
+    assert_eq!(
+        stored.avatar.as_deref(),
+        Some("https://example.test/bot.png")
+    );
+}
+
+#[test]
+fn every_preventable_event_can_be_prevented_and_the_pre_check_filters() {
+    let (_dir, d, chat) = driver(&[guests::SURFACE]);
+    let no_room = d
+        .create_room("forbidden-zone", "carol", RoomKind::Channel)
+        .unwrap();
+    assert!(!no_room.done);
+    assert!(chat.room("forbidden-zone").unwrap().is_none());
+    d.create_room("keep", "carol", RoomKind::Channel).unwrap();
+    assert!(!d.delete_room("keep", "carol").unwrap().done);
+    assert!(chat.room("keep").unwrap().is_some());
+    d.join("stuck", "alice").unwrap();
+    assert!(!d.leave("stuck", "alice").unwrap().done);
+    assert_eq!(chat.members("stuck").unwrap(), ["alice"]);
+    // In room `open` the pre check says no: the prevent handler never runs.
+    d.join("open", "alice").unwrap();
+    let left = d.leave("open", "alice").unwrap();
+    assert!(left.done, "{left:?}");
+    let handlers: Vec<&str> = left.events[0]
+        .apps
+        .iter()
+        .map(|a| a.handler.as_str())
+        .collect();
+    assert_eq!(handlers, ["check-pre-event"]);
+}
+
+#[test]
+fn a_chat_without_the_new_lookups_refuses_them_clearly() {
+    // The benchmarks' bridge implements only the 0.1 lookups.
+    let dir = tempfile::tempdir().unwrap();
+    let host = hangar_host::HostBuilder::new(dir.path())
+        .cache_dir(hangar_tests::cache_dir())
+        .build(Arc::new(hangar_tests::bench::NullChat))
+        .unwrap();
+    host.install(guests::SURFACE.as_ref()).unwrap();
+    let r = host
+        .command("general", "alice", "/s room-by-name general")
+        .unwrap();
+    let reply: Value = serde_json::from_str(&texts(&r.effects)[0]).unwrap();
+    assert_eq!(reply["kind"], "host");
+    assert!(
+        reply["err"]
+            .as_str()
+            .unwrap()
+            .contains("does not provide rooms by name"),
+        "{reply}"
+    );
 }
 
 #[test]
@@ -194,7 +251,8 @@ fn chat_events_reach_apps_which_may_prevent_them() {
     let locked = d.join("locked", "alice").unwrap();
     assert!(!locked.done);
     assert_eq!(locked.prevented_by.as_deref(), Some("surface"));
-    assert_eq!(locked.events[0].apps[0].outcome, Outcome::Vetoed);
+    let prevent = locked.events[0].apps.iter().find(|a| a.handler.contains("prevent"));
+    assert_eq!(prevent.unwrap().outcome, Outcome::Vetoed);
     assert!(chat.members("locked").unwrap().is_empty());
 
     let id = d

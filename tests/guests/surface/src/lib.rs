@@ -2,7 +2,9 @@
 //! (shell-style arguments), replying with `{"ok": ...}` or `{"err": ...,
 //! "kind": ...}` as a message; records every chat event it receives and
 //! prevents a few (joins of room `locked`, edits to text with `forbidden`,
-//! deletes by `mallory`); its post check skips events in room `quiet`.
+//! deletes by `mallory`, rooms named `forbidden*`, deleting room `keep`,
+//! leaving rooms `stuck` and `open`); its pre check lets everything through
+//! in room `open`, its post check skips events in room `quiet`.
 //! `/s fail <op> ...` passes the op's error on as the handler's own, so
 //! the host's report shows its kind.
 
@@ -100,6 +102,14 @@ fn run(op: &str, args: &[String], command: &Command, modifier: &Modifier) -> Res
                 .custom_field("source", json!("surface"));
             if let Some(thread) = args.get(2) {
                 m = m.thread(thread);
+            }
+            json!(modifier.send(m)?)
+        }
+        "many-blocks" => {
+            let n: usize = arg(args, 1)?.parse().unwrap_or(0);
+            let mut m = Message::new(arg(args, 0)?).text("blocks");
+            for _ in 0..n {
+                m = m.block(Block::divider());
             }
             json!(modifier.send(m)?)
         }
@@ -225,6 +235,19 @@ fn room_of(event: &Event) -> Option<&str> {
 
 #[hangar_sdk::handlers]
 impl Events for Surface {
+    fn check_pre(event: &Event) -> Result<bool> {
+        // Anything goes in room `open`: no prevent handler runs there.
+        Ok(room_of(event) != Some("open"))
+    }
+    fn prevent_room_create(change: &RoomChange, _writer: &Writer) -> Result<bool> {
+        Ok(change.room.name.starts_with("forbidden"))
+    }
+    fn prevent_room_delete(change: &RoomChange, _writer: &Writer) -> Result<bool> {
+        Ok(change.room.id == "keep")
+    }
+    fn prevent_user_leave(membership: &Membership, _writer: &Writer) -> Result<bool> {
+        Ok(membership.room.id == "stuck" || membership.room.id == "open")
+    }
     fn prevent_message_update(edit: &MessageEdit, _writer: &Writer) -> Result<bool> {
         Ok(edit.message.text.contains("forbidden"))
     }
