@@ -665,3 +665,58 @@ impl Bridge for RefChat {
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `chat.db` written by an older Hangar (no room kinds, members,
+    /// threads or rich content) opens, keeps its messages and gains the
+    /// new columns.
+    #[test]
+    fn an_older_chat_db_is_brought_up_to_date_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let old = Connection::open(dir.path().join("chat.db")).unwrap();
+            old.execute_batch(
+                "CREATE TABLE rooms (id TEXT PRIMARY KEY, name TEXT NOT NULL);
+                 CREATE TABLE users (id TEXT PRIMARY KEY, display_name TEXT NOT NULL);
+                 CREATE TABLE messages (
+                     seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, room TEXT NOT NULL,
+                     sender TEXT NOT NULL, text TEXT NOT NULL, custom_fields TEXT NOT NULL,
+                     time INTEGER NOT NULL, visible_to TEXT);
+                 INSERT INTO rooms VALUES ('general', 'general');
+                 INSERT INTO users VALUES ('carol', 'carol');
+                 INSERT INTO messages (id, room, sender, text, custom_fields, time)
+                     VALUES ('m1', 'general', 'carol', 'hello', '{}', 1);",
+            )
+            .unwrap();
+        }
+        let chat = RefChat::open(dir.path()).unwrap();
+        let history = chat.history("general", 10).unwrap();
+        assert_eq!(history[0].message.text, "hello");
+        assert_eq!(
+            chat.room("general").unwrap().unwrap().kind,
+            RoomKind::Channel
+        );
+        assert!(chat.ensure("general", "carol").unwrap().joined);
+        let (_, after) = chat
+            .edit(
+                "m1",
+                &Content {
+                    text: "hello again".into(),
+                    ..Content::default()
+                },
+            )
+            .unwrap()
+            .unwrap();
+        assert!(after.edited_at.is_some());
+        // Opening it again changes nothing.
+        drop(chat);
+        let again = RefChat::open(dir.path()).unwrap();
+        assert_eq!(
+            again.history("general", 10).unwrap()[0].message.text,
+            "hello again"
+        );
+    }
+}
