@@ -60,7 +60,14 @@ fn main() {
     for (workspace, guests) in [
         (
             "example-apps",
-            &["feedback", "word_filter", "karma", "welcome_bot", "standup"][..],
+            &[
+                "feedback",
+                "word_filter",
+                "karma",
+                "welcome_bot",
+                "standup",
+                "webhook",
+            ][..],
         ),
         (
             "tests/guests",

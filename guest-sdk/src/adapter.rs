@@ -1,15 +1,18 @@
 //! Glue between the generated WIT exports and the SDK's traits: the one
 //! place that knows both shapes.
 
-use crate::__wit::exports::hangar::app::{commands, events, lifecycle, messages, settings};
+use crate::__wit::exports::hangar::app::{
+    commands, endpoints, events, lifecycle, messages, settings,
+};
 use crate::__wit::hangar::app::modify::Modifier as WitModifier;
 use crate::__wit::hangar::app::persistence::Writer as WitWriter;
 use crate::__wit::hangar::app::types as wit;
 use crate::{
     __Phantom, Accessory, Association, Attachment, AttachmentField, Block, BlockKind, Command,
-    Commands, Content, ContextElement, Error, Event, Events, Image, Lifecycle, Membership, Message,
-    MessageEdit, MessageRemoval, Messages, Model, Modifier, NewMessage, PreviewItem, Reaction,
-    Record, Result, Room, RoomChange, RoomKind, Settings, Text, User, Writer, parse,
+    Commands, Content, ContextElement, Endpoints, Error, Event, Events, Image, Lifecycle,
+    Membership, Message, MessageEdit, MessageRemoval, Messages, Model, Modifier, NewMessage,
+    PreviewItem, Reaction, Record, Result, Room, RoomChange, RoomKind, Settings, Text, User,
+    Writer, parse,
 };
 
 /// Exports the WIT world for app type `A`.
@@ -524,5 +527,31 @@ impl<A: Events> events::Guest for Adapter<A> {
             Event::UserUpdated(x) => A::user_updated(x, w, m),
             Event::UserLoggedIn(x) => A::user_logged_in(x, w, m),
         }))
+    }
+}
+
+impl<A: Endpoints> endpoints::Guest for Adapter<A> {
+    fn handle_request(
+        request: endpoints::Request,
+        writer: &WitWriter,
+        modifier: &WitModifier,
+    ) -> Result<endpoints::Response, wit::Error> {
+        let request = crate::http::HttpRequest {
+            method: request.method,
+            path: request.path,
+            query: request.query,
+            headers: request.headers,
+            body: request.body,
+        };
+        let response = done(A::handle(
+            &request,
+            &Writer::__new(writer),
+            &Modifier::__new(modifier),
+        ))?;
+        Ok(endpoints::Response {
+            status: response.status,
+            headers: response.headers,
+            body: response.body,
+        })
     }
 }

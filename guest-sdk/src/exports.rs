@@ -57,14 +57,22 @@ handlers_marker!(
     "put `#[hangar_sdk::handlers]` on the `impl Events for {Self}` block: it records the handlers the block defines, the events the host will call"
 );
 
+handlers_marker!(
+    __EndpointsHandlers,
+    "Endpoints",
+    "the `Endpoints` handlers of `{Self}` are not recorded",
+    "put `#[hangar_sdk::handlers]` on the `impl Endpoints for {Self}` block: it records the handlers the block defines, the events the host will call"
+);
+
 /// The handler lists of app `A`, in family order.
-pub const fn recorded<A>() -> [&'static [&'static str]; 5]
+pub const fn recorded<A>() -> [&'static [&'static str]; 6]
 where
     A: __LifecycleHandlers
         + __MessagesHandlers
         + __CommandsHandlers
         + __SettingsHandlers
-        + __EventsHandlers,
+        + __EventsHandlers
+        + __EndpointsHandlers,
 {
     [
         <A as __LifecycleHandlers>::IMPLEMENTED,
@@ -72,6 +80,7 @@ where
         <A as __CommandsHandlers>::IMPLEMENTED,
         <A as __SettingsHandlers>::IMPLEMENTED,
         <A as __EventsHandlers>::IMPLEMENTED,
+        <A as __EndpointsHandlers>::IMPLEMENTED,
     ]
 }
 
@@ -172,6 +181,7 @@ mod tests {
     crate::__default_impl!(Lifecycle, App, [Messages, Commands]);
     crate::__default_impl!(Settings, App, [Messages, Commands]);
     crate::__default_impl!(Events, App, [Messages, Commands]);
+    crate::__default_impl!(Endpoints, App, [Messages, Commands]);
 
     /// Handles nothing.
     struct Idle;
@@ -180,11 +190,12 @@ mod tests {
     crate::__default_impl!(Commands, Idle, []);
     crate::__default_impl!(Settings, Idle, []);
     crate::__default_impl!(Events, Idle, []);
+    crate::__default_impl!(Endpoints, Idle, []);
 
     // The same computation `export_app!` does, at compile time.
-    const APP: [&[&str]; 5] = recorded::<App>();
+    const APP: [&[&str]; 6] = recorded::<App>();
     static APP_SECTION: [u8; section_len(&APP)] = section(&APP);
-    const IDLE: [&[&str]; 5] = recorded::<Idle>();
+    const IDLE: [&[&str]; 6] = recorded::<Idle>();
     static IDLE_SECTION: [u8; section_len(&IDLE)] = section(&IDLE);
 
     #[test]

@@ -1,7 +1,8 @@
 //! Write Hangar apps in Rust.
 //!
 //! An app is a type that implements the event-family traits it needs
-//! ([`Lifecycle`], [`Messages`], [`Commands`], [`Settings`], [`Events`]; every method has a
+//! ([`Lifecycle`], [`Messages`], [`Commands`], [`Settings`], [`Events`],
+//! [`Endpoints`]; every method has a
 //! default), each in an impl block marked [`#[hangar_sdk::handlers]`](handlers),
 //! registered with [`export_app!`]. The methods an app writes are the events
 //! it handles, declared once: the attribute records them, and `export_app!`
@@ -85,6 +86,7 @@ pub mod __private {
 mod adapter;
 mod chat;
 mod exports;
+pub mod http;
 pub mod log;
 pub mod read;
 
@@ -98,8 +100,8 @@ pub use chat::{
 pub use adapter::Adapter as __Adapter;
 #[doc(hidden)]
 pub use exports::{
-    __CommandsHandlers, __EventsHandlers, __LifecycleHandlers, __MessagesHandlers,
-    __SettingsHandlers, recorded as __recorded, section as __exports_section,
+    __CommandsHandlers, __EndpointsHandlers, __EventsHandlers, __LifecycleHandlers,
+    __MessagesHandlers, __SettingsHandlers, recorded as __recorded, section as __exports_section,
     section_len as __exports_len,
 };
 pub use hangar_sdk_macros::handlers;
@@ -667,6 +669,32 @@ pub trait Events: __EventsHandlers {
     }
 }
 
+/// HTTP endpoints declared in the manifest's `endpoints` (permission
+/// `api`): `hangar serve` routes `/apps/<id>/<path>` here. One request is
+/// one handler call: one transaction, effects after commit.
+///
+/// ```ignore
+/// #[hangar_sdk::handlers]
+/// impl Endpoints for Webhook {
+///     fn handle(request: &HttpRequest, writer: &Writer, modifier: &Modifier) -> Result<HttpResponse> {
+///         let event: serde_json::Value = request.json()?;
+///         writer.create(&event)?;
+///         modifier.send_message("builds", &format!("build {}", event["status"]))?;
+///         HttpResponse::json(202, &serde_json::json!({"stored": true}))
+///     }
+/// }
+/// ```
+pub trait Endpoints: __EndpointsHandlers {
+    /// Answer one request.
+    fn handle(
+        _request: &http::HttpRequest,
+        _writer: &Writer,
+        _modifier: &Modifier,
+    ) -> Result<http::HttpResponse> {
+        Ok(http::HttpResponse::new(404))
+    }
+}
+
 /// Parse JSON text into `T`, naming what was being read on failure.
 fn parse<T: DeserializeOwned>(what: &str, json: &str) -> Result<T> {
     serde_json::from_str(json).map_err(|e| Error::Data(format!("{what}: {e}")))
@@ -725,7 +753,8 @@ macro_rules! export_app {
         $crate::__default_impl!(Commands, $app, [$($family),*]);
         $crate::__default_impl!(Settings, $app, [$($family),*]);
         $crate::__default_impl!(Events, $app, [$($family),*]);
-        const __HANGAR_HANDLERS: [&[&str]; 5] = $crate::__recorded::<$app>();
+        $crate::__default_impl!(Endpoints, $app, [$($family),*]);
+        const __HANGAR_HANDLERS: [&[&str]; 6] = $crate::__recorded::<$app>();
         #[used]
         #[unsafe(link_section = "hangar:exports")]
         static __HANGAR_EXPORTS: [u8; $crate::__exports_len(&__HANGAR_HANDLERS)] =
@@ -765,6 +794,11 @@ macro_rules! __default_impl {
             const IMPLEMENTED: &'static [&'static str] = &[];
         }
     };
+    (@none Endpoints, $app:ty) => {
+        impl $crate::__EndpointsHandlers for $app {
+            const IMPLEMENTED: &'static [&'static str] = &[];
+        }
+    };
     ($trait:ident, $app:ty, []) => {
         impl $crate::$trait for $app {}
         $crate::__default_impl!(@none $trait, $app);
@@ -774,6 +808,7 @@ macro_rules! __default_impl {
     (Commands, $app:ty, [Commands $(, $rest:ident)*]) => {};
     (Settings, $app:ty, [Settings $(, $rest:ident)*]) => {};
     (Events, $app:ty, [Events $(, $rest:ident)*]) => {};
+    (Endpoints, $app:ty, [Endpoints $(, $rest:ident)*]) => {};
     ($trait:ident, $app:ty, [$other:ident $(, $rest:ident)*]) => {
         $crate::__default_impl!($trait, $app, [$($rest),*]);
     };

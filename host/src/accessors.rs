@@ -7,6 +7,7 @@
 
 use crate::bridge::{Content, Effect, Message, Room, RoomKind, User, bot_user_id};
 use crate::manifest::{Manifest, Permission};
+use crate::outbound;
 use crate::policy::bounded;
 use crate::registry::now_ms;
 use crate::rich;
@@ -394,25 +395,40 @@ impl CallState {
     /// earlier, or queued by this call) with `message.write`, others' with
     /// `message.update`.
     fn may_change(&mut self, id: &str) -> Outcome<()> {
+        self.need(Permission::MessageWrite)?;
         self.check_size("message id", id)?;
         let queued = self
             .effects
             .iter()
             .any(|e| matches!(e, Effect::SendMessage { message, .. } if message.id == id));
         if queued {
-            return self.need(Permission::MessageWrite);
+            return Ok(());
         }
-        let Some(message) = self.bridge.message(id).map_err(ImportError::Host)? else {
-            return Err(ImportError::NotFound(format!(
+        let found = self.bridge.message(id).map_err(ImportError::Host)?;
+        if found.as_ref().is_some_and(|m| m.sender == self.bot()) {
+            return Ok(());
+        }
+        // Others' messages, and unknown ids, need message.update: without
+        // it "not found" and "not yours" look the same, so an app cannot
+        // probe which ids exist.
+        self.need(Permission::MessageUpdate)?;
+        match found {
+            Some(_) => Ok(()),
+            None => Err(ImportError::NotFound(format!(
                 "no message '{}'",
                 id.chars().take(100).collect::<String>()
-            )));
-        };
-        if message.sender == self.bot() {
-            self.need(Permission::MessageWrite)
-        } else {
-            self.need(Permission::MessageUpdate)
+            ))),
         }
+    }
+
+    /// Before a modifier call's arguments are even converted: the writer's
+    /// liveness (a trap when dead) and the permission.
+    pub(crate) fn modifier_call(
+        &mut self,
+        permission: Permission,
+    ) -> wasmtime::Result<Outcome<()>> {
+        self.handler_only()?;
+        Ok(self.need(permission))
     }
 
     pub(crate) fn update_message(
@@ -563,3 +579,42 @@ fn truncate<T>(mut list: Vec<T>, limit: usize) -> Vec<T> {
     list.truncate(limit);
     list
 }
+
+impl CallState {
+    /// An outbound request (`networking`), within the allow-lists, the
+    /// internal-address guard, the call's deadline and the size caps; one
+    /// line per request in the report and the log.
+    pub(crate) fn fetch(&mut self, request: outbound::Request) -> Outcome<outbound::Response> {
+        self.need(Permission::Networking)?;
+        let policy = outbound::Policy {
+            manifest: &self.app.manifest.allowed_hosts,
+            operator: self.operator_hosts.as_deref(),
+            allow_private: self.limits.outbound_allow_private,
+            max_response_bytes: self.limits.max_fetch_response_bytes,
+            max_request_bytes: self.limits.max_http_body_bytes,
+        };
+        let start = std::time::Instant::now();
+        let result = outbound::fetch(&request, &policy, self.deadline);
+        let url: String = request.url.chars().take(200).collect();
+        let ms = start.elapsed().as_millis();
+        if self.requests.len() < MAX_REQUEST_LINES {
+            self.requests.push(match &result {
+                Ok(r) => format!("{} {url} -> {} ({ms} ms)", request.method, r.status),
+                Err(e) => format!(
+                    "{} {url} refused: {} ({ms} ms)",
+                    request.method,
+                    e.message()
+                ),
+            });
+        }
+        result.map_err(|e| match e {
+            outbound::Refused::Denied(m) => ImportError::Denied(m),
+            outbound::Refused::Invalid(m) => ImportError::Invalid(m),
+            outbound::Refused::TooLarge(m) => ImportError::TooLarge(m),
+            outbound::Refused::Failed(m) => ImportError::Host(m),
+        })
+    }
+}
+
+/// Most outbound request lines one call's report keeps.
+const MAX_REQUEST_LINES: usize = 32;

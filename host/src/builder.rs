@@ -108,7 +108,24 @@ impl HostBuilder {
         self
     }
 
-    /// Open the data directory and load every installed app.
+    /// Let apps' outbound requests reach loopback, private, link-local and
+    /// metadata addresses (refused by default).
+    pub fn outbound_allow_private(mut self, allow: bool) -> Self {
+        self.config.outbound_allow_private = allow;
+        self
+    }
+
+    /// Narrow app `app`'s outbound requests to `hosts` (patterns like the
+    /// manifest's `allowed-hosts`; a request must match both).
+    pub fn outbound_hosts(mut self, app: &str, hosts: &[&str]) -> Self {
+        self.config.outbound_hosts.insert(
+            app.to_string(),
+            hosts.iter().map(|h| h.to_string()).collect(),
+        );
+        self
+    }
+
+    /// Open the data directory and load every installed app, over `bridge`.
     pub fn build(self, bridge: Arc<dyn Bridge>) -> Result<Host> {
         Host::open(self.config, bridge)
     }

@@ -99,10 +99,13 @@ impl CallEngine {
             max_effects: self.config.max_effects_per_call,
             max_effect_bytes: self.config.max_effect_bytes_per_call,
             precise_clocks: self.config.precise_clocks,
+            outbound_allow_private: self.config.outbound_allow_private,
+            max_fetch_response_bytes: self.config.max_fetch_response_bytes,
+            max_http_body_bytes: self.config.max_http_body_bytes,
         };
         // The guest's stderr (panic messages) is kept, bounded, for the report.
         let stderr = Capture::default();
-        let state = CallState::new(
+        let mut state = CallState::new(
             app.view(),
             self.bridge.clone(),
             limits,
@@ -110,6 +113,7 @@ impl CallEngine {
             start + deadline,
             stderr.clone(),
         );
+        state.operator_hosts = self.config.outbound_hosts.get(app.id()).cloned();
         let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|s| &mut s.limiter);
         let ticks = (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1;
@@ -147,6 +151,7 @@ impl CallEngine {
             error: None,
             error_kind: None,
             denied: state.denied.iter().map(|s| s.to_string()).collect(),
+            requests: std::mem::take(&mut state.requests),
             duration_us: 0,
         };
         self.keep_logs(app, &mut state);
@@ -226,6 +231,12 @@ impl CallEngine {
                 format!("{}: permission '{p}' denied", report.handler),
             )
         }));
+        lines.extend(
+            report
+                .requests
+                .iter()
+                .map(|r| ("info", format!("{}: {r}", report.handler))),
+        );
         self.journal.lines(app.id(), "host", lines);
         if is_fault(report) {
             let policy = self.config.error_disable;

@@ -14,7 +14,11 @@
 //!   "log-lines-per-minute": 600,
 //!   "max-effects-per-call": 100,
 //!   "max-effect-bytes-per-call": 1048576,
-//!   "precise-clocks": false
+//!   "precise-clocks": false,
+//!   "outbound-allow-private": false,
+//!   "outbound-hosts": { "webhook": ["https://status.example.org"] },
+//!   "max-fetch-response-bytes": 4194304,
+//!   "max-http-body-bytes": 1048576
 //! }
 //! ```
 //! Every field is optional, the fields of `storage` too; what is missing
@@ -96,6 +100,16 @@ pub struct HostConfig {
     pub log_lines_per_minute: u32,
     /// Threads for post-event fan-out.
     pub workers: usize,
+    /// Let apps' outbound requests reach loopback, private, link-local and
+    /// metadata addresses (refused by default).
+    pub outbound_allow_private: bool,
+    /// Per app, the operator's narrowing of its manifest's `allowed-hosts`:
+    /// a request must match both lists.
+    pub outbound_hosts: HashMap<String, Vec<String>>,
+    /// Largest outbound response body an app may receive.
+    pub max_fetch_response_bytes: usize,
+    /// Largest HTTP endpoint request or response body.
+    pub max_http_body_bytes: usize,
 }
 
 impl HostConfig {
@@ -119,6 +133,10 @@ impl HostConfig {
             precise_clocks: false,
             log_lines_per_minute: 600,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            outbound_allow_private: false,
+            outbound_hosts: HashMap::new(),
+            max_fetch_response_bytes: 4 << 20,
+            max_http_body_bytes: 1 << 20,
         }
     }
 
@@ -164,6 +182,7 @@ impl HostConfig {
             EventClass::Command,
             EventClass::Lifecycle,
             EventClass::Settings,
+            EventClass::Http,
         ];
         let deadlines: serde_json::Map<String, serde_json::Value> = classes
             .iter()
@@ -197,6 +216,10 @@ impl HostConfig {
             "max-effects-per-call": self.max_effects_per_call,
             "max-effect-bytes-per-call": self.max_effect_bytes_per_call,
             "precise-clocks": self.precise_clocks,
+            "outbound-allow-private": self.outbound_allow_private,
+            "outbound-hosts": self.outbound_hosts,
+            "max-fetch-response-bytes": self.max_fetch_response_bytes,
+            "max-http-body-bytes": self.max_http_body_bytes,
         })
     }
 }
@@ -220,6 +243,11 @@ struct OperatorConfig {
     max_effects_per_call: Option<usize>,
     max_effect_bytes_per_call: Option<usize>,
     precise_clocks: Option<bool>,
+    outbound_allow_private: Option<bool>,
+    #[serde(default)]
+    outbound_hosts: HashMap<String, Vec<String>>,
+    max_fetch_response_bytes: Option<usize>,
+    max_http_body_bytes: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,7 +260,7 @@ struct ErrorDisableFile {
 fn class(name: &str, path: &Path) -> Result<EventClass> {
     EventClass::parse(name).ok_or_else(|| {
         Error::InvalidInput(format!(
-            "{}: unknown event class '{name}'; use pre-message, post-message, command, lifecycle or settings",
+            "{}: unknown event class '{name}'; use pre-message, post-message, command, lifecycle, settings or http",
             path.display()
         ))
     })
@@ -296,6 +324,16 @@ impl OperatorConfig {
         }
         if let Some(n) = self.max_effects_per_call {
             config.max_effects_per_call = n;
+        }
+        if let Some(b) = self.outbound_allow_private {
+            config.outbound_allow_private = b;
+        }
+        config.outbound_hosts.extend(self.outbound_hosts);
+        if let Some(n) = self.max_fetch_response_bytes {
+            config.max_fetch_response_bytes = n;
+        }
+        if let Some(n) = self.max_http_body_bytes {
+            config.max_http_body_bytes = n;
         }
         if let Some(n) = self.max_effect_bytes_per_call {
             config.max_effect_bytes_per_call = n;

@@ -11,6 +11,7 @@ use crate::bindings::{
 };
 use crate::bridge::EventKind;
 use crate::manifest::Event;
+use crate::pipeline::http::{HttpRequest, HttpResponse};
 use crate::policy::EventClass;
 use crate::report::PreviewItem;
 use crate::sandbox::CallState;
@@ -36,6 +37,7 @@ pub(crate) enum Export {
     ExecutePreviewItem,
     CheckPreEvent,
     CheckPostEvent,
+    HandleRequest,
     /// `execute-pre-event-prevent` for one kind of event.
     PreEvent(EventKind),
     /// `execute-post-event` for one kind of event.
@@ -43,7 +45,10 @@ pub(crate) enum Export {
 }
 
 /// How many exports there are, counting each event kind's.
-const COUNT: usize = 18 + PREVENTABLE.len() + EventKind::ALL.len();
+const COUNT: usize = FIXED + PREVENTABLE.len() + EventKind::ALL.len();
+
+/// How many exports have no event kind.
+const FIXED: usize = 19;
 
 /// The kinds of event apps may prevent, in `EventKind` order.
 const PREVENTABLE: [EventKind; 6] = [
@@ -78,6 +83,7 @@ impl Export {
             Export::ExecutePreviewItem,
             Export::CheckPreEvent,
             Export::CheckPostEvent,
+            Export::HandleRequest,
         ];
         let mut i = 0;
         while i < fixed.len() {
@@ -103,12 +109,13 @@ impl Export {
     pub(crate) fn index(self) -> usize {
         match self {
             Export::PreEvent(kind) => {
-                18 + PREVENTABLE
-                    .iter()
-                    .position(|k| *k == kind)
-                    .expect("only preventable kinds have a pre export")
+                FIXED
+                    + PREVENTABLE
+                        .iter()
+                        .position(|k| *k == kind)
+                        .expect("only preventable kinds have a pre export")
             }
-            Export::PostEvent(kind) => 18 + PREVENTABLE.len() + kind as usize,
+            Export::PostEvent(kind) => FIXED + PREVENTABLE.len() + kind as usize,
             fixed => Export::ALL
                 .iter()
                 .position(|e| *e == fixed)
@@ -139,8 +146,9 @@ impl Export {
             Export::ExecutePreviewItem => "execute-preview-item",
             Export::CheckPreEvent => "check-pre-event",
             Export::CheckPostEvent => "check-post-event",
-            Export::PreEvent(k) => HANDLER_NAMES[Export::PreEvent(k).index() - 18],
-            Export::PostEvent(k) => HANDLER_NAMES[Export::PostEvent(k).index() - 18],
+            Export::HandleRequest => "handle-request",
+            Export::PreEvent(k) => HANDLER_NAMES[Export::PreEvent(k).index() - FIXED],
+            Export::PostEvent(k) => HANDLER_NAMES[Export::PostEvent(k).index() - FIXED],
         }
     }
 
@@ -172,6 +180,7 @@ impl Export {
                 EventClass::Command
             }
             Export::OnPreSettingUpdate | Export::OnSettingUpdated => EventClass::Settings,
+            Export::HandleRequest => EventClass::Http,
         }
     }
 
@@ -196,6 +205,7 @@ impl Export {
             Export::ExecutePreviewItem => Event::CommandPreviewItem,
             Export::CheckPreEvent => Event::CheckPreEvent,
             Export::CheckPostEvent => Event::CheckPostEvent,
+            Export::HandleRequest => Event::HttpRequest,
             Export::PreEvent(k) => Event::Pre(k),
             Export::PostEvent(k) => Event::Post(k),
         })
@@ -275,6 +285,18 @@ call!(CheckPost<'a>(&'a MessageArg), CheckPostMessageSent, bool);
 call!(PickedItem<'a>(&'a PreviewItemArg, &'a CommandArg), ExecutePreviewItem, ());
 call!(CheckPreEvent<'a>(&'a EventArg), CheckPreEvent, bool);
 call!(CheckPostEvent<'a>(&'a EventArg), CheckPostEvent, bool);
+call!(HandleRequest<'a>(&'a HttpRequest), HandleRequest, HttpResponse);
+
+impl HandlerCall for HandleRequest<'_> {
+    fn invoke(
+        &self,
+        i: &Instance,
+        s: &mut Store<CallState>,
+        a: Accessors,
+    ) -> Returned<HttpResponse> {
+        i.handle_request(s, self.0, a)
+    }
+}
 
 /// `execute-pre-event-prevent` for the event's kind.
 pub(crate) struct PreventEvent<'a>(pub(crate) &'a EventArg);

@@ -17,6 +17,7 @@ use crate::lifecycle::Lifecycle;
 use crate::package::Package;
 use crate::pipeline;
 use crate::pipeline::command::Typed;
+use crate::pipeline::http::{EndpointOutcome, HttpRequest, HttpResponse};
 use crate::registry::{LogEntry, Registry};
 use crate::report::{
     AppInfo, AppReport, AppSummary, CommandReport, EventReport, PreviewItem, SendReport,
@@ -331,6 +332,48 @@ impl Host {
             line,
         };
         pipeline::command::pick(&s.calls, &set, &at, item)
+    }
+
+    /// Serve an HTTP request to app `app`'s endpoint `request.path` (the
+    /// web server mounts `/apps/<app>/...`): the app's declared endpoint,
+    /// method and auth are checked, then its `handle-request` runs as a
+    /// handler. Every outcome is an answer to send, never an error: 404 for
+    /// an unknown app or path, 401 for a bad secret, 503 while disabled,
+    /// 413/431 for oversized bodies or headers, 504 on the deadline, 500 if
+    /// the app failed.
+    pub fn http(&self, app: &str, request: &HttpRequest) -> EndpointOutcome {
+        let s = &self.inner;
+        let set = match s.apps.current() {
+            Ok(set) => set,
+            Err(e) => {
+                return EndpointOutcome {
+                    response: HttpResponse::refusal(
+                        503,
+                        &format!("the host cannot load apps: {e}"),
+                    ),
+                    report: None,
+                };
+            }
+        };
+        let secret = s.registry.endpoint_secret(app).ok().flatten();
+        pipeline::http::handle(&s.calls, &set, app, request, secret.as_deref())
+    }
+
+    /// App `app`'s endpoint secret, created on first use.
+    pub fn endpoint_secret(&self, app: &str) -> Result<String> {
+        let s = &self.inner;
+        s.apps.app(app)?;
+        match s.registry.endpoint_secret(app)? {
+            Some(secret) => Ok(secret),
+            None => s.registry.new_endpoint_secret(app),
+        }
+    }
+
+    /// Replace app `app`'s endpoint secret; the old one stops working at once.
+    pub fn rotate_endpoint_secret(&self, app: &str) -> Result<String> {
+        let s = &self.inner;
+        s.apps.app(app)?;
+        s.registry.new_endpoint_secret(app)
     }
 
     /// Raise `event` before the chat carries it out: the apps that prevent

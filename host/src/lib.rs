@@ -65,6 +65,7 @@ mod host;
 mod journal;
 mod lifecycle;
 mod manifest;
+mod outbound;
 mod package;
 mod pipeline;
 mod policy;
@@ -98,10 +99,11 @@ pub use engine::InstanceLimits;
 pub use error::{Error, Result};
 pub use host::Host;
 pub use manifest::{
-    API_VERSION, CommandSpec, Event, Manifest, Permission, SUPPORTED_API_VERSIONS, SettingSpec,
-    SettingType, validate_app_id,
+    API_VERSION, CommandSpec, EndpointAuth, EndpointSpec, Event, Manifest, Permission,
+    SUPPORTED_API_VERSIONS, SettingSpec, SettingType, validate_app_id,
 };
 pub use package::Package;
+pub use pipeline::http::{EndpointOutcome, HttpRequest, HttpResponse};
 pub use policy::{Deadlines, ErrorDisable, EventClass};
 pub use refchat::{Ensured, RefChat, StoredMessage};
 pub use registry::{CallStats, LOG_MAX_AGE, LOG_RETENTION, LogEntry, Status};

@@ -50,6 +50,59 @@ pub struct Manifest {
     /// Settings the operator can change.
     #[serde(default)]
     pub settings: Vec<SettingSpec>,
+    /// HTTP endpoints it serves under `/apps/<id>/` (permission `api`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<EndpointSpec>,
+    /// Where its outbound requests may go (permission `networking`):
+    /// `https://api.github.com`, `https://*.example.org`,
+    /// `http://127.0.0.1:8080` (`:*` for any port).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
+}
+
+/// Who may call an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndpointAuth {
+    /// Callers must present the app's per-install secret (header
+    /// `X-Hangar-Secret`, or `?secret=`); `hangar endpoints` shows and
+    /// rotates it.
+    #[default]
+    Secret,
+    /// Anyone who can reach the server.
+    Public,
+}
+
+/// An HTTP endpoint an app serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EndpointSpec {
+    /// Its path below `/apps/<id>`, such as `/events`; a last segment `*`
+    /// matches any rest (`/hooks/*`).
+    pub path: String,
+    /// The methods it answers (default `["POST"]`).
+    #[serde(default = "default_methods")]
+    pub methods: Vec<String>,
+    /// Who may call it (default `secret`).
+    #[serde(default)]
+    pub auth: EndpointAuth,
+    /// What it is for.
+    #[serde(default)]
+    pub description: String,
+}
+
+fn default_methods() -> Vec<String> {
+    vec!["POST".into()]
+}
+
+impl EndpointSpec {
+    /// Whether it serves `path` (below the app's mount point).
+    pub fn matches_path(&self, path: &str) -> bool {
+        match self.path.strip_suffix("/*") {
+            Some(prefix) => path == prefix || path.starts_with(&format!("{prefix}/")),
+            None => path == self.path,
+        }
+    }
 }
 
 /// A capability an app asks for in its manifest.
@@ -90,6 +143,12 @@ pub enum Permission {
     /// Read the chat server's settings.
     #[serde(rename = "server-setting.read")]
     ServerSettingRead,
+    /// Make outbound HTTP requests (to `allowed-hosts` only).
+    #[serde(rename = "networking")]
+    Networking,
+    /// Serve HTTP endpoints.
+    #[serde(rename = "api")]
+    Api,
 }
 
 impl Permission {
@@ -107,6 +166,8 @@ impl Permission {
             Permission::MessageUpdate => "message.update",
             Permission::RoomWrite => "room.write",
             Permission::ServerSettingRead => "server-setting.read",
+            Permission::Networking => "networking",
+            Permission::Api => "api",
         }
     }
 }
@@ -140,6 +201,8 @@ pub enum Event {
     CheckPreEvent,
     /// `check-post-event`: a read-only filter before its post handlers.
     CheckPostEvent,
+    /// `handle-request`: requests to its HTTP endpoints (API 0.2).
+    HttpRequest,
     /// Prevent a chat event of this kind before it takes effect.
     Pre(EventKind),
     /// After a chat event of this kind.
@@ -162,6 +225,7 @@ impl Event {
             Event::Settings,
             Event::CheckPreEvent,
             Event::CheckPostEvent,
+            Event::HttpRequest,
         ];
         all.extend(
             EventKind::ALL
@@ -201,6 +265,7 @@ impl Event {
             | Event::Settings
             | Event::CheckPreEvent
             | Event::CheckPostEvent => None,
+            Event::HttpRequest => Some(Permission::Api),
         }
     }
 
@@ -220,6 +285,7 @@ impl Event {
             Event::Settings => "settings",
             Event::CheckPreEvent => "check-pre-event",
             Event::CheckPostEvent => "check-post-event",
+            Event::HttpRequest => "http-request",
             Event::Pre(k) => match k {
                 K::MessageUpdated => "pre-message-updated-prevent",
                 K::MessageDeleted => "pre-message-deleted-prevent",
@@ -457,6 +523,7 @@ impl Manifest {
         check_count("permissions", self.permissions.len(), 32)?;
         check_count("events", self.events.len(), 32)?;
         self.validate_commands()?;
+        self.validate_endpoints()?;
         self.validate_settings()
     }
 
@@ -494,6 +561,56 @@ impl Manifest {
             return bad(
                 "permissions",
                 "an app with commands must ask for \"slashcommand\"".into(),
+            );
+        }
+        Ok(())
+    }
+
+    fn validate_endpoints(&self) -> Result<()> {
+        let bad = |field: &str, why: String| Err(Error::InvalidManifest(format!("{field}: {why}")));
+        check_count("endpoints", self.endpoints.len(), MAX_ENDPOINTS)?;
+        for (i, e) in self.endpoints.iter().enumerate() {
+            let path = e.path.strip_suffix("/*").unwrap_or(&e.path);
+            let segment_ok = |s: &str| {
+                !s.is_empty()
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                    && s != "."
+                    && s != ".."
+            };
+            if !path.starts_with('/') || path.len() > 200 || !path[1..].split('/').all(segment_ok) {
+                return bad(
+                    &format!("endpoints[{i}].path"),
+                    format!(
+                        "'{}' must start with '/' and hold segments of letters, digits, '-', '_' or '.' (a last '/*' matches any rest)",
+                        e.path
+                    ),
+                );
+            }
+            check_count(&format!("endpoints[{i}].methods"), e.methods.len(), 8)?;
+            if let Some(m) = e.methods.iter().find(|m| !METHODS.contains(&m.as_str())) {
+                return bad(
+                    &format!("endpoints[{i}].methods"),
+                    format!("'{m}' is not one of {}", METHODS.join(", ")),
+                );
+            }
+            check_text(&format!("endpoints[{i}].description"), &e.description, 256)?;
+        }
+        if !self.endpoints.is_empty() && !self.grants(Permission::Api) {
+            return bad(
+                "permissions",
+                "an app with endpoints must ask for \"api\"".into(),
+            );
+        }
+        check_count("allowed-hosts", self.allowed_hosts.len(), 32)?;
+        for (i, h) in self.allowed_hosts.iter().enumerate() {
+            crate::outbound::HostPattern::parse(h)
+                .map_err(|why| Error::InvalidManifest(format!("allowed-hosts[{i}]: {why}")))?;
+        }
+        if !self.allowed_hosts.is_empty() && !self.grants(Permission::Networking) {
+            return bad(
+                "permissions",
+                "an app with allowed-hosts must ask for \"networking\"".into(),
             );
         }
         Ok(())
@@ -559,6 +676,10 @@ const MAX_DESCRIPTION: usize = 1024;
 const MAX_COMMANDS: usize = 64;
 /// Most settings one app declares.
 const MAX_SETTINGS: usize = 128;
+/// Most endpoints one app declares.
+const MAX_ENDPOINTS: usize = 32;
+/// The methods an endpoint may answer.
+const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
 fn check_text(field: &str, text: &str, max: usize) -> Result<()> {
     if text.len() > max {

@@ -245,6 +245,47 @@ fn check_handlers(manifest: &Manifest, handlers: &[Export]) -> Result<()> {
             "the app implements check_pre_message_sent_prevent without pre_message_sent_prevent, so the check would never run; implement both",
         );
     }
+    let pairs = [
+        (
+            Export::CheckPostMessageSent,
+            has(Export::PostMessageSent),
+            "check_post_message_sent without post_message_sent",
+        ),
+        (
+            Export::CheckPreEvent,
+            Export::ALL
+                .iter()
+                .any(|e| matches!(e, Export::PreEvent(_)) && has(*e)),
+            "Events::check_pre without any prevent_* method",
+        ),
+        (
+            Export::CheckPostEvent,
+            Export::ALL
+                .iter()
+                .any(|e| matches!(e, Export::PostEvent(_)) && has(*e)),
+            "Events::check_post without any post method",
+        ),
+        (
+            Export::ExecutePreviewItem,
+            has(Export::PreviewCommand),
+            "Commands::preview_item without Commands::preview, which offers the items",
+        ),
+    ];
+    if let Some((_, _, what)) = pairs.iter().find(|(e, with, _)| has(*e) && !with) {
+        return Err(Error::InvalidManifest(format!(
+            "events: the app implements {what}, so it would never run; implement both"
+        )));
+    }
+    if has(Export::HandleRequest) == manifest.endpoints.is_empty() {
+        return bad(
+            "endpoints",
+            if manifest.endpoints.is_empty() {
+                "the app implements Endpoints::handle but declares no endpoints, so it would never run; add {\"path\": \"/...\"} to \"endpoints\""
+            } else {
+                "the manifest declares endpoints but the app does not implement Endpoints::handle; implement it in its #[hangar_sdk::handlers] impl"
+            },
+        );
+    }
     Ok(())
 }
 

@@ -33,11 +33,13 @@ pub enum EventClass {
     Lifecycle,
     /// Setting validation and updates.
     Settings,
+    /// HTTP endpoint requests.
+    Http,
 }
 
 /// Per-class call deadlines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
 pub struct Deadlines {
     /// Pre-send handlers hold up the sender: keep them short.
     pub pre_message: Duration,
@@ -49,6 +51,8 @@ pub struct Deadlines {
     pub lifecycle: Duration,
     /// Settings hooks.
     pub settings: Duration,
+    /// HTTP endpoint requests (they may wait on outbound requests).
+    pub http: Duration,
 }
 
 impl Default for Deadlines {
@@ -59,6 +63,7 @@ impl Default for Deadlines {
             command: Duration::from_secs(2),
             lifecycle: Duration::from_secs(5),
             settings: Duration::from_secs(1),
+            http: Duration::from_secs(10),
         }
     }
 }
@@ -72,6 +77,7 @@ impl EventClass {
             EventClass::Command => "command",
             EventClass::Lifecycle => "lifecycle",
             EventClass::Settings => "settings",
+            EventClass::Http => "http",
         }
     }
 
@@ -83,6 +89,7 @@ impl EventClass {
             "command" => EventClass::Command,
             "lifecycle" => EventClass::Lifecycle,
             "settings" => EventClass::Settings,
+            "http" => EventClass::Http,
             _ => return None,
         })
     }
@@ -97,6 +104,7 @@ impl Deadlines {
             EventClass::Command => self.command = deadline,
             EventClass::Lifecycle => self.lifecycle = deadline,
             EventClass::Settings => self.settings = deadline,
+            EventClass::Http => self.http = deadline,
         }
     }
 
@@ -108,6 +116,7 @@ impl Deadlines {
             EventClass::Command => self.command,
             EventClass::Lifecycle => self.lifecycle,
             EventClass::Settings => self.settings,
+            EventClass::Http => self.http,
         }
     }
 }

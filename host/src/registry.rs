@@ -155,6 +155,7 @@ CREATE TABLE IF NOT EXISTS faults (
     time INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS faults_by_app ON faults(app, time);
+CREATE TABLE IF NOT EXISTS endpoint_secrets (app TEXT PRIMARY KEY, secret TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('version', 0), ('next-seq', 1);
 ";
@@ -383,8 +384,32 @@ impl Registry {
             c.execute("DELETE FROM logs WHERE app = ?1", [app])?;
             c.execute("DELETE FROM stats WHERE app = ?1", [app])?;
             c.execute("DELETE FROM faults WHERE app = ?1", [app])?;
+            c.execute("DELETE FROM endpoint_secrets WHERE app = ?1", [app])?;
             before_commit()
         })
+    }
+
+    /// App `app`'s endpoint secret, if it has one yet.
+    pub(crate) fn endpoint_secret(&self, app: &str) -> Result<Option<String>> {
+        self.with(|c| {
+            c.prepare_cached("SELECT secret FROM endpoint_secrets WHERE app = ?1")?
+                .query_row([app], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    /// Give `app` a new endpoint secret (replacing any), and return it.
+    pub(crate) fn new_endpoint_secret(&self, app: &str) -> Result<String> {
+        let secret = random_secret()?;
+        self.change(|c| {
+            c.execute(
+                "INSERT INTO endpoint_secrets (app, secret) VALUES (?1, ?2)
+                 ON CONFLICT (app) DO UPDATE SET secret = excluded.secret",
+                [app, &secret],
+            )?;
+            Ok(())
+        })?;
+        Ok(secret)
     }
 
     pub(crate) fn settings(&self, app: &str) -> Result<Vec<(String, serde_json::Value)>> {
@@ -515,6 +540,16 @@ fn has_size(conn: &Connection) -> bool {
     conn.prepare("SELECT 1 FROM pragma_table_info('apps') WHERE name = 'size'")
         .and_then(|mut s| s.exists([]))
         .unwrap_or(false)
+}
+
+/// 32 random bytes from the operating system, as hex.
+fn random_secret() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| Error::io("reading /dev/urandom for an endpoint secret", e))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Columns added since the first registry: `apps.size`.

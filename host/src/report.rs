@@ -82,6 +82,9 @@ pub struct AppReport {
     /// Permissions it lacked during the call.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub denied: Vec<String>,
+    /// Its outbound HTTP requests, made or refused, one line each.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub requests: Vec<String>,
     /// Wall time of the call, in microseconds.
     pub duration_us: u64,
 }

@@ -45,6 +45,12 @@ pub(crate) struct CallLimits {
     pub(crate) max_effect_bytes: usize,
     /// Nanosecond clocks from a fixed origin (operator opt-in).
     pub(crate) precise_clocks: bool,
+    /// Outbound requests may reach internal addresses (operator opt-in).
+    pub(crate) outbound_allow_private: bool,
+    /// Largest outbound response body.
+    pub(crate) max_fetch_response_bytes: usize,
+    /// Largest outbound request body.
+    pub(crate) max_http_body_bytes: usize,
 }
 
 /// Everything one call of one app can reach.
@@ -70,6 +76,11 @@ pub(crate) struct CallState {
     pub(crate) dropped_logs: usize,
     /// Permissions the app lacked during this call, for the report.
     pub(crate) denied: Vec<&'static str>,
+    /// The operator's narrowing of the app's allowed hosts, if any.
+    pub(crate) operator_hosts: Option<Vec<String>>,
+    /// One line per outbound request (made or refused), for the report
+    /// and the log.
+    pub(crate) requests: Vec<String>,
 }
 
 impl CallState {
@@ -115,6 +126,8 @@ impl CallState {
             logs: Vec::new(),
             dropped_logs: 0,
             denied: Vec::new(),
+            operator_hosts: None,
+            requests: Vec::new(),
         }
     }
 }

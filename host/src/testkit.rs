@@ -30,7 +30,8 @@
 //! tests. The app is built in release mode for `wasm32-wasip2` into
 //! `<target>/hangar-testkit` (apart from the test's own build, so the two
 //! cargo runs never wait on each other), once per test binary; compiled
-//! components are cached there too.
+//! components are cached in `$CARGO_TARGET_DIR/hangar-testkit-cache`, or
+//! the system's temporary directory.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,7 @@ use crate::builder::HostBuilder;
 use crate::driver::{Done, Driver};
 use crate::host::Host;
 use crate::package::Package;
+use crate::pipeline::http::{EndpointOutcome, HttpRequest};
 use crate::refchat::{RefChat, StoredMessage};
 use crate::report::{CommandReport, EventReport, SendReport};
 use crate::storage::Record;
@@ -130,31 +132,59 @@ fn ok<T>(what: &str, r: crate::error::Result<T>) -> T {
 impl TestChat {
     /// A chat with no apps.
     pub fn new() -> TestChat {
+        TestChat::configured(&[], |b| b)
+    }
+
+    /// A chat with `apps` installed (and enabled), in order.
+    pub fn with(apps: &[&TestApp]) -> TestChat {
+        TestChat::configured(apps, |b| b)
+    }
+
+    /// Like [`TestChat::with`], the host adjusted by `configure` (deadlines,
+    /// outbound policy, ...).
+    pub fn configured(
+        apps: &[&TestApp],
+        configure: impl FnOnce(HostBuilder) -> HostBuilder,
+    ) -> TestChat {
         let dir = tempfile::tempdir().expect("a temporary data dir");
         let cache = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(std::env::temp_dir)
             .join("hangar-testkit-cache");
         let chat = Arc::new(ok("opening the chat", RefChat::open(dir.path())));
-        let host = ok(
-            "starting the host",
-            HostBuilder::new(dir.path())
-                .cache_dir(cache)
-                .build(chat.clone()),
-        );
-        TestChat {
+        let builder = HostBuilder::new(dir.path()).cache_dir(cache);
+        let host = ok("starting the host", configure(builder).build(chat.clone()));
+        let chat = TestChat {
             driver: Driver::new(host, chat),
             dir,
-        }
-    }
-
-    /// A chat with `apps` installed (and enabled), in order.
-    pub fn with(apps: &[&TestApp]) -> TestChat {
-        let chat = TestChat::new();
+        };
         for app in apps {
             chat.install(app);
         }
         chat
+    }
+
+    /// Send `request` to app `app`'s endpoint (with the app's secret, as a
+    /// caller that knows it would).
+    pub fn request(&self, app: &str, mut request: HttpRequest) -> EndpointOutcome {
+        let secret = ok(
+            "reading the endpoint secret",
+            self.host().endpoint_secret(app),
+        );
+        request.headers.push(("x-hangar-secret".into(), secret));
+        self.host().http(app, &request)
+    }
+
+    /// POST `body` to app `app`'s endpoint `path`, with its secret.
+    pub fn post(&self, app: &str, path: &str, body: &[u8]) -> EndpointOutcome {
+        let request = HttpRequest {
+            method: "POST".into(),
+            path: path.into(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_vec(),
+            ..HttpRequest::default()
+        };
+        self.request(app, request)
     }
 
     /// Install `app`.
@@ -226,6 +256,14 @@ impl TestChat {
     /// `user` reacts to message `id`.
     pub fn react(&self, id: &str, user: &str, reaction: &str) -> Done {
         ok("reacting", self.driver.react(id, user, reaction, true))
+    }
+
+    /// `user` takes back their `reaction` to message `id`.
+    pub fn unreact(&self, id: &str, user: &str, reaction: &str) -> Done {
+        ok(
+            "taking back a reaction",
+            self.driver.react(id, user, reaction, false),
+        )
     }
 
     /// `user` logs in.
@@ -319,5 +357,57 @@ impl Replies for Done {
     fn assert_ok(&self) -> &Self {
         all_ok(self.events.iter().flat_map(|e| &e.apps));
         self
+    }
+}
+
+/// A tiny HTTP server on loopback for an app's outbound requests in
+/// tests: every request gets the same status and body; it counts them.
+/// Allow loopback for the app under test with
+/// `TestChat::configured(&[&app], |b| b.outbound_allow_private(true))`.
+#[derive(Debug)]
+pub struct Stub {
+    addr: std::net::SocketAddr,
+    hits: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Stub {
+    /// Answer every request with `status` and `body`.
+    pub fn start(status: u16, body: &str) -> Stub {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let addr = listener.local_addr().expect("its address");
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (count, body) = (hits.clone(), body.to_string());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut reader = BufReader::new(&stream);
+                let mut length = 0usize;
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                let _ = reader.take(length as u64).read_to_end(&mut Vec::new());
+                let _ = write!(
+                    &stream,
+                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Stub { addr, hits }
+    }
+
+    /// Its base URL, `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// How many requests it got.
+    pub fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
     }
 }

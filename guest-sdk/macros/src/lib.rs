@@ -95,6 +95,7 @@ const FAMILIES: &[(&str, &[(&str, &str)])] = &[
             ("user_logged_in", "execute-post-user-logged-in"),
         ],
     ),
+    ("Endpoints", &[("handle", "handle-request")]),
 ];
 
 /// Records which handlers an `impl <Family> for <App>` block defines.
@@ -137,7 +138,7 @@ fn expand(args: &TokenStream2, item: &Item) -> syn::Result<TokenStream2> {
         return Err(syn::Error::new_spanned(
             item,
             "#[hangar_sdk::handlers] goes on an `impl <Family> for <App>` block, \
-             where <Family> is Lifecycle, Messages, Commands or Settings",
+             where <Family> is Lifecycle, Messages, Commands, Settings, Events or Endpoints",
         ));
     };
     let (family, methods) = family_of(block)?;
@@ -190,7 +191,7 @@ fn family_of(
                 path,
                 format!(
                     "`{name}` is not a Hangar event family: #[hangar_sdk::handlers] goes on an \
-                     impl of Lifecycle, Messages, Commands or Settings"
+                     impl of Lifecycle, Messages, Commands, Settings, Events or Endpoints"
                 ),
             )
         })

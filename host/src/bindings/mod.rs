@@ -579,6 +579,21 @@ impl Instance {
         }
     }
 
+    pub(crate) fn handle_request(
+        &self,
+        s: &mut Store<CallState>,
+        r: &crate::pipeline::http::HttpRequest,
+        a: Accessors,
+    ) -> Returned<crate::pipeline::http::HttpResponse> {
+        match self {
+            Instance::V0_1(_) => missing("handle-request"),
+            Instance::V0_2(i) => v2(i
+                .hangar_app_endpoints()
+                .call_handle_request(s, &v0_2::to_wit_request(r), a.writer, a.modifier)
+                .map(|r| r.map(v0_2::from_wit_response))),
+        }
+    }
+
     pub(crate) fn check_pre_event(&self, s: &mut Store<CallState>, e: &EventArg) -> Returned<bool> {
         match self {
             Instance::V0_1(_) => missing("check-pre-event"),

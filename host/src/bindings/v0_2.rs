@@ -11,6 +11,7 @@ use crate::bridge::{
     Accessory, Attachment, AttachmentField, Block, BlockKind, ChatEvent, Content, ContextElement,
     Image, Message, Room, RoomKind, Text, User,
 };
+use crate::manifest::Permission;
 use crate::report::ErrorKind;
 use crate::sandbox::CallState;
 use crate::storage::{Association, Model, Record};
@@ -29,9 +30,10 @@ mod generated {
 }
 
 pub(crate) use generated::exports::hangar::app::commands::{CommandContext, PreviewItem};
+pub(crate) use generated::exports::hangar::app::endpoints as ep;
 pub(crate) use generated::exports::hangar::app::events as ev;
 pub(crate) use generated::hangar::app::types as wit;
-use generated::hangar::app::{log, modify, persistence, reader};
+use generated::hangar::app::{http, log, modify, persistence, reader};
 pub(crate) use generated::{App, AppPre};
 
 /// The API version this module binds.
@@ -447,6 +449,9 @@ impl modify::HostModifier for CallState {
         _m: Resource<ModifierToken>,
         message: wit::Outgoing,
     ) -> HostResult<String> {
+        if let Err(e) = self.modifier_call(Permission::MessageWrite)? {
+            return out(Err(e), |v: String| v);
+        }
         let content = match from_wit_content(message.content) {
             Ok(c) => c,
             Err(e) => return out(Err(ImportError::Invalid(e)), |v: String| v),
@@ -467,6 +472,9 @@ impl modify::HostModifier for CallState {
         id: String,
         content: wit::Content,
     ) -> HostResult<()> {
+        if let Err(e) = self.modifier_call(Permission::MessageWrite)? {
+            return out(Err(e), |v: ()| v);
+        }
         match from_wit_content(content) {
             Ok(c) => out(CallState::update_message(self, id, c)?, |v| v),
             Err(e) => out(Err(ImportError::Invalid(e)), |v: ()| v),
@@ -522,5 +530,44 @@ impl modify::HostModifier for CallState {
 
     fn drop(&mut self, _rep: Resource<ModifierToken>) -> wasmtime::Result<()> {
         Ok(())
+    }
+}
+
+impl http::Host for CallState {
+    fn fetch(&mut self, request: http::Request) -> HostResult<http::Response> {
+        let request = crate::outbound::Request {
+            method: request.method,
+            url: request.url,
+            headers: request.headers,
+            body: request.body,
+            timeout: request
+                .timeout_ms
+                .map(|ms| std::time::Duration::from_millis(ms.into())),
+        };
+        out(CallState::fetch(self, request), |r| http::Response {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+        })
+    }
+}
+
+/// An endpoint request as this version's export argument.
+pub(crate) fn to_wit_request(r: &crate::pipeline::http::HttpRequest) -> ep::Request {
+    ep::Request {
+        method: r.method.clone(),
+        path: r.path.clone(),
+        query: r.query.clone(),
+        headers: r.headers.clone(),
+        body: r.body.clone(),
+    }
+}
+
+/// An endpoint's answer, back in the host's terms.
+pub(crate) fn from_wit_response(r: ep::Response) -> crate::pipeline::http::HttpResponse {
+    crate::pipeline::http::HttpResponse {
+        status: r.status,
+        headers: r.headers,
+        body: r.body,
     }
 }

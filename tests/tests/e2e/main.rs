@@ -13,5 +13,6 @@ mod lifecycle;
 mod packages;
 mod persistence;
 mod pipeline;
+mod serve;
 mod shared;
 mod surface;

@@ -251,7 +251,10 @@ fn chat_events_reach_apps_which_may_prevent_them() {
     let locked = d.join("locked", "alice").unwrap();
     assert!(!locked.done);
     assert_eq!(locked.prevented_by.as_deref(), Some("surface"));
-    let prevent = locked.events[0].apps.iter().find(|a| a.handler.contains("prevent"));
+    let prevent = locked.events[0]
+        .apps
+        .iter()
+        .find(|a| a.handler.contains("prevent"));
     assert_eq!(prevent.unwrap().outcome, Outcome::Vetoed);
     assert!(chat.members("locked").unwrap().is_empty());
 

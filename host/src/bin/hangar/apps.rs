@@ -236,3 +236,51 @@ pub fn info(dir: &Path, app: String, json: bool) -> Result<()> {
     );
     Ok(())
 }
+
+/// Show (or rotate the secret of) an app's HTTP endpoints.
+pub fn endpoints(dir: &Path, app: String, rotate: bool, json: bool) -> Result<()> {
+    let (host, _chat) = open(dir)?;
+    let info = host.info(&app)?;
+    let endpoints = &info.manifest.endpoints;
+    if endpoints.is_empty() {
+        anyhow::bail!("app '{app}' declares no endpoints");
+    }
+    let secret = if rotate {
+        host.rotate_endpoint_secret(&app)?
+    } else {
+        host.endpoint_secret(&app)?
+    };
+    if json {
+        let list: Vec<_> = endpoints
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "path": format!("/apps/{app}{}", e.path),
+                    "methods": e.methods,
+                    "auth": e.auth,
+                    "description": e.description,
+                })
+            })
+            .collect();
+        return print_json(&serde_json::json!({"app": app, "endpoints": list, "secret": secret}));
+    }
+    for e in endpoints {
+        let auth = match e.auth {
+            hangar_host::EndpointAuth::Secret => "secret",
+            hangar_host::EndpointAuth::Public => "public",
+        };
+        say!(
+            "{} /apps/{app}{} ({auth}) {}",
+            e.methods.join(","),
+            e.path,
+            e.description
+        );
+    }
+    if rotate {
+        say!("new secret: {secret}");
+    } else {
+        say!("secret: {secret}");
+    }
+    say!("callers send it as the X-Hangar-Secret header (or ?secret=)");
+    Ok(())
+}

@@ -122,7 +122,7 @@ pub fn command(
             return print_json(&serde_json::json!({ "items": items, "report": report }));
         }
         for PreviewItem { id, text } in items {
-            say!("{id}\t{text}");
+            say!("{id}  {text}");
         }
         return Ok(());
     }

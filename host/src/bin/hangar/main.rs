@@ -35,6 +35,7 @@ mod data;
 mod demo;
 mod develop;
 mod new;
+mod serve;
 mod settings;
 
 /// Hangar: a plugin host for chat servers, running sandboxed WebAssembly apps.
@@ -103,6 +104,25 @@ enum Cmd {
         /// The thread (root message id) the command is typed in.
         #[arg(long)]
         thread: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the long-running host: app HTTP endpoints under /apps/<id>/, the
+    /// reference chat's HTTP API, health checks. SIGTERM stops it cleanly.
+    Serve {
+        /// Address to listen on (port 0 picks a free port; the address is
+        /// printed).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+    },
+    /// Show an app's HTTP endpoints and the secret callers must send.
+    Endpoints {
+        /// App id.
+        app: String,
+        /// Replace the secret; the old one stops working at once.
+        #[arg(long)]
+        rotate: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -360,6 +380,8 @@ fn run(cli: Cli) -> Result<()> {
             chat::command(dir, room, user, line, mode, json)
         }
         Cmd::Chat { op } => chat::chat(dir, op),
+        Cmd::Serve { addr } => serve::serve(dir, &addr),
+        Cmd::Endpoints { app, rotate, json } => apps::endpoints(dir, app, rotate, json),
         Cmd::History { room, lines, json } => chat::history(dir, room, lines, json),
         Cmd::Data { app, json } => data::data(dir, app, json),
         Cmd::Logs {

@@ -121,7 +121,7 @@ struct App;
 
 /// The events this app handles are the methods written here: `execute` is
 /// `/{name}`. Add `fn preview` for suggestions, or another family (`Messages`,
-/// `Lifecycle`, `Settings`) in its own `#[hangar_sdk::handlers]` impl and in
+/// `Lifecycle`, `Settings`, `Events`) in its own `#[hangar_sdk::handlers]` impl and in
 /// `handles` below.
 #[hangar_sdk::handlers]
 impl Commands for App {{

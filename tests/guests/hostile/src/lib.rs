@@ -132,6 +132,7 @@ fn misbehave(word: &str, writer: &Writer, modifier: &Modifier) -> Result<()> {
             Ok(())
         }
         "long-error" => Err(Error::App("e".repeat(30 << 20))),
+        "fetch" => hangar_sdk::http::get("http://127.0.0.1:9/").map(|_| ()),
         "biglogs" => {
             let line = "l".repeat(8 << 20);
             for _ in 0..100 {

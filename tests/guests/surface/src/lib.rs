@@ -8,11 +8,12 @@
 //! `/s fail <op> ...` passes the op's error on as the handler's own, so
 //! the host's report shows its kind.
 
+use hangar_sdk::http::{HttpRequest, HttpResponse};
 use hangar_sdk::serde_json::{Value, json};
 use hangar_sdk::{
-    Association, Attachment, Block, Command, Commands, Error, Event, Events, Image, Membership,
-    Message, MessageEdit, MessageRemoval, Modifier, PreviewItem, Reaction, Result, RoomChange,
-    RoomKind, Text, User, Writer, read,
+    Association, Attachment, Block, Command, Commands, Endpoints, Error, Event, Events, Image,
+    Membership, Message, MessageEdit, MessageRemoval, Modifier, PreviewItem, Reaction, Result,
+    RoomChange, RoomKind, Text, User, Writer, read,
 };
 
 struct Surface;
@@ -146,6 +147,15 @@ fn run(op: &str, args: &[String], command: &Command, modifier: &Modifier) -> Res
             let first = modifier.create_direct(&users)?;
             let again = modifier.create_direct(&users)?;
             json!({"id": first, "same": first == again})
+        }
+        "fetch" => {
+            let r = hangar_sdk::http::Request::new(arg(args, 0)?, arg(args, 1)?);
+            let r = match args.get(2) {
+                Some(ms) => r.timeout_ms(ms.parse().unwrap_or(1000)),
+                None => r,
+            };
+            let got = r.send()?;
+            json!({"status": got.status, "body": got.text().unwrap_or_default()})
         }
         "events" => json!(
             read::by_associations::<Value>(&[Association::misc("events")])?
@@ -319,8 +329,34 @@ impl Events for Surface {
     }
 }
 
+#[hangar_sdk::handlers]
+impl Endpoints for Surface {
+    fn handle(request: &HttpRequest, writer: &Writer, modifier: &Modifier) -> Result<HttpResponse> {
+        match request.path.as_str() {
+            "/loop" => loop {
+                std::hint::black_box(0);
+            },
+            "/fail" => Err(Error::App("the endpoint failed on purpose".into())),
+            "/big" => Ok(HttpResponse::new(200).with_body(vec![b'x'; 2 << 20])),
+            "/store" => {
+                let body = request.text()?;
+                writer.create_with(&json!({"body": body}), &[Association::misc("stored")])?;
+                modifier.send_message("hooks", &body)?;
+                HttpResponse::json(202, &json!({"stored": body}))
+            }
+            _ => HttpResponse::json(
+                200,
+                &json!({
+                    "method": request.method, "path": request.path, "query": request.query,
+                    "body": request.text().unwrap_or_default(), "test": request.header("x-test"),
+                }),
+            ),
+        }
+    }
+}
+
 hangar_sdk::export_app!(
     Surface,
     manifest = "hangar.json",
-    handles = [Commands, Events]
+    handles = [Commands, Events, Endpoints]
 );

@@ -1,0 +1,300 @@
+//! `hangar serve`: the long-running host over the data dir, a small
+//! composition of services on one axum router: health and readiness, the
+//! reference chat's HTTP API (send, command, a room's messages), and the
+//! apps' endpoints under `/apps/<id>/...`. Dispatch runs on tokio's
+//! blocking pool (the host is synchronous); installs, updates and setting
+//! changes made meanwhile (by the CLI or another `serve`) are picked up at
+//! the next dispatch, as everywhere. SIGTERM or Ctrl-C: stop accepting,
+//! let in-flight requests finish (each within its call deadline), exit 0.
+//! One JSON line per request on stderr.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, Query, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use hangar_host::{Driver, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use crate::open;
+
+/// What every route shares.
+#[derive(Clone)]
+struct Service {
+    driver: Arc<Driver>,
+    max_body: usize,
+}
+
+/// Run the server on `addr` until SIGTERM or Ctrl-C.
+pub fn serve(dir: &Path, addr: &str) -> Result<()> {
+    let (host, chat) = open(dir)?;
+    let max_body = host.config().max_http_body_bytes;
+    let service = Service {
+        driver: Arc::new(Driver::new(host, chat)),
+        max_body,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(service, addr))
+}
+
+async fn run(service: Service, addr: &str) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr} (is another server using it?)"))?;
+    let local: SocketAddr = listener.local_addr()?;
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/api/send", post(send))
+        .route("/api/command", post(command))
+        .route("/api/rooms/{room}/messages", get(messages))
+        .route("/apps/{app}", any(endpoint_root))
+        .route("/apps/{app}/{*path}", any(endpoint))
+        .layer(axum::middleware::from_fn(log))
+        .with_state(service);
+    // The address goes to stdout, so a script (or test) started with
+    // port 0 can read where it landed.
+    out!("listening on http://{local}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await
+        .context("serving")?;
+    eprintln!(
+        "{}",
+        serde_json::json!({"event": "stopped", "address": local.to_string()})
+    );
+    Ok(())
+}
+
+/// Resolve on SIGTERM or Ctrl-C.
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    eprintln!(
+        "{}",
+        serde_json::json!({"event": "shutting-down", "note": "finishing in-flight requests"})
+    );
+}
+
+/// One JSON line per request: method, path, status, milliseconds.
+async fn log(request: Request, next: axum::middleware::Next) -> Response {
+    let start = Instant::now();
+    let method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    eprintln!(
+        "{}",
+        serde_json::json!({
+            "time_ms": std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            "method": method,
+            "path": path,
+            "status": response.status().as_u16(),
+            "ms": start.elapsed().as_secs_f64() * 1000.0,
+        })
+    );
+    response
+}
+
+/// Ready once the host answers: the registry reads.
+async fn ready(State(s): State<Service>) -> Response {
+    let driver = s.driver.clone();
+    match tokio::task::spawn_blocking(move || driver.host().list()).await {
+        Ok(Ok(apps)) => json(
+            StatusCode::OK,
+            &serde_json::json!({"ready": true, "apps": apps.len()}),
+        ),
+        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    }
+}
+
+fn json(status: StatusCode, value: &impl serde::Serialize) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    (status, [("content-type", "application/json")], body).into_response()
+}
+
+fn error(status: StatusCode, why: &str) -> Response {
+    json(status, &serde_json::json!({"error": why}))
+}
+
+/// Run `f` on the blocking pool; a host error is a 400 saying why.
+async fn blocking<T: serde::Serialize + Send + 'static>(
+    f: impl FnOnce() -> hangar_host::Result<T> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(value)) => json(StatusCode::OK, &value),
+        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+/// `POST /api/send`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendBody {
+    room: String,
+    user: String,
+    text: String,
+    #[serde(default)]
+    thread: Option<String>,
+}
+
+async fn send(State(s): State<Service>, body: axum::body::Bytes) -> Response {
+    let b: SendBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("expected {{\"room\", \"user\", \"text\"}}: {e}"),
+            );
+        }
+    };
+    let d = s.driver.clone();
+    blocking(move || d.send(&b.room, &b.user, &b.text, b.thread.as_deref())).await
+}
+
+/// `POST /api/command`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandBody {
+    room: String,
+    user: String,
+    line: String,
+    #[serde(default)]
+    thread: Option<String>,
+}
+
+async fn command(State(s): State<Service>, body: axum::body::Bytes) -> Response {
+    let b: CommandBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("expected {{\"room\", \"user\", \"line\"}}: {e}"),
+            );
+        }
+    };
+    let d = s.driver.clone();
+    blocking(move || d.command(&b.room, &b.user, &b.line, b.thread.as_deref())).await
+}
+
+#[derive(Deserialize)]
+struct Limit {
+    limit: Option<usize>,
+}
+
+/// `GET /api/rooms/<room>/messages?limit=50`.
+async fn messages(
+    State(s): State<Service>,
+    UrlPath(room): UrlPath<String>,
+    Query(q): Query<Limit>,
+) -> Response {
+    let d = s.driver.clone();
+    let limit = q.limit.unwrap_or(50).min(1000);
+    blocking(move || d.chat().history(&room, limit)).await
+}
+
+async fn endpoint_root(
+    State(s): State<Service>,
+    UrlPath(app): UrlPath<String>,
+    request: Request,
+) -> Response {
+    dispatch(s, app, "/".to_string(), request).await
+}
+
+async fn endpoint(
+    State(s): State<Service>,
+    UrlPath((app, path)): UrlPath<(String, String)>,
+    request: Request,
+) -> Response {
+    dispatch(s, app, format!("/{path}"), request).await
+}
+
+/// An app endpoint: the body read within its limit (413 past it), then the
+/// host's checks and the app's handler on the blocking pool.
+async fn dispatch(s: Service, app: String, path: String, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let too_large = || {
+        to_response(HttpResponse::refusal(
+            413,
+            &format!("the body is over the limit of {} bytes", s.max_body),
+        ))
+    };
+    // Read a little past the limit (bounded), so a client that sent a
+    // slightly larger body reads the 413 rather than a broken pipe.
+    let Ok(body) = axum::body::to_bytes(body, s.max_body.saturating_mul(2)).await else {
+        return too_large();
+    };
+    if body.len() > s.max_body {
+        return too_large();
+    }
+    let query = parts
+        .uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let request = HttpRequest {
+        method: parts.method.to_string(),
+        path,
+        query,
+        headers: headers(&parts.headers),
+        body: body.to_vec(),
+    };
+    let d = s.driver.clone();
+    match tokio::task::spawn_blocking(move || d.host().http(&app, &request)).await {
+        Ok(outcome) => to_response(outcome.response),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+fn headers(map: &HeaderMap) -> Vec<(String, String)> {
+    map.iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+fn to_response(r: HttpResponse) -> Response {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = Response::new(Body::from(r.body));
+    *response.status_mut() = status;
+    for (name, value) in r.headers {
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            response.headers_mut().append(n, v);
+        }
+    }
+    response
+}
