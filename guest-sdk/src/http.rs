@@ -1,4 +1,4 @@
-//! HTTP: requests out ([`fetch`], [`get`], [`post_json`]; permission
+//! HTTP: requests out ([`Request::send`], [`get`], [`post_json`]; permission
 //! `networking`, to the manifest's `allowed-hosts` only) and requests in
 //! (the [`Endpoints`](crate::Endpoints) family gets an [`HttpRequest`] and
 //! answers an [`HttpResponse`]; permission `api`, paths in the manifest's
