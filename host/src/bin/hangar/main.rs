@@ -108,7 +108,7 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Run the long-running host: app HTTP endpoints under /apps/<id>/, the
+    /// Run the long-running host: app HTTP endpoints under `/apps/<id>/`, the
     /// reference chat's HTTP API, health checks. SIGTERM stops it cleanly.
     Serve {
         /// Address to listen on (port 0 picks a free port; the address is
