@@ -328,6 +328,13 @@ impl OperatorConfig {
         if let Some(b) = self.outbound_allow_private {
             config.outbound_allow_private = b;
         }
+        for (app, hosts) in &self.outbound_hosts {
+            for h in hosts {
+                crate::outbound::HostPattern::parse(h).map_err(|why| {
+                    Error::InvalidInput(format!("{}: outbound-hosts.{app}: {why}", path.display()))
+                })?;
+            }
+        }
         config.outbound_hosts.extend(self.outbound_hosts);
         if let Some(n) = self.max_fetch_response_bytes {
             config.max_fetch_response_bytes = n;

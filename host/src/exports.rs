@@ -10,8 +10,8 @@ use crate::bindings::{
     ReturnedMessage,
 };
 use crate::bridge::EventKind;
+use crate::endpoint::{HttpRequest, HttpResponse};
 use crate::manifest::Event;
-use crate::pipeline::http::{HttpRequest, HttpResponse};
 use crate::policy::EventClass;
 use crate::report::PreviewItem;
 use crate::sandbox::CallState;

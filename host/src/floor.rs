@@ -125,3 +125,37 @@ impl Floor {
             .map_err(|e| Error::wasm("the floor call", wasmtime::Error::msg(format!("{e:?}"))))
     }
 }
+
+impl Floor {
+    /// Fresh instance, then `handle-request` with borrowed writer and
+    /// modifier and `body`, as an endpoint call does; the response body.
+    pub fn call_endpoint(&self, path: &str, body: &[u8]) -> Result<Vec<u8>> {
+        let mut store = Store::new(
+            &self.engine,
+            Bare {
+                wasi: WasiCtx::builder().build(),
+                table: ResourceTable::new(),
+            },
+        );
+        store.set_epoch_deadline(1_000);
+        let request = v0_2::ep::Request {
+            method: "POST".into(),
+            path: path.into(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: body.to_vec(),
+        };
+        let app = self.pre.instantiate(&mut store).map_err(wasm)?;
+        let response = app
+            .hangar_app_endpoints()
+            .call_handle_request(
+                &mut store,
+                &request,
+                Resource::new_borrow(0),
+                Resource::new_borrow(0),
+            )
+            .map_err(wasm)?
+            .map_err(|e| Error::wasm("the floor call", wasmtime::Error::msg(format!("{e:?}"))))?;
+        Ok(response.body)
+    }
+}

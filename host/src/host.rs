@@ -10,6 +10,7 @@ use crate::apps::Apps;
 use crate::bridge::{Bridge, ChatEvent, Message};
 use crate::call::CallEngine;
 use crate::config::HostConfig;
+use crate::endpoint::{EndpointOutcome, HttpRequest, HttpResponse};
 use crate::engine::Runtime;
 use crate::error::{Error, Result};
 use crate::journal::Journal;
@@ -17,7 +18,6 @@ use crate::lifecycle::Lifecycle;
 use crate::package::Package;
 use crate::pipeline;
 use crate::pipeline::command::Typed;
-use crate::pipeline::http::{EndpointOutcome, HttpRequest, HttpResponse};
 use crate::registry::{LogEntry, Registry};
 use crate::report::{
     AppInfo, AppReport, AppSummary, CommandReport, EventReport, PreviewItem, SendReport,
@@ -355,18 +355,15 @@ impl Host {
                 };
             }
         };
-        let secret = s.registry.endpoint_secret(app).ok().flatten();
-        pipeline::http::handle(&s.calls, &set, app, request, secret.as_deref())
+        let secret = || s.registry.endpoint_secret(app);
+        pipeline::http::handle(&s.calls, &set, app, request, secret)
     }
 
     /// App `app`'s endpoint secret, created on first use.
     pub fn endpoint_secret(&self, app: &str) -> Result<String> {
         let s = &self.inner;
         s.apps.app(app)?;
-        match s.registry.endpoint_secret(app)? {
-            Some(secret) => Ok(secret),
-            None => s.registry.new_endpoint_secret(app),
-        }
+        s.registry.ensure_endpoint_secret(app)
     }
 
     /// Replace app `app`'s endpoint secret; the old one stops working at once.

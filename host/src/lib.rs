@@ -58,6 +58,7 @@ mod builder;
 mod call;
 mod config;
 mod driver;
+mod endpoint;
 mod engine;
 mod error;
 mod exports;
@@ -95,6 +96,7 @@ pub use build::{Built as BuiltApp, TARGET as GUEST_TARGET, build_app};
 pub use builder::HostBuilder;
 pub use config::HostConfig;
 pub use driver::{Done, Driver};
+pub use endpoint::{EndpointOutcome, HttpRequest, HttpResponse};
 pub use engine::InstanceLimits;
 pub use error::{Error, Result};
 pub use host::Host;
@@ -103,7 +105,6 @@ pub use manifest::{
     SUPPORTED_API_VERSIONS, SettingSpec, SettingType, validate_app_id,
 };
 pub use package::Package;
-pub use pipeline::http::{EndpointOutcome, HttpRequest, HttpResponse};
 pub use policy::{Deadlines, ErrorDisable, EventClass};
 pub use refchat::{Ensured, RefChat, StoredMessage};
 pub use registry::{CallStats, LOG_MAX_AGE, LOG_RETENTION, LogEntry, Status};

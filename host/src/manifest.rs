@@ -99,6 +99,7 @@ impl EndpointSpec {
     /// Whether it serves `path` (below the app's mount point).
     pub fn matches_path(&self, path: &str) -> bool {
         match self.path.strip_suffix("/*") {
+            Some("") => true,
             Some(prefix) => path == prefix || path.starts_with(&format!("{prefix}/")),
             None => path == self.path,
         }
@@ -578,7 +579,12 @@ impl Manifest {
                     && s != "."
                     && s != ".."
             };
-            if !path.starts_with('/') || path.len() > 200 || !path[1..].split('/').all(segment_ok) {
+            let root = e.path == "/" || e.path == "/*";
+            if !root
+                && (!path.starts_with('/')
+                    || path.len() > 200
+                    || !path[1..].split('/').all(segment_ok))
+            {
                 return bad(
                     &format!("endpoints[{i}].path"),
                     format!(
@@ -588,6 +594,18 @@ impl Manifest {
                 );
             }
             check_count(&format!("endpoints[{i}].methods"), e.methods.len(), 8)?;
+            if e.methods.is_empty() {
+                return bad(
+                    &format!("endpoints[{i}].methods"),
+                    "an endpoint answers at least one method".into(),
+                );
+            }
+            if self.endpoints[..i].iter().any(|o| o.path == e.path) {
+                return bad(
+                    &format!("endpoints[{i}].path"),
+                    format!("'{}' is declared twice", e.path),
+                );
+            }
             if let Some(m) = e.methods.iter().find(|m| !METHODS.contains(&m.as_str())) {
                 return bad(
                     &format!("endpoints[{i}].methods"),
@@ -895,5 +913,57 @@ mod tests {
         assert!(check_api_version("0.2.0").is_ok());
         let err = check_api_version("0.3.0").unwrap_err();
         assert!(err.contains("0.3.0") && err.contains(API_VERSION), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    use super::*;
+
+    fn with_endpoints(endpoints: serde_json::Value) -> Result<Manifest> {
+        Manifest::parse(
+            serde_json::json!({
+                "id": "hook", "name": "Hook", "version": "0.1.0", "api-version": "0.2.0",
+                "permissions": ["api"], "events": ["http-request"], "endpoints": endpoints
+            })
+            .to_string()
+            .as_bytes(),
+        )
+    }
+
+    #[test]
+    fn endpoint_paths_methods_and_duplicates_are_checked() {
+        let root = with_endpoints(serde_json::json!([{"path": "/"}]));
+        assert!(root.is_ok(), "{root:?}");
+        assert!(with_endpoints(serde_json::json!([{"path": "/hooks/*"}])).is_ok());
+        for (bad, why) in [
+            (serde_json::json!([{"path": "/a/../b"}]), "segments"),
+            (serde_json::json!([{"path": "no-slash"}]), "start with '/'"),
+            (
+                serde_json::json!([{"path": "/a", "methods": []}]),
+                "at least one method",
+            ),
+            (
+                serde_json::json!([{"path": "/a", "methods": ["BREW"]}]),
+                "not one of",
+            ),
+            (
+                serde_json::json!([{"path": "/a"}, {"path": "/a"}]),
+                "declared twice",
+            ),
+        ] {
+            let e = with_endpoints(bad.clone()).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        let spec = |p: &str| EndpointSpec {
+            path: p.into(),
+            methods: default_methods(),
+            auth: EndpointAuth::Secret,
+            description: String::new(),
+        };
+        assert!(spec("/hooks/*").matches_path("/hooks/github/push"));
+        assert!(!spec("/hooks/*").matches_path("/hooksx"));
+        assert!(spec("/*").matches_path("/anything"));
+        assert!(spec("/").matches_path("/"));
     }
 }

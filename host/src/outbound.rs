@@ -91,15 +91,19 @@ impl HostPattern {
                 "'{text}' must be a scheme and host (and port) only, without a path"
             ));
         }
+        // A bracketed IPv6 host may carry colons of its own.
         let (host, port) = match rest.rsplit_once(':') {
+            Some((h, _)) if rest.starts_with('[') && !h.ends_with(']') => {
+                (rest, Some(default_port(scheme)))
+            }
             Some((h, "*")) => (h, None),
-            Some((h, p)) if !h.ends_with(']') || rest.starts_with('[') => {
+            Some((h, p)) => {
                 let port = p
                     .parse::<u16>()
                     .map_err(|_| format!("'{text}': bad port '{p}'"))?;
                 (h, Some(port))
             }
-            _ => (rest, Some(default_port(scheme))),
+            None => (rest, Some(default_port(scheme))),
         };
         let name = host.strip_prefix("*.").unwrap_or(host);
         if name.is_empty() || name.contains('*') {
@@ -143,7 +147,7 @@ pub(crate) fn is_internal(ip: IpAddr) -> bool {
                 || v4.is_documentation()
                 || a == 0
                 || (a == 100 && (64..128).contains(&b))
-                || (a == 192 && b == 0)
+                || (a == 192 && b == 0 && v4.octets()[2] == 0)
                 || a >= 240
         }
         IpAddr::V6(v6) => {
@@ -227,6 +231,14 @@ fn check_request(r: &Request, max_body: usize) -> Result<url::Url, Refused> {
     if r.url.len() > 8192 {
         return Err(Refused::Invalid("the URL is over 8192 bytes".into()));
     }
+    if r.headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("host") || n.eq_ignore_ascii_case("content-length"))
+    {
+        return Err(Refused::Invalid(
+            "the Host and Content-Length headers are set by the host, not the app".into(),
+        ));
+    }
     if r.headers.len() > MAX_HEADERS
         || r.headers
             .iter()
@@ -259,10 +271,21 @@ pub(crate) fn fetch(
     let allow_private = policy.allow_private;
     let mut method = request.method.clone();
     let mut body = request.body.clone();
+    let mut headers = request.headers.clone();
+    let origin = url.origin();
+    // The whole request (every hop) ends by the requested timeout, and
+    // early enough before the call's deadline that the handler can still
+    // answer: a slow server is the request's failure, not the app's fault.
+    let left = deadline.saturating_duration_since(Instant::now());
+    let margin = (left / 10).max(Duration::from_millis(50));
+    let budget = request
+        .timeout
+        .map_or(left, |t| t.min(left))
+        .min(left.saturating_sub(margin));
+    let end = Instant::now() + budget;
     for _ in 0..=MAX_REDIRECTS {
         policy.allows(&url)?;
-        let left = deadline.saturating_duration_since(Instant::now());
-        let timeout = request.timeout.map_or(left, |t| t.min(left));
+        let timeout = end.saturating_duration_since(Instant::now());
         if timeout.is_zero() {
             return Err(Refused::Failed(
                 "the call's deadline has passed; no time left for the request".into(),
@@ -274,7 +297,7 @@ pub(crate) fn fetch(
             .timeout(timeout)
             .build();
         let mut req = agent.request_url(&method, &url);
-        for (name, value) in &request.headers {
+        for (name, value) in &headers {
             req = req.set(name, value);
         }
         let sent = if body.is_empty() {
@@ -309,6 +332,15 @@ pub(crate) fn fetch(
                     "GET".into()
                 };
                 body.clear();
+            }
+            // Credentials go to the origin the app named, not wherever it
+            // redirects.
+            if url.origin() != origin {
+                headers.retain(|(n, _)| {
+                    !["authorization", "cookie", "proxy-authorization"]
+                        .iter()
+                        .any(|c| n.eq_ignore_ascii_case(c))
+                });
             }
             continue;
         }
@@ -368,6 +400,8 @@ mod tests {
         assert!(!p("https://*.example.org").matches(&u("https://evilexample.org/")));
         assert!(p("http://127.0.0.1:*").matches(&u("http://127.0.0.1:9999/")));
         assert!(p("http://127.0.0.1:8080").matches(&u("http://127.0.0.1:8080/")));
+        assert!(p("http://[::1]").matches(&u("http://[::1]/")));
+        assert!(p("http://[::1]:8080").matches(&u("http://[::1]:8080/")));
         for bad in [
             "api.github.com",
             "ftp://x",
@@ -397,7 +431,12 @@ mod tests {
         ] {
             assert!(is_internal(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111"] {
+        for ip in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "192.0.1.1",
+        ] {
             assert!(!is_internal(ip.parse().unwrap()), "{ip}");
         }
     }

@@ -398,6 +398,24 @@ impl Registry {
         })
     }
 
+    /// App `app`'s endpoint secret, created if it has none (two processes
+    /// asking at once get the same one).
+    pub(crate) fn ensure_endpoint_secret(&self, app: &str) -> Result<String> {
+        if let Some(secret) = self.endpoint_secret(app)? {
+            return Ok(secret);
+        }
+        let candidate = random_secret()?;
+        self.change(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO endpoint_secrets (app, secret) VALUES (?1, ?2)",
+                [app, &candidate],
+            )?;
+            Ok(())
+        })?;
+        self.endpoint_secret(app)?
+            .ok_or_else(|| Error::InvalidInput(format!("app '{app}' has no endpoint secret")))
+    }
+
     /// Give `app` a new endpoint secret (replacing any), and return it.
     pub(crate) fn new_endpoint_secret(&self, app: &str) -> Result<String> {
         let secret = random_secret()?;

@@ -418,12 +418,106 @@ fn api_versions(c: &mut Criterion) {
     g.finish();
 }
 
+/// 8. An endpoint request: in process (`Host::http`, no socket); over
+///    loopback through `hangar serve` (a real process) against a bare axum
+///    server in this process whose handler calls the same component bare
+///    (the floor), with one keep-alive client; then requests per second
+///    through `hangar serve` at concurrency 1, 2 and 8.
+fn http(c: &mut Criterion) {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let host = bench_host(dir.path(), 1, Events::Post, 1);
+    let mut g = c.benchmark_group("http endpoint");
+    let request = hangar_host::HttpRequest {
+        method: "POST".into(),
+        path: "/noop".into(),
+        body: b"{}".to_vec(),
+        ..Default::default()
+    };
+    g.bench_function("Host::http in process, no socket", |b| {
+        b.iter(|| assert_eq!(host.http("bench00", &request).response.status, 200))
+    });
+
+    // The bare server: axum, the floor on the blocking pool.
+    let floor = Arc::new(Floor::new(&host, guests::BENCH.as_ref()).unwrap());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let bare = format!("http://{}/noop", listener.local_addr().unwrap());
+    let handler_floor = floor.clone();
+    let app = axum::Router::new().route(
+        "/noop",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let floor = handler_floor.clone();
+            async move {
+                tokio::task::spawn_blocking(move || floor.call_endpoint("/noop", &body).unwrap())
+                    .await
+                    .unwrap()
+            }
+        }),
+    );
+    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    // `hangar serve` over a copy of the same data dir's app.
+    drop(host);
+    let mut serve = hangar_tests::hangar_at(dir.path())
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(serve.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let served = format!(
+        "{}/apps/bench00/noop",
+        line.trim().strip_prefix("listening on ").unwrap()
+    );
+
+    let agent = ureq::AgentBuilder::new().build();
+    let post = |agent: &ureq::Agent, url: &str| {
+        let r = agent.post(url).send_bytes(b"{}").unwrap();
+        assert_eq!(r.status(), 200);
+        r.into_string().unwrap();
+    };
+    g.bench_function("bare axum + floor, loopback round trip", |b| {
+        b.iter(|| post(&agent, &bare))
+    });
+    g.bench_function("hangar serve, loopback round trip", |b| {
+        b.iter(|| post(&agent, &served))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("http endpoint throughput (200 requests)");
+    for clients in [1usize, 2, 8] {
+        g.bench_function(format!("hangar serve, {clients} client(s)"), |b| {
+            b.iter_custom(|iters| {
+                timed(iters, clients, |_| {
+                    let agent = ureq::AgentBuilder::new().build();
+                    for _ in 0..200 / clients {
+                        post(&agent, &served);
+                    }
+                })
+            })
+        });
+    }
+    g.finish();
+    let _ = serve.kill();
+    let _ = serve.wait();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(30)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = dispatch, write_path, reads, fanout, throughput, startup, api_versions
+    targets = dispatch, write_path, reads, fanout, throughput, startup, api_versions, http
 }
 criterion_main!(benches);

@@ -582,9 +582,9 @@ impl Instance {
     pub(crate) fn handle_request(
         &self,
         s: &mut Store<CallState>,
-        r: &crate::pipeline::http::HttpRequest,
+        r: &crate::endpoint::HttpRequest,
         a: Accessors,
-    ) -> Returned<crate::pipeline::http::HttpResponse> {
+    ) -> Returned<crate::endpoint::HttpResponse> {
         match self {
             Instance::V0_1(_) => missing("handle-request"),
             Instance::V0_2(i) => v2(i

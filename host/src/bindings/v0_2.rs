@@ -553,7 +553,7 @@ impl http::Host for CallState {
 }
 
 /// An endpoint request as this version's export argument.
-pub(crate) fn to_wit_request(r: &crate::pipeline::http::HttpRequest) -> ep::Request {
+pub(crate) fn to_wit_request(r: &crate::endpoint::HttpRequest) -> ep::Request {
     ep::Request {
         method: r.method.clone(),
         path: r.path.clone(),
@@ -564,8 +564,8 @@ pub(crate) fn to_wit_request(r: &crate::pipeline::http::HttpRequest) -> ep::Requ
 }
 
 /// An endpoint's answer, back in the host's terms.
-pub(crate) fn from_wit_response(r: ep::Response) -> crate::pipeline::http::HttpResponse {
-    crate::pipeline::http::HttpResponse {
+pub(crate) fn from_wit_response(r: ep::Response) -> crate::endpoint::HttpResponse {
+    crate::endpoint::HttpResponse {
         status: r.status,
         headers: r.headers,
         body: r.body,

@@ -6,14 +6,13 @@
 //! saying why, and nothing kept; an app's error or trap is a generic 500
 //! (its log has the detail), a deadline a 504.
 
-use serde::{Deserialize, Serialize};
-
 use crate::apps::AppSet;
 use crate::call::CallEngine;
+use crate::endpoint::{EndpointOutcome, HttpRequest, HttpResponse};
 use crate::exports::{Export, HandleRequest};
 use crate::manifest::EndpointAuth;
 use crate::registry::Status;
-use crate::report::{AppReport, FailureKind};
+use crate::report::FailureKind;
 
 /// Most request headers an endpoint call gets.
 pub(crate) const MAX_HEADERS: usize = 64;
@@ -21,53 +20,6 @@ pub(crate) const MAX_HEADERS: usize = 64;
 pub(crate) const MAX_HEADER_BYTES: usize = 8 << 10;
 /// Most query pairs.
 const MAX_QUERY: usize = 64;
-
-/// A request to an app's endpoint, as the web server received it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct HttpRequest {
-    /// GET, POST, ...
-    pub method: String,
-    /// The path below `/apps/<id>`, starting with `/`.
-    pub path: String,
-    /// Decoded query pairs.
-    pub query: Vec<(String, String)>,
-    /// Headers (names lower-case).
-    pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: Vec<u8>,
-}
-
-/// The answer, from the app or from the host's checks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HttpResponse {
-    /// The status code.
-    pub status: u16,
-    /// Headers.
-    pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: Vec<u8>,
-}
-
-impl HttpResponse {
-    /// A JSON answer of the host's own: `{"error": why}`.
-    pub fn refusal(status: u16, why: &str) -> HttpResponse {
-        HttpResponse {
-            status,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: serde_json::json!({ "error": why }).to_string().into_bytes(),
-        }
-    }
-}
-
-/// What an endpoint call did: the answer, and the app's report line when
-/// the app was called.
-#[derive(Debug, Clone)]
-pub struct EndpointOutcome {
-    /// The answer to send.
-    pub response: HttpResponse,
-    /// The handler's report, if the app ran.
-    pub report: Option<AppReport>,
-}
 
 fn refuse(status: u16, why: &str) -> EndpointOutcome {
     EndpointOutcome {
@@ -81,14 +33,14 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Serve `request` with app `app_id`'s endpoint; `secret` is the app's
-/// current per-install secret.
+/// Serve `request` with app `app_id`'s endpoint; `secret` reads the app's
+/// current per-install secret (only for endpoints that need it).
 pub(crate) fn handle(
     calls: &CallEngine,
     set: &AppSet,
     app_id: &str,
     request: &HttpRequest,
-    secret: Option<&str>,
+    secret: impl FnOnce() -> crate::error::Result<Option<String>>,
 ) -> EndpointOutcome {
     let max = calls.config.max_http_body_bytes;
     if request.body.len() > max {
@@ -139,8 +91,17 @@ pub(crate) fn handle(
                     .find(|(n, _)| n == "secret")
                     .map(|(_, v)| v.as_str())
             });
-        let ok = matches!((given, secret), (Some(g), Some(s)) if same(g.as_bytes(), s.as_bytes()));
-        if !ok {
+        let secret = match secret() {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                return refuse(
+                    401,
+                    "this endpoint needs the app's secret, and none was made yet; `hangar endpoints <app>` makes and shows it",
+                );
+            }
+            Err(e) => return refuse(503, &format!("the host could not read the secret: {e}")),
+        };
+        if !given.is_some_and(|g| same(g.as_bytes(), secret.as_bytes())) {
             return refuse(401, "a valid X-Hangar-Secret header is required");
         }
     }

@@ -115,6 +115,10 @@ enum Cmd {
         /// printed).
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: String,
+        /// Allow an address other than loopback (the chat API then answers
+        /// anyone who can reach it).
+        #[arg(long)]
+        public: bool,
     },
     /// Show an app's HTTP endpoints and the secret callers must send.
     Endpoints {
@@ -380,7 +384,7 @@ fn run(cli: Cli) -> Result<()> {
             chat::command(dir, room, user, line, mode, json)
         }
         Cmd::Chat { op } => chat::chat(dir, op),
-        Cmd::Serve { addr } => serve::serve(dir, &addr),
+        Cmd::Serve { addr, public } => serve::serve(dir, &addr, public),
         Cmd::Endpoints { app, rotate, json } => apps::endpoints(dir, app, rotate, json),
         Cmd::History { room, lines, json } => chat::history(dir, room, lines, json),
         Cmd::Data { app, json } => data::data(dir, app, json),

@@ -32,8 +32,19 @@ struct Service {
     max_body: usize,
 }
 
-/// Run the server on `addr` until SIGTERM or Ctrl-C.
-pub fn serve(dir: &Path, addr: &str) -> Result<()> {
+/// Run the server on `addr` until SIGTERM or Ctrl-C. The chat API lets a
+/// caller act as any user, so an address other than loopback needs
+/// `public`.
+pub fn serve(dir: &Path, addr: &str, public: bool) -> Result<()> {
+    let loopback = addr
+        .parse::<SocketAddr>()
+        .map(|a| a.ip().is_loopback())
+        .unwrap_or_else(|_| addr.starts_with("localhost:"));
+    if !loopback && !public {
+        anyhow::bail!(
+            "{addr} is not a loopback address; the reference chat's /api routes let any caller act as any user, so serving beyond this machine needs --public"
+        );
+    }
     let (host, chat) = open(dir)?;
     let max_body = host.config().max_http_body_bytes;
     let service = Service {
@@ -59,6 +70,7 @@ async fn run(service: Service, addr: &str) -> Result<()> {
         .route("/api/command", post(command))
         .route("/api/rooms/{room}/messages", get(messages))
         .route("/apps/{app}", any(endpoint_root))
+        .route("/apps/{app}/", any(endpoint_root))
         .route("/apps/{app}/{*path}", any(endpoint))
         .layer(axum::middleware::from_fn(log))
         .with_state(service);
