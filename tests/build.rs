@@ -80,6 +80,7 @@ fn main() {
                 "otherworld",
                 "bench",
                 "surface",
+                "ticker",
             ][..],
         ),
     ] {

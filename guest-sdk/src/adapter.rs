@@ -2,17 +2,17 @@
 //! place that knows both shapes.
 
 use crate::__wit::exports::hangar::app::{
-    commands, endpoints, events, lifecycle, messages, settings,
+    commands, endpoints, events, jobs, lifecycle, messages, settings,
 };
 use crate::__wit::hangar::app::modify::Modifier as WitModifier;
 use crate::__wit::hangar::app::persistence::Writer as WitWriter;
 use crate::__wit::hangar::app::types as wit;
 use crate::{
     __Phantom, Accessory, Association, Attachment, AttachmentField, Block, BlockKind, Command,
-    Commands, Content, ContextElement, Endpoints, Error, Event, Events, Image, Lifecycle,
-    Membership, Message, MessageEdit, MessageRemoval, Messages, Model, Modifier, NewMessage,
-    PreviewItem, Reaction, Record, Result, Room, RoomChange, RoomKind, Settings, Text, User,
-    Writer, parse,
+    Commands, Content, ContextElement, DueJob, Endpoints, Error, Event, Events, Image, Jobs,
+    Lifecycle, Membership, Message, MessageEdit, MessageRemoval, Messages, Model, Modifier,
+    NewMessage, PreviewItem, Reaction, Record, Result, Room, RoomChange, RoomKind, Settings, Text,
+    User, Writer, parse,
 };
 
 /// Exports the WIT world for app type `A`.
@@ -553,5 +553,22 @@ impl<A: Endpoints> endpoints::Guest for Adapter<A> {
             headers: response.headers,
             body: response.body,
         })
+    }
+}
+
+impl<A: Jobs> jobs::Guest for Adapter<A> {
+    fn run_job(
+        job: jobs::Job,
+        writer: &WitWriter,
+        modifier: &WitModifier,
+    ) -> Result<(), wit::Error> {
+        let due = parse(&format!("job {} data", job.id), &job.data).map(|data| DueJob {
+            id: job.id,
+            processor: job.processor,
+            data,
+            due: job.due,
+            attempt: job.attempt,
+        });
+        done(due.and_then(|job| A::run(&job, &Writer::__new(writer), &Modifier::__new(modifier))))
     }
 }

@@ -64,15 +64,23 @@ handlers_marker!(
     "put `#[hangar_sdk::handlers]` on the `impl Endpoints for {Self}` block: it records the handlers the block defines, the events the host will call"
 );
 
+handlers_marker!(
+    __JobsHandlers,
+    "Jobs",
+    "the `Jobs` handlers of `{Self}` are not recorded",
+    "put `#[hangar_sdk::handlers]` on the `impl Jobs for {Self}` block: it records the handlers the block defines, the events the host will call"
+);
+
 /// The handler lists of app `A`, in family order.
-pub const fn recorded<A>() -> [&'static [&'static str]; 6]
+pub const fn recorded<A>() -> [&'static [&'static str]; 7]
 where
     A: __LifecycleHandlers
         + __MessagesHandlers
         + __CommandsHandlers
         + __SettingsHandlers
         + __EventsHandlers
-        + __EndpointsHandlers,
+        + __EndpointsHandlers
+        + __JobsHandlers,
 {
     [
         <A as __LifecycleHandlers>::IMPLEMENTED,
@@ -81,6 +89,7 @@ where
         <A as __SettingsHandlers>::IMPLEMENTED,
         <A as __EventsHandlers>::IMPLEMENTED,
         <A as __EndpointsHandlers>::IMPLEMENTED,
+        <A as __JobsHandlers>::IMPLEMENTED,
     ]
 }
 
@@ -182,6 +191,7 @@ mod tests {
     crate::__default_impl!(Settings, App, [Messages, Commands]);
     crate::__default_impl!(Events, App, [Messages, Commands]);
     crate::__default_impl!(Endpoints, App, [Messages, Commands]);
+    crate::__default_impl!(Jobs, App, [Messages, Commands]);
 
     /// Handles nothing.
     struct Idle;
@@ -191,11 +201,12 @@ mod tests {
     crate::__default_impl!(Settings, Idle, []);
     crate::__default_impl!(Events, Idle, []);
     crate::__default_impl!(Endpoints, Idle, []);
+    crate::__default_impl!(Jobs, Idle, []);
 
     // The same computation `export_app!` does, at compile time.
-    const APP: [&[&str]; 6] = recorded::<App>();
+    const APP: [&[&str]; 7] = recorded::<App>();
     static APP_SECTION: [u8; section_len(&APP)] = section(&APP);
-    const IDLE: [&[&str]; 6] = recorded::<Idle>();
+    const IDLE: [&[&str]; 7] = recorded::<Idle>();
     static IDLE_SECTION: [u8; section_len(&IDLE)] = section(&IDLE);
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! An app is a type that implements the event-family traits it needs
 //! ([`Lifecycle`], [`Messages`], [`Commands`], [`Settings`], [`Events`],
-//! [`Endpoints`]; every method has a
+//! [`Endpoints`], [`Jobs`]; every method has a
 //! default), each in an impl block marked [`#[hangar_sdk::handlers]`](handlers),
 //! registered with [`export_app!`]. The methods an app writes are the events
 //! it handles, declared once: the attribute records them, and `export_app!`
@@ -100,7 +100,7 @@ pub use chat::{
 pub use adapter::Adapter as __Adapter;
 #[doc(hidden)]
 pub use exports::{
-    __CommandsHandlers, __EndpointsHandlers, __EventsHandlers, __LifecycleHandlers,
+    __CommandsHandlers, __EndpointsHandlers, __EventsHandlers, __JobsHandlers, __LifecycleHandlers,
     __MessagesHandlers, __SettingsHandlers, recorded as __recorded, section as __exports_section,
     section_len as __exports_len,
 };
@@ -464,6 +464,106 @@ impl<'a> Modifier<'a> {
         let users: Vec<String> = users.iter().map(|u| u.to_string()).collect();
         Ok(self.inner.create_direct(&users)?)
     }
+
+    /// Schedule a job (`scheduler`) built with [`Job::new`]; returns its
+    /// id. It is part of this handler's transaction: if the handler fails,
+    /// nothing was scheduled.
+    ///
+    /// ```ignore
+    /// modifier.schedule(Job::new("remind", &reminder)?.after_ms(10 * 60_000))?;
+    /// modifier.schedule(Job::new("digest", &())?.id("daily-digest").every_ms(86_400_000))?;
+    /// ```
+    pub fn schedule(&self, job: Job) -> Result<String> {
+        Ok(self.inner.schedule(&job.into_wit())?)
+    }
+
+    /// Cancel job `id`; whether it existed (`scheduler`).
+    pub fn cancel_job(&self, id: &str) -> Result<bool> {
+        Ok(self.inner.cancel_job(id)?)
+    }
+
+    /// Cancel every job of the app; how many (`scheduler`).
+    pub fn cancel_all_jobs(&self) -> Result<u64> {
+        Ok(self.inner.cancel_all_jobs()?)
+    }
+}
+
+/// A job to schedule: a processor the manifest declares runs it, with its
+/// data, once (now, at a time, or after a delay) or every so often.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    id: Option<String>,
+    processor: String,
+    data: String,
+    at_ms: Option<u64>,
+    delay_ms: Option<u64>,
+    every_ms: Option<u64>,
+}
+
+impl Job {
+    /// A job for `processor` with `data` (any serializable value), due now.
+    pub fn new<T: Serialize + ?Sized>(processor: &str, data: &T) -> Result<Job> {
+        Ok(Job {
+            id: None,
+            processor: processor.to_string(),
+            data: to_json(data)?,
+            at_ms: None,
+            delay_ms: None,
+            every_ms: None,
+        })
+    }
+    /// Give it an id: scheduling the same id again replaces the job.
+    pub fn id(mut self, id: &str) -> Job {
+        self.id = Some(id.to_string());
+        self
+    }
+    /// Due at `ms` since the Unix epoch.
+    pub fn at_ms(mut self, ms: u64) -> Job {
+        self.at_ms = Some(ms);
+        self
+    }
+    /// Due after `ms`.
+    pub fn after_ms(mut self, ms: u64) -> Job {
+        self.delay_ms = Some(ms);
+        self
+    }
+    /// Run again every `ms` (at least 1000); missed runs collapse into one.
+    pub fn every_ms(mut self, ms: u64) -> Job {
+        self.every_ms = Some(ms);
+        self
+    }
+    fn into_wit(self) -> __wit::hangar::app::modify::NewJob {
+        __wit::hangar::app::modify::NewJob {
+            id: self.id,
+            processor: self.processor,
+            data: self.data,
+            at_ms: self.at_ms,
+            delay_ms: self.delay_ms,
+            every_ms: self.every_ms,
+        }
+    }
+}
+
+/// A due job, as its processor gets it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueJob {
+    /// Its id.
+    pub id: String,
+    /// The processor it names.
+    pub processor: String,
+    /// Its data.
+    pub data: serde_json::Value,
+    /// When it was due (ms since the Unix epoch).
+    pub due: u64,
+    /// Earlier failed runs of this occurrence.
+    pub attempt: u32,
+}
+
+impl DueJob {
+    /// Its data as `T`.
+    pub fn data<T: DeserializeOwned>(&self) -> Result<T> {
+        Ok(serde_json::from_value(self.data.clone())?)
+    }
 }
 
 /// Install, update, uninstall (with the writer), enable and disable.
@@ -695,6 +795,28 @@ pub trait Endpoints: __EndpointsHandlers {
     }
 }
 
+/// Scheduled jobs: the processors declared in the manifest's `processors`
+/// (permission `scheduler`). A due job runs as a handler: one transaction,
+/// effects after commit, committed exactly once (a runner that lost the
+/// job's lease commits nothing). An error retries with backoff; a job that
+/// keeps failing is dead-lettered (`hangar jobs`).
+///
+/// ```ignore
+/// #[hangar_sdk::handlers]
+/// impl Jobs for Reminders {
+///     fn run(job: &DueJob, _writer: &Writer, modifier: &Modifier) -> Result<()> {
+///         let r: Reminder = job.data()?;
+///         modifier.notify_user(&r.user, &r.room, &format!("Reminder: {}", r.text))
+///     }
+/// }
+/// ```
+pub trait Jobs: __JobsHandlers {
+    /// Run one due job (match on `job.processor`).
+    fn run(_job: &DueJob, _writer: &Writer, _modifier: &Modifier) -> Result<()> {
+        Err(Error::App("this app does not run jobs".into()))
+    }
+}
+
 /// Parse JSON text into `T`, naming what was being read on failure.
 fn parse<T: DeserializeOwned>(what: &str, json: &str) -> Result<T> {
     serde_json::from_str(json).map_err(|e| Error::Data(format!("{what}: {e}")))
@@ -754,7 +876,8 @@ macro_rules! export_app {
         $crate::__default_impl!(Settings, $app, [$($family),*]);
         $crate::__default_impl!(Events, $app, [$($family),*]);
         $crate::__default_impl!(Endpoints, $app, [$($family),*]);
-        const __HANGAR_HANDLERS: [&[&str]; 6] = $crate::__recorded::<$app>();
+        $crate::__default_impl!(Jobs, $app, [$($family),*]);
+        const __HANGAR_HANDLERS: [&[&str]; 7] = $crate::__recorded::<$app>();
         #[used]
         #[unsafe(link_section = "hangar:exports")]
         static __HANGAR_EXPORTS: [u8; $crate::__exports_len(&__HANGAR_HANDLERS)] =
@@ -799,6 +922,11 @@ macro_rules! __default_impl {
             const IMPLEMENTED: &'static [&'static str] = &[];
         }
     };
+    (@none Jobs, $app:ty) => {
+        impl $crate::__JobsHandlers for $app {
+            const IMPLEMENTED: &'static [&'static str] = &[];
+        }
+    };
     ($trait:ident, $app:ty, []) => {
         impl $crate::$trait for $app {}
         $crate::__default_impl!(@none $trait, $app);
@@ -809,6 +937,7 @@ macro_rules! __default_impl {
     (Settings, $app:ty, [Settings $(, $rest:ident)*]) => {};
     (Events, $app:ty, [Events $(, $rest:ident)*]) => {};
     (Endpoints, $app:ty, [Endpoints $(, $rest:ident)*]) => {};
+    (Jobs, $app:ty, [Jobs $(, $rest:ident)*]) => {};
     ($trait:ident, $app:ty, [$other:ident $(, $rest:ident)*]) => {
         $crate::__default_impl!($trait, $app, [$($rest),*]);
     };

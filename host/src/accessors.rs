@@ -618,3 +618,96 @@ impl CallState {
 
 /// Most outbound request lines one call's report keeps.
 const MAX_REQUEST_LINES: usize = 32;
+
+/// Shortest interval of a recurring job.
+const MIN_EVERY_MS: u64 = 1000;
+
+impl CallState {
+    /// Schedule a job in this handler's transaction (`scheduler`): the
+    /// processor must be one the manifest declares.
+    pub(crate) fn schedule(
+        &mut self,
+        id: Option<String>,
+        processor: String,
+        data: String,
+        when: (Option<u64>, Option<u64>),
+        every_ms: Option<u64>,
+    ) -> wasmtime::Result<Outcome<String>> {
+        self.handler_only()?;
+        Ok(self.schedule_checked(id, processor, data, when, every_ms))
+    }
+
+    fn schedule_checked(
+        &mut self,
+        id: Option<String>,
+        processor: String,
+        data: String,
+        (at_ms, delay_ms): (Option<u64>, Option<u64>),
+        every_ms: Option<u64>,
+    ) -> Outcome<String> {
+        self.need(Permission::Scheduler)?;
+        self.check_size("job data", &data)?;
+        if serde_json::from_str::<serde_json::Value>(&data).is_err() {
+            return Err(ImportError::Invalid("job data must be JSON".into()));
+        }
+        if !self
+            .app
+            .manifest
+            .processors
+            .iter()
+            .any(|p| p.id == processor)
+        {
+            return Err(ImportError::Invalid(format!(
+                "app '{}' declares no processor '{}'; add it to the manifest's processors",
+                self.app.manifest.id,
+                processor.chars().take(64).collect::<String>()
+            )));
+        }
+        if every_ms.is_some_and(|e| e < MIN_EVERY_MS) {
+            return Err(ImportError::Invalid(format!(
+                "a recurring job runs at most once a second: every-ms must be at least {MIN_EVERY_MS}"
+            )));
+        }
+        let id = match id {
+            Some(id) if id.is_empty() || id.len() > 200 => {
+                return Err(ImportError::Invalid("a job id is 1 to 200 bytes".into()));
+            }
+            Some(id) => id,
+            None => new_record_id(),
+        };
+        let now = now_ms();
+        let due = match (at_ms, delay_ms) {
+            (Some(at), _) => at,
+            (None, Some(delay)) => now.saturating_add(delay),
+            (None, None) => now,
+        };
+        let job = crate::storage::NewJob {
+            id: id.clone(),
+            processor,
+            data,
+            due,
+            every_ms,
+        };
+        self.txn.schedule_job(&job)?;
+        Ok(id)
+    }
+
+    /// Cancel job `id` (`scheduler`), in this handler's transaction.
+    pub(crate) fn cancel_job(&mut self, id: String) -> wasmtime::Result<Outcome<bool>> {
+        self.handler_only()?;
+        let r = self
+            .need(Permission::Scheduler)
+            .and_then(|()| self.check_size("job id", &id))
+            .and_then(|()| Ok(self.txn.cancel_job(&id)?));
+        Ok(r)
+    }
+
+    /// Cancel every job of the app (`scheduler`).
+    pub(crate) fn cancel_all_jobs(&mut self) -> wasmtime::Result<Outcome<u64>> {
+        self.handler_only()?;
+        let r = self
+            .need(Permission::Scheduler)
+            .and_then(|()| Ok(self.txn.cancel_all_jobs()?));
+        Ok(r)
+    }
+}

@@ -77,6 +77,30 @@ impl CallEngine {
         self.settle(app, call.export(), prepared, result, check)
     }
 
+    /// [`CallEngine::handler`], with `step` run on the call's transaction
+    /// after the handler returned Ok and before it commits (a job run
+    /// completes its job there, if its fence still holds): a refused step
+    /// fails the call as a host failure and nothing is kept.
+    pub(crate) fn handler_then<C: HandlerCall>(
+        &self,
+        app: &LoadedApp,
+        call: &C,
+        step: impl FnOnce(&mut dyn crate::storage::Txn) -> Result<(), String>,
+    ) -> CallOutcome<C::Output> {
+        let mut prepared = self.prepare(app, call.export(), Mode::Write);
+        let result = invoke(&mut prepared, app, true, |i, s| {
+            call.invoke(i, s, Accessors::new())
+        });
+        let result = match result {
+            Ok(Ok(value)) => match step(prepared.store.data_mut().txn.as_mut()) {
+                Ok(()) => Ok(Ok(value)),
+                Err(why) => Err(wasmtime::Error::msg(format!("{STEP_REFUSED}{why}"))),
+            },
+            other => other,
+        };
+        self.settle(app, call.export(), prepared, result, |_| Ok(()))
+    }
+
     /// Call a read-only export: no writer, no modifier, one snapshot.
     pub(crate) fn read_only<C: ReadOnlyCall>(
         &self,
@@ -300,6 +324,9 @@ fn invoke<T>(
     result
 }
 
+/// Marks a refused commit step, so it is told apart from a trap.
+const STEP_REFUSED: &str = "the host refused to commit: ";
+
 /// Why a call failed, what it said, and for an error it returned, its kind.
 type Failure = (FailureKind, String, Option<ErrorKind>);
 
@@ -383,6 +410,9 @@ fn classify(
     } else {
         format!(" (guest said: {said})")
     };
+    if let Some(why) = trap.to_string().strip_prefix(STEP_REFUSED) {
+        return (FailureKind::Host, why.to_string(), None);
+    }
     // The backtrace of a deep recursion can run to megabytes.
     let detail = bounded(format!("{trap:#}"), 4 * MAX_APP_TEXT);
     if trap

@@ -110,6 +110,12 @@ pub struct HostConfig {
     pub max_fetch_response_bytes: usize,
     /// Largest HTTP endpoint request or response body.
     pub max_http_body_bytes: usize,
+    /// How long a runner's claim on a job outlasts the job's deadline (the
+    /// grace): a healthy run never loses its claim; a killed or paused
+    /// runner's job is taken over once deadline and grace have passed.
+    pub job_lease: Duration,
+    /// How failed job runs are retried.
+    pub job_retry: crate::storage::RetryPolicy,
 }
 
 impl HostConfig {
@@ -137,6 +143,8 @@ impl HostConfig {
             outbound_hosts: HashMap::new(),
             max_fetch_response_bytes: 4 << 20,
             max_http_body_bytes: 1 << 20,
+            job_lease: Duration::from_secs(5),
+            job_retry: crate::storage::RetryPolicy::default(),
         }
     }
 
@@ -183,6 +191,7 @@ impl HostConfig {
             EventClass::Lifecycle,
             EventClass::Settings,
             EventClass::Http,
+            EventClass::Job,
         ];
         let deadlines: serde_json::Map<String, serde_json::Value> = classes
             .iter()
@@ -220,6 +229,9 @@ impl HostConfig {
             "outbound-hosts": self.outbound_hosts,
             "max-fetch-response-bytes": self.max_fetch_response_bytes,
             "max-http-body-bytes": self.max_http_body_bytes,
+            "job-lease-ms": ms(self.job_lease),
+            "job-max-attempts": self.job_retry.max_attempts,
+            "job-backoff-ms": self.job_retry.backoff_ms,
         })
     }
 }
@@ -248,6 +260,9 @@ struct OperatorConfig {
     outbound_hosts: HashMap<String, Vec<String>>,
     max_fetch_response_bytes: Option<usize>,
     max_http_body_bytes: Option<usize>,
+    job_lease_ms: Option<u64>,
+    job_max_attempts: Option<u32>,
+    job_backoff_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -260,7 +275,7 @@ struct ErrorDisableFile {
 fn class(name: &str, path: &Path) -> Result<EventClass> {
     EventClass::parse(name).ok_or_else(|| {
         Error::InvalidInput(format!(
-            "{}: unknown event class '{name}'; use pre-message, post-message, command, lifecycle, settings or http",
+            "{}: unknown event class '{name}'; use pre-message, post-message, command, lifecycle, settings, http or job",
             path.display()
         ))
     })
@@ -341,6 +356,15 @@ impl OperatorConfig {
         }
         if let Some(n) = self.max_http_body_bytes {
             config.max_http_body_bytes = n;
+        }
+        if let Some(ms) = self.job_lease_ms {
+            config.job_lease = positive(ms, "job-lease-ms", path)?;
+        }
+        if let Some(n) = self.job_max_attempts {
+            config.job_retry.max_attempts = n.max(1);
+        }
+        if let Some(ms) = self.job_backoff_ms {
+            config.job_retry.backoff_ms = ms;
         }
         if let Some(n) = self.max_effect_bytes_per_call {
             config.max_effect_bytes_per_call = n;

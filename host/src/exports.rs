@@ -15,6 +15,7 @@ use crate::manifest::Event;
 use crate::policy::EventClass;
 use crate::report::PreviewItem;
 use crate::sandbox::CallState;
+use crate::storage::ClaimedJob;
 
 /// Every export of the `hangar:app` worlds (0.1 has the first fourteen).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -38,6 +39,7 @@ pub(crate) enum Export {
     CheckPreEvent,
     CheckPostEvent,
     HandleRequest,
+    RunJob,
     /// `execute-pre-event-prevent` for one kind of event.
     PreEvent(EventKind),
     /// `execute-post-event` for one kind of event.
@@ -48,7 +50,7 @@ pub(crate) enum Export {
 const COUNT: usize = FIXED + PREVENTABLE.len() + EventKind::ALL.len();
 
 /// How many exports have no event kind.
-const FIXED: usize = 19;
+const FIXED: usize = 20;
 
 /// The kinds of event apps may prevent, in `EventKind` order.
 const PREVENTABLE: [EventKind; 6] = [
@@ -84,6 +86,7 @@ impl Export {
             Export::CheckPreEvent,
             Export::CheckPostEvent,
             Export::HandleRequest,
+            Export::RunJob,
         ];
         let mut i = 0;
         while i < fixed.len() {
@@ -147,6 +150,7 @@ impl Export {
             Export::CheckPreEvent => "check-pre-event",
             Export::CheckPostEvent => "check-post-event",
             Export::HandleRequest => "handle-request",
+            Export::RunJob => "run-job",
             Export::PreEvent(k) => HANDLER_NAMES[Export::PreEvent(k).index() - FIXED],
             Export::PostEvent(k) => HANDLER_NAMES[Export::PostEvent(k).index() - FIXED],
         }
@@ -181,6 +185,7 @@ impl Export {
             }
             Export::OnPreSettingUpdate | Export::OnSettingUpdated => EventClass::Settings,
             Export::HandleRequest => EventClass::Http,
+            Export::RunJob => EventClass::Job,
         }
     }
 
@@ -206,6 +211,7 @@ impl Export {
             Export::CheckPreEvent => Event::CheckPreEvent,
             Export::CheckPostEvent => Event::CheckPostEvent,
             Export::HandleRequest => Event::HttpRequest,
+            Export::RunJob => Event::Job,
             Export::PreEvent(k) => Event::Pre(k),
             Export::PostEvent(k) => Event::Post(k),
         })
@@ -286,6 +292,13 @@ call!(PickedItem<'a>(&'a PreviewItemArg, &'a CommandArg), ExecutePreviewItem, ()
 call!(CheckPreEvent<'a>(&'a EventArg), CheckPreEvent, bool);
 call!(CheckPostEvent<'a>(&'a EventArg), CheckPostEvent, bool);
 call!(HandleRequest<'a>(&'a HttpRequest), HandleRequest, HttpResponse);
+call!(RunJob<'a>(&'a ClaimedJob), RunJob, ());
+
+impl HandlerCall for RunJob<'_> {
+    fn invoke(&self, i: &Instance, s: &mut Store<CallState>, a: Accessors) -> Returned<()> {
+        i.run_job(s, self.0, a)
+    }
+}
 
 impl HandlerCall for HandleRequest<'_> {
     fn invoke(

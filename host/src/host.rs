@@ -18,13 +18,14 @@ use crate::lifecycle::Lifecycle;
 use crate::package::Package;
 use crate::pipeline;
 use crate::pipeline::command::Typed;
+use crate::pipeline::jobs::JobRun;
 use crate::registry::{LogEntry, Registry};
 use crate::report::{
     AppInfo, AppReport, AppSummary, CommandReport, EventReport, PreviewItem, SendReport,
 };
 use crate::stats::Stats;
-use crate::storage::Record;
 use crate::storage::sqlite::SqliteBackend;
+use crate::storage::{JobOp, JobRow, Record};
 use crate::workers::Workers;
 
 /// The host's services, composed once.
@@ -37,6 +38,7 @@ struct Services {
     calls: Arc<CallEngine>,
     lifecycle: Lifecycle,
     workers: Workers,
+    jobs: pipeline::jobs::Runner,
 }
 
 impl Drop for Services {
@@ -126,6 +128,7 @@ impl Host {
                 calls,
                 lifecycle,
                 workers,
+                jobs: Default::default(),
             }),
         })
     }
@@ -371,6 +374,33 @@ impl Host {
         let s = &self.inner;
         s.apps.app(app)?;
         s.registry.new_endpoint_secret(app)
+    }
+
+    /// Run due jobs: up to `max` per app, claimed for `owner` (name the
+    /// process, e.g. `host:pid`). Every process on the data dir may call
+    /// this; each job's run commits exactly once. `hangar serve` calls it
+    /// in a loop.
+    pub fn run_due_jobs(&self, owner: &str, max: usize) -> Result<Vec<JobRun>> {
+        let s = &self.inner;
+        let set = s.apps.current()?;
+        Ok(s.jobs.pass(&s.calls, &set, owner, max))
+    }
+
+    /// App `app`'s jobs, by due time.
+    pub fn jobs(&self, app: &str) -> Result<Vec<JobRow>> {
+        let app = self.inner.apps.app(app)?;
+        app.store.jobs().map_err(|e| {
+            Error::InvalidInput(format!("reading the jobs of app '{}': {e}", app.id()))
+        })
+    }
+
+    /// An operator's action on job `id` of app `app` (run now, retry a
+    /// dead one, cancel); false if there is no such job.
+    pub fn job_op(&self, app: &str, id: &str, op: JobOp) -> Result<bool> {
+        let app = self.inner.apps.app(app)?;
+        app.store
+            .job_op(id, op, crate::registry::now_ms())
+            .map_err(|e| Error::InvalidInput(format!("job '{id}' of app '{}': {e}", app.id())))
     }
 
     /// Raise `event` before the chat carries it out: the apps that prevent

@@ -102,9 +102,10 @@ pub use error::{Error, Result};
 pub use host::Host;
 pub use manifest::{
     API_VERSION, CommandSpec, EndpointAuth, EndpointSpec, Event, Manifest, Permission,
-    SUPPORTED_API_VERSIONS, SettingSpec, SettingType, validate_app_id,
+    ProcessorSpec, SUPPORTED_API_VERSIONS, SettingSpec, SettingType, StartupJob, validate_app_id,
 };
 pub use package::Package;
+pub use pipeline::jobs::{JobOutcome, JobRun};
 pub use policy::{Deadlines, ErrorDisable, EventClass};
 pub use refchat::{Ensured, RefChat, StoredMessage};
 pub use registry::{CallStats, LOG_MAX_AGE, LOG_RETENTION, LogEntry, Status};
@@ -112,7 +113,9 @@ pub use report::{
     AppInfo, AppReport, AppSummary, CommandReport, ErrorKind, EventReport, FailureKind, Outcome,
     PreviewItem, SendReport, SendStatus,
 };
-pub use storage::{Association, Durability, Limits, Model, Record, new_record_id};
+pub use storage::{
+    Association, Durability, JobOp, JobRow, Limits, Model, Record, RetryPolicy, new_record_id,
+};
 
 /// What the benchmarks need beyond the embedding API (feature `bench`):
 /// the bare floor and direct access to an SQLite app store.

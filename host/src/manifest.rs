@@ -58,6 +58,36 @@ pub struct Manifest {
     /// `http://127.0.0.1:8080` (`:*` for any port).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_hosts: Vec<String>,
+    /// The job processors it provides (permission `scheduler`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processors: Vec<ProcessorSpec>,
+}
+
+/// A job processor an app provides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProcessorSpec {
+    /// Its id, named by the jobs it runs.
+    pub id: String,
+    /// A job scheduled when the app is installed or updated (once, with
+    /// the id `startup:<processor>`; a restart never adds another).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup: Option<StartupJob>,
+}
+
+/// A processor's startup job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StartupJob {
+    /// First run after this delay (default 0).
+    #[serde(default)]
+    pub delay_ms: u64,
+    /// Then every so many ms (at least 1000); absent: once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every_ms: Option<u64>,
+    /// Its data (JSON).
+    #[serde(default)]
+    pub data: serde_json::Value,
 }
 
 /// Who may call an endpoint.
@@ -150,6 +180,9 @@ pub enum Permission {
     /// Serve HTTP endpoints.
     #[serde(rename = "api")]
     Api,
+    /// Schedule and run jobs.
+    #[serde(rename = "scheduler")]
+    Scheduler,
 }
 
 impl Permission {
@@ -169,6 +202,7 @@ impl Permission {
             Permission::ServerSettingRead => "server-setting.read",
             Permission::Networking => "networking",
             Permission::Api => "api",
+            Permission::Scheduler => "scheduler",
         }
     }
 }
@@ -204,6 +238,8 @@ pub enum Event {
     CheckPostEvent,
     /// `handle-request`: requests to its HTTP endpoints (API 0.2).
     HttpRequest,
+    /// `run-job`: its scheduled jobs (API 0.2).
+    Job,
     /// Prevent a chat event of this kind before it takes effect.
     Pre(EventKind),
     /// After a chat event of this kind.
@@ -227,6 +263,7 @@ impl Event {
             Event::CheckPreEvent,
             Event::CheckPostEvent,
             Event::HttpRequest,
+            Event::Job,
         ];
         all.extend(
             EventKind::ALL
@@ -267,6 +304,7 @@ impl Event {
             | Event::CheckPreEvent
             | Event::CheckPostEvent => None,
             Event::HttpRequest => Some(Permission::Api),
+            Event::Job => Some(Permission::Scheduler),
         }
     }
 
@@ -287,6 +325,7 @@ impl Event {
             Event::CheckPreEvent => "check-pre-event",
             Event::CheckPostEvent => "check-post-event",
             Event::HttpRequest => "http-request",
+            Event::Job => "job",
             Event::Pre(k) => match k {
                 K::MessageUpdated => "pre-message-updated-prevent",
                 K::MessageDeleted => "pre-message-deleted-prevent",
@@ -618,6 +657,44 @@ impl Manifest {
             return bad(
                 "permissions",
                 "an app with endpoints must ask for \"api\"".into(),
+            );
+        }
+        check_count("processors", self.processors.len(), 32)?;
+        for (i, p) in self.processors.iter().enumerate() {
+            if p.id.is_empty()
+                || p.id.len() > 64
+                || !p
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            {
+                return bad(
+                    &format!("processors[{i}].id"),
+                    format!(
+                        "'{}' must be 1 to 64 letters, digits, '-', '_' or '.'",
+                        p.id
+                    ),
+                );
+            }
+            if self.processors[..i].iter().any(|o| o.id == p.id) {
+                return bad(
+                    &format!("processors[{i}].id"),
+                    format!("'{}' is declared twice", p.id),
+                );
+            }
+            if let Some(s) = &p.startup
+                && s.every_ms.is_some_and(|e| e < 1000)
+            {
+                return bad(
+                    &format!("processors[{i}].startup.every-ms"),
+                    "a recurring job runs at most once a second: at least 1000".into(),
+                );
+            }
+        }
+        if !self.processors.is_empty() && !self.grants(Permission::Scheduler) {
+            return bad(
+                "permissions",
+                "an app with processors must ask for \"scheduler\"".into(),
             );
         }
         check_count("allowed-hosts", self.allowed_hosts.len(), 32)?;

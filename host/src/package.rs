@@ -276,6 +276,16 @@ fn check_handlers(manifest: &Manifest, handlers: &[Export]) -> Result<()> {
             "events: the app implements {what}, so it would never run; implement both"
         )));
     }
+    if has(Export::RunJob) == manifest.processors.is_empty() {
+        return bad(
+            "processors",
+            if manifest.processors.is_empty() {
+                "the app implements Jobs::run but declares no processors, so it would never run; add {\"id\": \"...\"} to \"processors\""
+            } else {
+                "the manifest declares processors but the app does not implement Jobs::run; implement it in its #[hangar_sdk::handlers] impl"
+            },
+        );
+    }
     if has(Export::HandleRequest) == manifest.endpoints.is_empty() {
         return bad(
             "endpoints",

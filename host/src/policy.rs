@@ -35,6 +35,8 @@ pub enum EventClass {
     Settings,
     /// HTTP endpoint requests.
     Http,
+    /// Scheduled job runs.
+    Job,
 }
 
 /// Per-class call deadlines.
@@ -53,6 +55,8 @@ pub struct Deadlines {
     pub settings: Duration,
     /// HTTP endpoint requests (they may wait on outbound requests).
     pub http: Duration,
+    /// Scheduled job runs.
+    pub job: Duration,
 }
 
 impl Default for Deadlines {
@@ -64,6 +68,7 @@ impl Default for Deadlines {
             lifecycle: Duration::from_secs(5),
             settings: Duration::from_secs(1),
             http: Duration::from_secs(10),
+            job: Duration::from_secs(10),
         }
     }
 }
@@ -78,6 +83,7 @@ impl EventClass {
             EventClass::Lifecycle => "lifecycle",
             EventClass::Settings => "settings",
             EventClass::Http => "http",
+            EventClass::Job => "job",
         }
     }
 
@@ -90,6 +96,7 @@ impl EventClass {
             "lifecycle" => EventClass::Lifecycle,
             "settings" => EventClass::Settings,
             "http" => EventClass::Http,
+            "job" => EventClass::Job,
             _ => return None,
         })
     }
@@ -105,6 +112,7 @@ impl Deadlines {
             EventClass::Lifecycle => self.lifecycle = deadline,
             EventClass::Settings => self.settings = deadline,
             EventClass::Http => self.http = deadline,
+            EventClass::Job => self.job = deadline,
         }
     }
 
@@ -117,6 +125,7 @@ impl Deadlines {
             EventClass::Lifecycle => self.lifecycle,
             EventClass::Settings => self.settings,
             EventClass::Http => self.http,
+            EventClass::Job => self.job,
         }
     }
 }

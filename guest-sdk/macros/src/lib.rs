@@ -96,6 +96,7 @@ const FAMILIES: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
     ("Endpoints", &[("handle", "handle-request")]),
+    ("Jobs", &[("run", "run-job")]),
 ];
 
 /// Records which handlers an `impl <Family> for <App>` block defines.
@@ -138,7 +139,7 @@ fn expand(args: &TokenStream2, item: &Item) -> syn::Result<TokenStream2> {
         return Err(syn::Error::new_spanned(
             item,
             "#[hangar_sdk::handlers] goes on an `impl <Family> for <App>` block, \
-             where <Family> is Lifecycle, Messages, Commands, Settings, Events or Endpoints",
+             where <Family> is Lifecycle, Messages, Commands, Settings, Events, Endpoints or Jobs",
         ));
     };
     let (family, methods) = family_of(block)?;
@@ -191,7 +192,7 @@ fn family_of(
                 path,
                 format!(
                     "`{name}` is not a Hangar event family: #[hangar_sdk::handlers] goes on an \
-                     impl of Lifecycle, Messages, Commands, Settings, Events or Endpoints"
+                     impl of Lifecycle, Messages, Commands, Settings, Events, Endpoints or Jobs"
                 ),
             )
         })

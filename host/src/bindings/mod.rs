@@ -594,6 +594,21 @@ impl Instance {
         }
     }
 
+    pub(crate) fn run_job(
+        &self,
+        s: &mut Store<CallState>,
+        j: &crate::storage::ClaimedJob,
+        a: Accessors,
+    ) -> Returned<()> {
+        match self {
+            Instance::V0_1(_) => missing("run-job"),
+            Instance::V0_2(i) => {
+                v2(i.hangar_app_jobs()
+                    .call_run_job(s, &v0_2::to_wit_job(j), a.writer, a.modifier))
+            }
+        }
+    }
+
     pub(crate) fn check_pre_event(&self, s: &mut Store<CallState>, e: &EventArg) -> Returned<bool> {
         match self {
             Instance::V0_1(_) => missing("check-pre-event"),

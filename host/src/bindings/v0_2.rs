@@ -32,6 +32,7 @@ mod generated {
 pub(crate) use generated::exports::hangar::app::commands::{CommandContext, PreviewItem};
 pub(crate) use generated::exports::hangar::app::endpoints as ep;
 pub(crate) use generated::exports::hangar::app::events as ev;
+pub(crate) use generated::exports::hangar::app::jobs as jb;
 pub(crate) use generated::hangar::app::types as wit;
 use generated::hangar::app::{http, log, modify, persistence, reader};
 pub(crate) use generated::{App, AppPre};
@@ -528,6 +529,28 @@ impl modify::HostModifier for CallState {
         out(CallState::create_direct(self, list)?, |v| v)
     }
 
+    fn schedule(&mut self, _m: Resource<ModifierToken>, job: modify::NewJob) -> HostResult<String> {
+        out(
+            CallState::schedule(
+                self,
+                job.id,
+                job.processor,
+                job.data,
+                (job.at_ms, job.delay_ms),
+                job.every_ms,
+            )?,
+            |v| v,
+        )
+    }
+
+    fn cancel_job(&mut self, _m: Resource<ModifierToken>, id: String) -> HostResult<bool> {
+        out(CallState::cancel_job(self, id)?, |v| v)
+    }
+
+    fn cancel_all_jobs(&mut self, _m: Resource<ModifierToken>) -> HostResult<u64> {
+        out(CallState::cancel_all_jobs(self)?, |v| v)
+    }
+
     fn drop(&mut self, _rep: Resource<ModifierToken>) -> wasmtime::Result<()> {
         Ok(())
     }
@@ -569,5 +592,16 @@ pub(crate) fn from_wit_response(r: ep::Response) -> crate::endpoint::HttpRespons
         status: r.status,
         headers: r.headers,
         body: r.body,
+    }
+}
+
+/// A claimed job as this version's export argument.
+pub(crate) fn to_wit_job(j: &crate::storage::ClaimedJob) -> jb::Job {
+    jb::Job {
+        id: j.id.clone(),
+        processor: j.processor.clone(),
+        data: j.data.clone(),
+        due: j.due,
+        attempt: j.attempts,
     }
 }

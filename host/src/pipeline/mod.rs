@@ -15,6 +15,7 @@ use crate::workers::Workers;
 pub(crate) mod command;
 pub(crate) mod event;
 pub(crate) mod http;
+pub(crate) mod jobs;
 pub(crate) mod message;
 
 /// What one app's post stage did: a check's report (when it has a check)

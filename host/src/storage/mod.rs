@@ -217,6 +217,28 @@ pub trait Records {
 pub trait Txn: Records + Send {
     /// Make every write of this transaction durable.
     fn commit(self: Box<Self>) -> StoreResult<()>;
+    /// Schedule (or, with the same id, replace) a job, in this transaction.
+    fn schedule_job(&mut self, _job: &NewJob) -> StoreResult<()> {
+        Err(no_jobs())
+    }
+    /// Cancel job `id`; whether it existed.
+    fn cancel_job(&mut self, _id: &str) -> StoreResult<bool> {
+        Err(no_jobs())
+    }
+    /// Cancel every job; how many.
+    fn cancel_all_jobs(&mut self) -> StoreResult<u64> {
+        Err(no_jobs())
+    }
+    /// Complete claimed job `id` in this transaction if `fence` still holds:
+    /// delete it, or advance a recurring one past `now`. False (and nothing
+    /// changed) when another runner took the job meanwhile.
+    fn finish_job(&mut self, _id: &str, _fence: i64, _now: u64) -> StoreResult<bool> {
+        Err(no_jobs())
+    }
+}
+
+fn no_jobs() -> StoreError {
+    StoreError::Unavailable("this storage backend does not keep jobs".into())
 }
 
 /// One app's store.
@@ -228,6 +250,43 @@ pub trait Store: Send + Sync {
     fn all_records(&self) -> StoreResult<Vec<Record>>;
     /// Number of records and bytes used.
     fn usage(&self) -> StoreResult<(u64, u64)>;
+    /// Claim up to `max` due jobs for `owner` until `now + lease_ms`, each
+    /// with a new fence token.
+    fn claim_jobs(
+        &self,
+        _owner: &str,
+        _now: u64,
+        _lease_ms: u64,
+        _max: usize,
+    ) -> StoreResult<Vec<ClaimedJob>> {
+        Ok(Vec::new())
+    }
+    /// Record a failed run of claimed job `id` if `fence` still holds: back
+    /// off, or dead-letter it after the policy's attempts.
+    fn fail_job(
+        &self,
+        _id: &str,
+        _fence: i64,
+        _error: &str,
+        _now: u64,
+        _policy: RetryPolicy,
+    ) -> StoreResult<bool> {
+        Err(no_jobs())
+    }
+    /// Schedule `job` once per `mark` (a startup job per package version):
+    /// false when `mark` was seen before, whether or not the job still
+    /// exists, so a restart never schedules it again.
+    fn ensure_job(&self, _job: &NewJob, _mark: &str) -> StoreResult<bool> {
+        Err(no_jobs())
+    }
+    /// Every job, by due time.
+    fn jobs(&self) -> StoreResult<Vec<JobRow>> {
+        Ok(Vec::new())
+    }
+    /// An operator's action on job `id`; whether the job existed.
+    fn job_op(&self, _id: &str, _op: JobOp, _now: u64) -> StoreResult<bool> {
+        Err(no_jobs())
+    }
 }
 
 /// Opens app stores: the one place that maps an app to where its data
@@ -367,3 +426,6 @@ pub fn new_record_id() -> String {
 
 #[cfg(test)]
 pub(crate) mod contract_tests;
+pub(crate) mod jobs;
+
+pub use jobs::{ClaimedJob, JobOp, JobRow, NewJob, RetryPolicy, next_due};

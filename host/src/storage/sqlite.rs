@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use super::{
-    Association, Backend, Budget, Durability, Limits, MAX_ASSOCIATIONS, Mode, Model, Record,
-    Records, Store, StoreError, StoreResult, Txn,
+    Association, Backend, Budget, ClaimedJob, Durability, JobOp, JobRow, Limits, MAX_ASSOCIATIONS,
+    Mode, Model, NewJob, Record, Records, RetryPolicy, Store, StoreError, StoreResult, Txn,
 };
 use crate::manifest::validate_app_id;
 
@@ -194,6 +194,7 @@ impl StoreFile {
             let pages = (self.limits.max_storage_bytes / page_size).max(16);
             conn.query_row(&format!("PRAGMA max_page_count={pages}"), [], |_| Ok(()))?;
             conn.execute_batch(SCHEMA)?;
+            conn.execute_batch(super::jobs::SCHEMA)?;
         }
         Ok(conn)
     }
@@ -235,6 +236,140 @@ impl Store for SqliteStore {
         rows.into_iter()
             .map(|(seq, id, data)| txn.with_associations(seq, id, data))
             .collect()
+    }
+
+    fn claim_jobs(
+        &self,
+        owner: &str,
+        now: u64,
+        lease_ms: u64,
+        max: usize,
+    ) -> StoreResult<Vec<ClaimedJob>> {
+        // A cheap read first: most ticks find nothing due and take no lock.
+        {
+            let mut txn = self.transaction(Mode::Read, None);
+            let due: bool = txn
+                .conn()?
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM jobs WHERE dead = 0 AND due <= ?1
+                         AND (lease_until IS NULL OR lease_until < ?1))",
+                )?
+                .query_row([now as i64], |r| r.get(0))?;
+            if !due {
+                return Ok(Vec::new());
+            }
+        }
+        self.bookkeeping(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "UPDATE jobs SET fence = fence + 1, lease_owner = ?2, lease_until = ?3
+                 WHERE id IN (SELECT id FROM jobs WHERE dead = 0 AND due <= ?1
+                              AND (lease_until IS NULL OR lease_until < ?1)
+                              ORDER BY due LIMIT ?4)
+                 RETURNING id, processor, data, fence, due, attempts",
+            )?;
+            let rows = stmt
+                .query_map(
+                    params![now as i64, owner, (now + lease_ms) as i64, max as i64],
+                    |r| {
+                        Ok(ClaimedJob {
+                            id: r.get(0)?,
+                            processor: r.get(1)?,
+                            data: r.get(2)?,
+                            fence: r.get(3)?,
+                            due: r.get::<_, i64>(4)? as u64,
+                            attempts: r.get::<_, i64>(5)? as u32,
+                        })
+                    },
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn fail_job(
+        &self,
+        id: &str,
+        fence: i64,
+        error: &str,
+        now: u64,
+        policy: RetryPolicy,
+    ) -> StoreResult<bool> {
+        self.bookkeeping(|conn| {
+            let attempts: Option<i64> = conn
+                .prepare_cached("SELECT attempts FROM jobs WHERE id = ?1 AND fence = ?2")?
+                .query_row(params![id, fence], |r| r.get(0))
+                .optional()?;
+            let Some(attempts) = attempts else {
+                return Ok(false);
+            };
+            let attempts = attempts as u32 + 1;
+            let dead = attempts >= policy.max_attempts;
+            conn.prepare_cached(
+                "UPDATE jobs SET attempts = ?2, last_error = ?3, dead = ?4, due = ?5,
+                     lease_owner = NULL, lease_until = NULL WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                attempts as i64,
+                crate::policy::bounded(error.to_string(), 1024),
+                dead as i64,
+                (now + policy.backoff(attempts)) as i64
+            ])?;
+            Ok(true)
+        })
+    }
+
+    fn ensure_job(&self, job: &NewJob, mark: &str) -> StoreResult<bool> {
+        self.bookkeeping(|conn| {
+            if conn.execute("INSERT OR IGNORE INTO job_marks (key) VALUES (?1)", [mark])? == 0 {
+                return Ok(false);
+            }
+            conn.prepare_cached(
+                "INSERT INTO jobs (id, processor, data, due, every_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (id) DO UPDATE SET processor = excluded.processor,
+                     data = excluded.data, every_ms = excluded.every_ms",
+            )?
+            .execute(params![
+                job.id,
+                job.processor,
+                job.data,
+                job.due as i64,
+                job.every_ms.map(|e| e as i64)
+            ])?;
+            Ok(true)
+        })
+    }
+
+    fn jobs(&self) -> StoreResult<Vec<JobRow>> {
+        let mut txn = self.transaction(Mode::Read, None);
+        let conn = txn.conn()?;
+        let rows = conn
+            .prepare_cached(
+                "SELECT id, processor, data, due, every_ms, attempts, lease_owner, lease_until,
+                        last_error, dead FROM jobs ORDER BY due, id",
+            )?
+            .query_map([], job_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn job_op(&self, id: &str, op: JobOp, now: u64) -> StoreResult<bool> {
+        self.bookkeeping(|conn| {
+            let sql = match op {
+                JobOp::Cancel => "DELETE FROM jobs WHERE id = ?1",
+                JobOp::RunNow => "UPDATE jobs SET due = ?2 WHERE id = ?1",
+                JobOp::Retry => {
+                    "UPDATE jobs SET due = ?2, dead = 0, attempts = 0, last_error = NULL,
+                         lease_owner = NULL, lease_until = NULL WHERE id = ?1"
+                }
+            };
+            let n = if op == JobOp::Cancel {
+                conn.execute(sql, [id])?
+            } else {
+                conn.execute(sql, params![id, now as i64])?
+            };
+            Ok(n > 0)
+        })
     }
 
     fn usage(&self) -> StoreResult<(u64, u64)> {
@@ -625,6 +760,105 @@ impl Txn for SqliteTxn {
     fn commit(self: Box<Self>) -> StoreResult<()> {
         SqliteTxn::commit(*self)
     }
+
+    fn schedule_job(&mut self, job: &NewJob) -> StoreResult<()> {
+        let r = (|| {
+            self.budget.write(1, &self.store.limits)?;
+            let conn = self.conn()?;
+            conn.prepare_cached(
+                "INSERT INTO jobs (id, processor, data, due, every_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (id) DO UPDATE SET processor = excluded.processor, data = excluded.data,
+                     due = excluded.due, every_ms = excluded.every_ms, attempts = 0, dead = 0,
+                     last_error = NULL, lease_owner = NULL, lease_until = NULL, fence = fence + 1",
+            )?
+            .execute(params![
+                job.id,
+                job.processor,
+                job.data,
+                job.due as i64,
+                job.every_ms.map(|e| e as i64)
+            ])?;
+            Ok(())
+        })();
+        self.check(r)
+    }
+
+    fn cancel_job(&mut self, id: &str) -> StoreResult<bool> {
+        let r = (|| {
+            self.budget.write(1, &self.store.limits)?;
+            let conn = self.conn()?;
+            Ok(conn
+                .prepare_cached("DELETE FROM jobs WHERE id = ?1")?
+                .execute([id])?
+                > 0)
+        })();
+        self.check(r)
+    }
+
+    fn cancel_all_jobs(&mut self) -> StoreResult<u64> {
+        let r = (|| {
+            self.budget.write(1, &self.store.limits)?;
+            let conn = self.conn()?;
+            Ok(conn.prepare_cached("DELETE FROM jobs")?.execute([])? as u64)
+        })();
+        self.check(r)
+    }
+
+    fn finish_job(&mut self, id: &str, fence: i64, now: u64) -> StoreResult<bool> {
+        let r = (|| {
+            let conn = self.conn()?;
+            let row: Option<(u64, Option<u64>)> = conn
+                .prepare_cached("SELECT due, every_ms FROM jobs WHERE id = ?1 AND fence = ?2")?
+                .query_row(params![id, fence], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)? as u64,
+                        r.get::<_, Option<i64>>(1)?.map(|e| e as u64),
+                    ))
+                })
+                .optional()?;
+            let Some((due, every)) = row else {
+                return Ok(false);
+            };
+            match every {
+                Some(every) => conn
+                    .prepare_cached(
+                        "UPDATE jobs SET due = ?2, attempts = 0, last_error = NULL,
+                             lease_owner = NULL, lease_until = NULL WHERE id = ?1",
+                    )?
+                    .execute(params![id, super::next_due(due, every, now) as i64])?,
+                None => conn
+                    .prepare_cached("DELETE FROM jobs WHERE id = ?1")?
+                    .execute([id])?,
+            };
+            Ok(true)
+        })();
+        self.check(r)
+    }
+}
+
+impl SqliteStore {
+    /// Run `f` in a write transaction of its own (the runner's bookkeeping).
+    fn bookkeeping<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let mut txn = self.transaction(Mode::Write, None);
+        let value = f(txn.conn()?)?;
+        txn.commit()?;
+        Ok(value)
+    }
+}
+
+fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
+    Ok(JobRow {
+        id: r.get(0)?,
+        processor: r.get(1)?,
+        data: r.get(2)?,
+        due: r.get::<_, i64>(3)? as u64,
+        every_ms: r.get::<_, Option<i64>>(4)?.map(|e| e as u64),
+        attempts: r.get::<_, i64>(5)? as u32,
+        lease_owner: r.get(6)?,
+        lease_until: r.get::<_, Option<i64>>(7)?.map(|e| e as u64),
+        last_error: r.get(8)?,
+        dead: r.get::<_, i64>(9)? != 0,
+    })
 }
 
 impl Drop for SqliteTxn {

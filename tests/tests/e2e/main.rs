@@ -9,6 +9,7 @@ mod declared;
 mod disk;
 mod embedding;
 mod hostile;
+mod jobs;
 mod lifecycle;
 mod packages;
 mod persistence;

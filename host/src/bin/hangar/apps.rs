@@ -284,3 +284,76 @@ pub fn endpoints(dir: &Path, app: String, rotate: bool, json: bool) -> Result<()
     say!("callers send it as the X-Hangar-Secret header (or ?secret=)");
     Ok(())
 }
+
+/// List jobs, or act on one.
+pub fn jobs(dir: &Path, app: Option<String>, json: bool, op: Option<crate::JobsCmd>) -> Result<()> {
+    let (host, _chat) = open(dir)?;
+    if let Some(op) = op {
+        let (app, job, op, done) = match op {
+            crate::JobsCmd::RunNow { app, job } => {
+                (app, job, hangar_host::JobOp::RunNow, "due now")
+            }
+            crate::JobsCmd::Retry { app, job } => {
+                (app, job, hangar_host::JobOp::Retry, "brought back, due now")
+            }
+            crate::JobsCmd::Cancel { app, job } => {
+                (app, job, hangar_host::JobOp::Cancel, "cancelled")
+            }
+        };
+        if !host.job_op(&app, &job, op)? {
+            anyhow::bail!("app '{app}' has no job '{job}'; `hangar jobs {app}` lists them");
+        }
+        say!("job {job} of {app}: {done}");
+        return Ok(());
+    }
+    let apps: Vec<String> = match app {
+        Some(a) => vec![a],
+        None => host.list()?.into_iter().map(|a| a.id).collect(),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut all = Vec::new();
+    for app in apps {
+        for job in host.jobs(&app)? {
+            all.push((app.clone(), job));
+        }
+    }
+    if json {
+        let list: Vec<_> = all
+            .iter()
+            .map(|(app, job)| {
+                let mut v = serde_json::to_value(job).unwrap_or_default();
+                v["app"] = app.clone().into();
+                v
+            })
+            .collect();
+        return print_json(&list);
+    }
+    if all.is_empty() {
+        say!("no jobs");
+    }
+    for (app, job) in all {
+        let state = if job.dead {
+            format!(
+                "dead after {} attempts: {}",
+                job.attempts,
+                job.last_error.as_deref().unwrap_or("")
+            )
+        } else if let (Some(owner), Some(until)) = (&job.lease_owner, job.lease_until)
+            && until > now
+        {
+            format!("running on {owner} (lease for {} ms more)", until - now)
+        } else if job.due <= now {
+            format!("due (late by {} ms)", now - job.due)
+        } else {
+            format!("due in {} s", (job.due - now).div_ceil(1000))
+        };
+        let every = job
+            .every_ms
+            .map(|e| format!(", every {} s", e / 1000))
+            .unwrap_or_default();
+        say!("{app} {} ({}{every}): {state}", job.id, job.processor);
+    }
+    Ok(())
+}

@@ -51,6 +51,32 @@ struct Cli {
     command: Cmd,
 }
 
+/// What `hangar jobs` does to one job.
+#[derive(Debug, Subcommand)]
+enum JobsCmd {
+    /// Make a job due now.
+    RunNow {
+        /// App id.
+        app: String,
+        /// Job id.
+        job: String,
+    },
+    /// Bring a dead-lettered job back, due now, its attempts reset.
+    Retry {
+        /// App id.
+        app: String,
+        /// Job id.
+        job: String,
+    },
+    /// Remove a job.
+    Cancel {
+        /// App id.
+        app: String,
+        /// Job id.
+        job: String,
+    },
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 enum Cmd {
@@ -130,6 +156,19 @@ enum Cmd {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Scheduled jobs: list them (due, running with the lease holder,
+    /// dead), or act on one.
+    #[command(args_conflicts_with_subcommands = true)]
+    Jobs {
+        /// App id (default: every app).
+        app: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// An action on one job.
+        #[command(subcommand)]
+        op: Option<JobsCmd>,
     },
     /// Reference chat operations that raise app events: rooms, joins,
     /// edits, deletes, reactions, users.
@@ -385,6 +424,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Chat { op } => chat::chat(dir, op),
         Cmd::Serve { addr, public } => serve::serve(dir, &addr, public),
+        Cmd::Jobs { app, json, op } => apps::jobs(dir, app, json, op),
         Cmd::Endpoints { app, rotate, json } => apps::endpoints(dir, app, rotate, json),
         Cmd::History { room, lines, json } => chat::history(dir, room, lines, json),
         Cmd::Data { app, json } => data::data(dir, app, json),

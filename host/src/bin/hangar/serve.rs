@@ -4,8 +4,10 @@
 //! apps' endpoints under `/apps/<id>/...`. Dispatch runs on tokio's
 //! blocking pool (the host is synchronous); installs, updates and setting
 //! changes made meanwhile (by the CLI or another `serve`) are picked up at
-//! the next dispatch, as everywhere. SIGTERM or Ctrl-C: stop accepting,
-//! let in-flight requests finish (each within its call deadline), exit 0.
+//! the next dispatch, as everywhere. A thread runs due jobs (the
+//! scheduler's runner; several `serve` processes share the work). SIGTERM
+//! or Ctrl-C: stop accepting, let in-flight requests and the job in
+//! progress finish (each within its call deadline), exit 0.
 //! One JSON line per request on stderr.
 
 use std::net::SocketAddr;
@@ -55,7 +57,52 @@ pub fn serve(dir: &Path, addr: &str, public: bool) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(run(service, addr))
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let runner = jobs_runner(service.driver.clone(), stop.clone());
+    let served = runtime.block_on(run(service, addr));
+    // Stop claiming jobs; a run in progress finishes (within its deadline).
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = runner.join();
+    served
+}
+
+/// How often the runner looks for due jobs.
+const JOBS_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The scheduler's runner: a thread that runs due jobs until `stop`. Every
+/// `serve` on the data dir runs one; leases and fences keep each job's
+/// commit to one.
+fn jobs_runner(
+    driver: Arc<Driver>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let owner = format!("serve:{}", std::process::id());
+    std::thread::spawn(move || {
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            match driver.host().run_due_jobs(&owner, 16) {
+                Ok(runs) => {
+                    for r in &runs {
+                        eprintln!(
+                            "{}",
+                            serde_json::json!({
+                                "event": "job", "app": r.app, "job": r.job, "processor": r.processor,
+                                "outcome": r.outcome, "lag_ms": r.lag_ms,
+                                "ms": r.report.as_ref().map(|r| r.duration_us as f64 / 1000.0),
+                            })
+                        );
+                    }
+                    if !runs.is_empty() {
+                        continue;
+                    }
+                }
+                Err(e) => eprintln!(
+                    "{}",
+                    serde_json::json!({"event": "jobs-error", "error": e.to_string()})
+                ),
+            }
+            std::thread::sleep(JOBS_POLL);
+        }
+    })
 }
 
 async fn run(service: Service, addr: &str) -> Result<()> {
