@@ -67,6 +67,7 @@ fn main() {
                 "welcome_bot",
                 "standup",
                 "webhook",
+                "reminder",
             ][..],
         ),
         (

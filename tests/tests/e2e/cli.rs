@@ -396,6 +396,8 @@ fn the_example_apps_pass_their_own_tests() {
         "counts_karma_and_reports_it",
         "stores_feedback_and_lists_it",
         "masks_then_blocks_and_counts_strikes",
+        "an_event_is_stored_and_posted_once",
+        "a_reminder_comes_once_when_due",
     ] {
         assert!(
             log.contains(&format!("test {test} ... ok")),
