@@ -512,12 +512,66 @@ fn http(c: &mut Criterion) {
     let _ = serve.wait();
 }
 
+/// 9. Jobs: 200 due one-shot jobs (each writes one record) run to the end
+///    by one runner, and by three runners (three hosts on the data dir,
+///    one thread each, as three `serve` processes would be); the mean lag
+///    from due to start is printed per setup.
+fn jobs(c: &mut Criterion) {
+    let mut g = c.benchmark_group("jobs (200 one-shot)");
+    for runners in [1usize, 3] {
+        let dir = tempfile::tempdir().unwrap();
+        let hosts: Vec<hangar_host::Host> = (0..runners)
+            .map(|_| {
+                HostBuilder::new(dir.path())
+                    .cache_dir(cache_dir())
+                    .build(Arc::new(NullChat))
+                    .unwrap()
+            })
+            .collect();
+        hosts[0].install(guests::TICKER.as_ref()).unwrap();
+        // The startup job, out of the way.
+        hosts[0].run_due_jobs("warm", 16).unwrap();
+        let lags = std::sync::Mutex::new(Vec::new());
+        g.bench_function(format!("{runners} runner(s)"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let r = hosts[0].command("general", "ops", "/t once 200").unwrap();
+                    assert!(r.report.error.is_none());
+                    let start = Instant::now();
+                    std::thread::scope(|s| {
+                        for (i, host) in hosts.iter().enumerate() {
+                            let lags = &lags;
+                            s.spawn(move || {
+                                let owner = format!("bench-{i}");
+                                loop {
+                                    let runs = host.run_due_jobs(&owner, 16).unwrap();
+                                    if runs.is_empty() {
+                                        return;
+                                    }
+                                    lags.lock().unwrap().extend(runs.iter().map(|r| r.lag_ms));
+                                }
+                            });
+                        }
+                    });
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+        let lags = lags.into_inner().unwrap();
+        let mean = lags.iter().sum::<u64>() as f64 / lags.len().max(1) as f64;
+        eprintln!("jobs, {runners} runner(s): {} runs, mean lag due -> start {mean:.1} ms", lags.len());
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(30)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = dispatch, write_path, reads, fanout, throughput, startup, api_versions, http
+    targets = dispatch, write_path, reads, fanout, throughput, startup, api_versions, http, jobs
 }
 criterion_main!(benches);
