@@ -688,8 +688,28 @@ impl CallState {
             due,
             every_ms,
         };
+        self.own_job(Some(&job.id))?;
         self.txn.schedule_job(&job)?;
         Ok(id)
+    }
+
+    /// Before a job run touches its own job (`id`, or all jobs with
+    /// `None`): check, inside this call's transaction, that the run still
+    /// holds the job; then the run's completion leaves the new state alone.
+    fn own_job(&mut self, id: Option<&str>) -> Outcome<()> {
+        let Some((running, fence)) = self.running_job.clone() else {
+            return Ok(());
+        };
+        if id.is_some_and(|id| id != running) || self.own_job_touched {
+            return Ok(());
+        }
+        if !self.txn.job_fence_holds(&running, fence)? {
+            return Err(ImportError::Host(
+                "this run no longer holds its job (another runner took it, or it was replaced or cancelled)".into(),
+            ));
+        }
+        self.own_job_touched = true;
+        Ok(())
     }
 
     /// Cancel job `id` (`scheduler`), in this handler's transaction.
@@ -698,6 +718,7 @@ impl CallState {
         let r = self
             .need(Permission::Scheduler)
             .and_then(|()| self.check_size("job id", &id))
+            .and_then(|()| self.own_job(Some(&id)))
             .and_then(|()| Ok(self.txn.cancel_job(&id)?));
         Ok(r)
     }
@@ -707,6 +728,7 @@ impl CallState {
         self.handler_only()?;
         let r = self
             .need(Permission::Scheduler)
+            .and_then(|()| self.own_job(None))
             .and_then(|()| Ok(self.txn.cancel_all_jobs()?));
         Ok(r)
     }

@@ -85,14 +85,16 @@ impl CallEngine {
         &self,
         app: &LoadedApp,
         call: &C,
-        step: impl FnOnce(&mut dyn crate::storage::Txn) -> Result<(), String>,
+        job: Option<(String, i64)>,
+        step: impl FnOnce(&mut crate::sandbox::CallState) -> Result<(), String>,
     ) -> CallOutcome<C::Output> {
         let mut prepared = self.prepare(app, call.export(), Mode::Write);
+        prepared.store.data_mut().running_job = job;
         let result = invoke(&mut prepared, app, true, |i, s| {
             call.invoke(i, s, Accessors::new())
         });
         let result = match result {
-            Ok(Ok(value)) => match step(prepared.store.data_mut().txn.as_mut()) {
+            Ok(Ok(value)) => match step(prepared.store.data_mut()) {
                 Ok(()) => Ok(Ok(value)),
                 Err(why) => Err(wasmtime::Error::msg(format!("{STEP_REFUSED}{why}"))),
             },

@@ -81,6 +81,12 @@ pub(crate) struct CallState {
     /// One line per outbound request (made or refused), for the report
     /// and the log.
     pub(crate) requests: Vec<String>,
+    /// In a job run: the job's id and the claim's fence.
+    pub(crate) running_job: Option<(String, i64)>,
+    /// In a job run that rescheduled or cancelled its own job: the fence
+    /// held when it did (checked inside this call's transaction, so it
+    /// still holds at commit).
+    pub(crate) own_job_touched: bool,
 }
 
 impl CallState {
@@ -128,6 +134,8 @@ impl CallState {
             denied: Vec::new(),
             operator_hosts: None,
             requests: Vec::new(),
+            running_job: None,
+            own_job_touched: false,
         }
     }
 }

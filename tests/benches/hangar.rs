@@ -561,7 +561,10 @@ fn jobs(c: &mut Criterion) {
         });
         let lags = lags.into_inner().unwrap();
         let mean = lags.iter().sum::<u64>() as f64 / lags.len().max(1) as f64;
-        eprintln!("jobs, {runners} runner(s): {} runs, mean lag due -> start {mean:.1} ms", lags.len());
+        eprintln!(
+            "jobs, {runners} runner(s): {} runs, mean lag due -> start {mean:.1} ms",
+            lags.len()
+        );
     }
     g.finish();
 }

@@ -106,7 +106,12 @@ impl Runner {
     }
 
     fn ensure_startup(&self, calls: &CallEngine, app: &LoadedApp) {
-        let key = (app.id().to_string(), app.sha256.clone());
+        // The install order too: a reinstall of the same package is a new
+        // store, whose startup jobs are new.
+        let key = (
+            app.id().to_string(),
+            format!("{}:{}", app.sha256, app.order),
+        );
         if self
             .started
             .lock()
@@ -173,11 +178,17 @@ fn run(calls: &CallEngine, app: &LoadedApp, job: ClaimedJob) -> JobRun {
         calls.journal.host(app.id(), "error", why);
         return record(JobOutcome::Dead, None);
     }
-    let out = calls.handler_then(app, &RunJob(&job), |txn| {
-        match txn.finish_job(&job.id, job.fence, now_ms()) {
+    let claim = Some((job.id.clone(), job.fence));
+    let out = calls.handler_then(app, &RunJob(&job), claim, |state| {
+        // A run that rescheduled or cancelled its own job checked its claim
+        // then, in this transaction: the new state stands.
+        if state.own_job_touched {
+            return Ok(());
+        }
+        match state.txn.finish_job(&job.id, job.fence, now_ms()) {
             Ok(true) => Ok(()),
             Ok(false) => Err(format!(
-                "{LOST} (its lease ran out); this run's writes and effects were not kept"
+                "{LOST}, or replaced or cancelled it, while this run went on (its lease ran out)"
             )),
             Err(e) => Err(format!("completing the job: {e}")),
         }
@@ -186,7 +197,9 @@ fn run(calls: &CallEngine, app: &LoadedApp, job: ClaimedJob) -> JobRun {
         return record(JobOutcome::Done, Some(out.report));
     }
     let error = out.report.error.clone().unwrap_or_default();
-    if error.starts_with(LOST) {
+    let lost = out.report.failure == Some(crate::report::FailureKind::Host)
+        && (error.starts_with(LOST) || error.contains("this run no longer holds its job"));
+    if lost {
         return record(JobOutcome::LostLease, Some(out.report));
     }
     let dead = job.attempts + 1 >= policy.max_attempts;

@@ -229,6 +229,11 @@ pub trait Txn: Records + Send {
     fn cancel_all_jobs(&mut self) -> StoreResult<u64> {
         Err(no_jobs())
     }
+    /// Whether claimed job `id` still carries `fence`, read in this
+    /// transaction (a write transaction: the answer holds until it ends).
+    fn job_fence_holds(&mut self, _id: &str, _fence: i64) -> StoreResult<bool> {
+        Err(no_jobs())
+    }
     /// Complete claimed job `id` in this transaction if `fence` still holds:
     /// delete it, or advance a recurring one past `now`. False (and nothing
     /// changed) when another runner took the job meanwhile.

@@ -357,7 +357,10 @@ impl Store for SqliteStore {
         self.bookkeeping(|conn| {
             let sql = match op {
                 JobOp::Cancel => "DELETE FROM jobs WHERE id = ?1",
-                JobOp::RunNow => "UPDATE jobs SET due = ?2 WHERE id = ?1",
+                JobOp::RunNow => {
+                    "UPDATE jobs SET due = ?2, dead = 0, lease_owner = NULL, lease_until = NULL
+                     WHERE id = ?1"
+                }
                 JobOp::Retry => {
                     "UPDATE jobs SET due = ?2, dead = 0, attempts = 0, last_error = NULL,
                          lease_owner = NULL, lease_until = NULL WHERE id = ?1"
@@ -800,6 +803,16 @@ impl Txn for SqliteTxn {
             self.budget.write(1, &self.store.limits)?;
             let conn = self.conn()?;
             Ok(conn.prepare_cached("DELETE FROM jobs")?.execute([])? as u64)
+        })();
+        self.check(r)
+    }
+
+    fn job_fence_holds(&mut self, id: &str, fence: i64) -> StoreResult<bool> {
+        let r = (|| {
+            let conn = self.conn()?;
+            Ok(conn
+                .prepare_cached("SELECT 1 FROM jobs WHERE id = ?1 AND fence = ?2")?
+                .exists(params![id, fence])?)
         })();
         self.check(r)
     }

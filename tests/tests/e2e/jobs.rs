@@ -77,6 +77,16 @@ fn jobs_are_scheduled_in_the_handler_and_run_once() {
     assert!(host.run_due_jobs("test", 16).unwrap().is_empty());
     assert_eq!(records(&host, "boot").len(), 1);
 
+    // A run that reschedules its own job: the new schedule stands, and runs.
+    t(&host, "again");
+    let first = host.run_due_jobs("test", 1).unwrap();
+    assert_eq!(first[0].outcome, JobOutcome::Done, "{first:?}");
+    assert_eq!(host.jobs("ticker").unwrap().len(), 1, "rescheduled");
+    let second = host.run_due_jobs("test", 1).unwrap();
+    assert_eq!(second[0].outcome, JobOutcome::Done);
+    assert!(host.jobs("ticker").unwrap().is_empty());
+    assert_eq!(records(&host, "run").len(), 5);
+
     // Disabled: jobs wait; enabled again: they run.
     t(&host, "once 1");
     host.disable("ticker").unwrap();
@@ -84,7 +94,7 @@ fn jobs_are_scheduled_in_the_handler_and_run_once() {
     assert_eq!(host.jobs("ticker").unwrap().len(), 1);
     host.enable("ticker").unwrap();
     assert_eq!(host.run_due_jobs("test", 16).unwrap().len(), 1);
-    assert_eq!(records(&host, "run").len(), 4);
+    assert_eq!(records(&host, "run").len(), 6);
 }
 
 #[test]
@@ -300,6 +310,46 @@ fn three_runners_commit_every_job_exactly_once_through_kill_and_stop() {
     }
     drop(runners);
 
+    // Every process restarts in the middle of a batch: SIGTERM (each
+    // finishes the run in hand), three new ones finish the rest. No job is
+    // lost, none runs twice.
+    let runners: Vec<Serve> = (0..3).map(|_| Serve::start(d)).collect();
+    cli(
+        d,
+        &[
+            "command",
+            "--room",
+            "ops",
+            "--user",
+            "ops",
+            "/t batch late 150",
+        ],
+    );
+    until("the batch under way", Duration::from_secs(60), || {
+        records(&host, "run").len() >= 212
+    });
+    for r in &runners {
+        r.signal("-TERM");
+    }
+    for mut r in runners {
+        let start = Instant::now();
+        while r.0.try_wait().unwrap().is_none() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "serve did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(r.0.wait().unwrap().success(), "serve exits 0 after SIGTERM");
+    }
+    let _fresh: Vec<Serve> = (0..3).map(|_| Serve::start(d)).collect();
+    until(
+        "the batch done after the restart",
+        Duration::from_secs(120),
+        || records(&host, "run").len() >= 352,
+    );
+    drop(_fresh);
+
     let runs = records(&host, "run");
     let mut per_job: BTreeMap<String, usize> = BTreeMap::new();
     for r in &runs {
@@ -309,10 +359,10 @@ fn three_runners_commit_every_job_exactly_once_through_kill_and_stop() {
     }
     assert_eq!(
         runs.len(),
-        202,
-        "200 jobs plus the two interrupted ones, each once"
+        352,
+        "200 jobs, the two interrupted ones and the 150 of the restart, each once"
     );
-    assert_eq!(per_job.len(), 200);
+    assert_eq!(per_job.len(), 350);
     assert!(
         per_job.iter().all(|(id, n)| *n
             == if id == "once-0" || id == "once-1" {
@@ -331,7 +381,12 @@ fn three_runners_commit_every_job_exactly_once_through_kill_and_stop() {
         );
         assert!(seen.insert(key.clone()), "occurrence {key:?} ran twice");
     }
-    assert!(seen.len() >= 5, "each recurring job ran");
+    for r in 1..=5 {
+        assert!(
+            seen.iter().any(|(job, _)| *job == format!("r{r}")),
+            "recurring job r{r} ran"
+        );
+    }
     // The store is sound.
     let db = rusqlite::Connection::open(d.join("apps/ticker/store.db")).unwrap();
     let check: String = db

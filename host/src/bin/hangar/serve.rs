@@ -79,7 +79,8 @@ fn jobs_runner(
     let owner = format!("serve:{}", std::process::id());
     std::thread::spawn(move || {
         while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-            match driver.host().run_due_jobs(&owner, 16) {
+            // One job per app per pass, so a stop is seen between claims.
+            match driver.host().run_due_jobs(&owner, 1) {
                 Ok(runs) => {
                     for r in &runs {
                         eprintln!(

@@ -1,6 +1,8 @@
 //! The scheduler's test guest. `/t once N [sleep-ms]` schedules N one-shot
-//! `count` jobs (ids `once-0..`); `/t every ID MS` a recurring `tick`;
-//! `/t fail` a `count` job that always fails; `/t fail-then-nothing`
+//! `count` jobs (ids `once-0..`); `/t batch PREFIX N` N more (ids
+//! `PREFIX-0..`); `/t every ID MS` a recurring `tick`;
+//! `/t fail` a `count` job that always fails; `/t again` a `count` job that
+//! reschedules itself once; `/t fail-then-nothing`
 //! schedules a job and then fails (nothing may stay scheduled); `/t cancel
 //! ID`. Each run of `count` (after an optional host-side sleep) records
 //! `{job}` under `misc:run`; each `tick` records `{job, due}` under
@@ -29,9 +31,21 @@ impl Commands for Ticker {
                 }
                 Ok(())
             }
+            "batch" => {
+                let n: usize = arg(2).parse().unwrap_or(1);
+                for i in 0..n {
+                    modifier
+                        .schedule(Job::new("count", &json!({}))?.id(&format!("{}-{i}", arg(1))))?;
+                }
+                Ok(())
+            }
             "every" => {
                 let every: u64 = arg(2).parse().unwrap_or(1000);
                 modifier.schedule(Job::new("tick", &json!({}))?.id(arg(1)).every_ms(every))?;
+                Ok(())
+            }
+            "again" => {
+                modifier.schedule(Job::new("count", &json!({"again": true}))?.id("again"))?;
                 Ok(())
             }
             "fail" => {
@@ -58,6 +72,10 @@ impl Jobs for Ticker {
             "count" => {
                 if job.data["fail"] == Value::Bool(true) {
                     return Err(Error::App("this job always fails".into()));
+                }
+                if job.data["again"] == Value::Bool(true) {
+                    // Reschedule itself once, plainly: the new job stands.
+                    _modifier.schedule(Job::new("count", &json!({}))?.id(&job.id))?;
                 }
                 let sleep = job.data["sleep-ms"].as_u64().unwrap_or(0);
                 if sleep > 0 {
