@@ -184,12 +184,16 @@ impl Host {
         // Include this process's counters not yet written.
         s.journal.stats(s.stats.drain());
         s.journal.flush();
-        let (records, storage_bytes) = s
-            .apps
-            .backend()
-            .open(id)
-            .and_then(|store| store.usage())
+        let store =
+            s.apps.backend().open(id).map_err(|e| {
+                Error::InvalidInput(format!("reading the store of app '{id}': {e}"))
+            })?;
+        let (records, storage_bytes) = store
+            .usage()
             .map_err(|e| Error::InvalidInput(format!("reading the store of app '{id}': {e}")))?;
+        let jobs = store
+            .job_stats()
+            .map_err(|e| Error::InvalidInput(format!("reading the jobs of app '{id}': {e}")))?;
         let stored: HashMap<String, serde_json::Value> =
             s.registry.settings(id)?.into_iter().collect();
         let settings = entry
@@ -209,6 +213,7 @@ impl Host {
             records,
             storage_bytes,
             settings,
+            jobs,
         })
     }
 

@@ -214,6 +214,9 @@ pub struct AppInfo {
     pub settings: serde_json::Map<String, serde_json::Value>,
     /// Call counts per handler, over every host process.
     pub calls: Vec<CallStats>,
+    /// Its scheduled jobs: pending, dead, committed runs and their lag
+    /// from due to start (over every process).
+    pub jobs: crate::storage::JobStats,
 }
 
 impl From<&AppEntry> for AppSummary {

@@ -185,7 +185,8 @@ fn run(calls: &CallEngine, app: &LoadedApp, job: ClaimedJob) -> JobRun {
         if state.own_job_touched {
             return Ok(());
         }
-        match state.txn.finish_job(&job.id, job.fence, now_ms()) {
+        let lag = started.saturating_sub(job.due);
+        match state.txn.finish_job(&job.id, job.fence, now_ms(), lag) {
             Ok(true) => Ok(()),
             Ok(false) => Err(format!(
                 "{LOST}, or replaced or cancelled it, while this run went on (its lease ran out)"

@@ -68,6 +68,22 @@ pub struct JobRow {
     pub dead: bool,
 }
 
+/// An app's jobs at a glance, for `info`: what waits, and how late the
+/// committed runs started (over every process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct JobStats {
+    /// Jobs scheduled and not dead.
+    pub pending: u64,
+    /// Dead-lettered jobs.
+    pub dead: u64,
+    /// Committed runs.
+    pub runs: u64,
+    /// Their mean lag from due to start, in ms.
+    pub mean_lag_ms: u64,
+    /// Their longest lag, in ms.
+    pub max_lag_ms: u64,
+}
+
 /// What an operator does to a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobOp {
@@ -135,6 +151,12 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs(dead, due);
 CREATE TABLE IF NOT EXISTS job_marks (key TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS job_stats (
+    k            INTEGER PRIMARY KEY CHECK (k = 0),
+    runs         INTEGER NOT NULL,
+    lag_total_ms INTEGER NOT NULL,
+    lag_max_ms   INTEGER NOT NULL
+);
 ";
 
 #[cfg(test)]

@@ -235,9 +235,10 @@ pub trait Txn: Records + Send {
         Err(no_jobs())
     }
     /// Complete claimed job `id` in this transaction if `fence` still holds:
-    /// delete it, or advance a recurring one past `now`. False (and nothing
-    /// changed) when another runner took the job meanwhile.
-    fn finish_job(&mut self, _id: &str, _fence: i64, _now: u64) -> StoreResult<bool> {
+    /// delete it, or advance a recurring one past `now`, and count the run
+    /// (started `lag_ms` after it was due). False (and nothing changed)
+    /// when another runner took the job meanwhile.
+    fn finish_job(&mut self, _id: &str, _fence: i64, _now: u64, _lag_ms: u64) -> StoreResult<bool> {
         Err(no_jobs())
     }
 }
@@ -287,6 +288,10 @@ pub trait Store: Send + Sync {
     /// Every job, by due time.
     fn jobs(&self) -> StoreResult<Vec<JobRow>> {
         Ok(Vec::new())
+    }
+    /// Counts and lag of the app's jobs.
+    fn job_stats(&self) -> StoreResult<JobStats> {
+        Ok(JobStats::default())
     }
     /// An operator's action on job `id`; whether the job existed.
     fn job_op(&self, _id: &str, _op: JobOp, _now: u64) -> StoreResult<bool> {
@@ -433,4 +438,4 @@ pub fn new_record_id() -> String {
 pub(crate) mod contract_tests;
 pub(crate) mod jobs;
 
-pub use jobs::{ClaimedJob, JobOp, JobRow, NewJob, RetryPolicy, next_due};
+pub use jobs::{ClaimedJob, JobOp, JobRow, JobStats, NewJob, RetryPolicy, next_due};

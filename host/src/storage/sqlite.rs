@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use super::{
-    Association, Backend, Budget, ClaimedJob, Durability, JobOp, JobRow, Limits, MAX_ASSOCIATIONS,
-    Mode, Model, NewJob, Record, Records, RetryPolicy, Store, StoreError, StoreResult, Txn,
+    Association, Backend, Budget, ClaimedJob, Durability, JobOp, JobRow, JobStats, Limits,
+    MAX_ASSOCIATIONS, Mode, Model, NewJob, Record, Records, RetryPolicy, Store, StoreError,
+    StoreResult, Txn,
 };
 use crate::manifest::validate_app_id;
 
@@ -351,6 +352,31 @@ impl Store for SqliteStore {
             .query_map([], job_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
+    }
+
+    fn job_stats(&self) -> StoreResult<JobStats> {
+        let mut txn = self.transaction(Mode::Read, None);
+        let conn = txn.conn()?;
+        let (pending, dead): (i64, i64) = conn.query_row(
+            "SELECT count(*) FILTER (WHERE dead = 0), count(*) FILTER (WHERE dead = 1) FROM jobs",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let (runs, total, max): (i64, i64, i64) = conn
+            .query_row(
+                "SELECT runs, lag_total_ms, lag_max_ms FROM job_stats WHERE k = 0",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?
+            .unwrap_or((0, 0, 0));
+        Ok(JobStats {
+            pending: pending as u64,
+            dead: dead as u64,
+            runs: runs as u64,
+            mean_lag_ms: total.checked_div(runs).unwrap_or(0) as u64,
+            max_lag_ms: max as u64,
+        })
     }
 
     fn job_op(&self, id: &str, op: JobOp, now: u64) -> StoreResult<bool> {
@@ -817,7 +843,7 @@ impl Txn for SqliteTxn {
         self.check(r)
     }
 
-    fn finish_job(&mut self, id: &str, fence: i64, now: u64) -> StoreResult<bool> {
+    fn finish_job(&mut self, id: &str, fence: i64, now: u64, lag_ms: u64) -> StoreResult<bool> {
         let r = (|| {
             let conn = self.conn()?;
             let row: Option<(u64, Option<u64>)> = conn
@@ -843,6 +869,12 @@ impl Txn for SqliteTxn {
                     .prepare_cached("DELETE FROM jobs WHERE id = ?1")?
                     .execute([id])?,
             };
+            conn.prepare_cached(
+                "INSERT INTO job_stats (k, runs, lag_total_ms, lag_max_ms) VALUES (0, 1, ?1, ?1)
+                 ON CONFLICT (k) DO UPDATE SET runs = runs + 1,
+                     lag_total_ms = lag_total_ms + ?1, lag_max_ms = max(lag_max_ms, ?1)",
+            )?
+            .execute([lag_ms as i64])?;
             Ok(true)
         })();
         self.check(r)

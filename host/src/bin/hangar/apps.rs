@@ -234,6 +234,30 @@ pub fn info(dir: &Path, app: String, json: bool) -> Result<()> {
         i.records,
         i.storage_bytes
     );
+    if !i.manifest.processors.is_empty() {
+        let j = i.jobs;
+        say!(
+            "  jobs: {} pending, {} dead; {} runs, lag from due to start {} ms mean, {} ms max",
+            j.pending,
+            j.dead,
+            j.runs,
+            j.mean_lag_ms,
+            j.max_lag_ms
+        );
+    }
+    if !i.manifest.endpoints.is_empty() {
+        let paths: Vec<String> = i
+            .manifest
+            .endpoints
+            .iter()
+            .map(|e| e.path.clone())
+            .collect();
+        say!(
+            "  endpoints: {} (`hangar endpoints {}`)",
+            paths.join(" "),
+            i.summary.id
+        );
+    }
     Ok(())
 }
 
