@@ -498,6 +498,7 @@ pub struct Job {
     at_ms: Option<u64>,
     delay_ms: Option<u64>,
     every_ms: Option<u64>,
+    cron: Option<String>,
 }
 
 impl Job {
@@ -510,6 +511,7 @@ impl Job {
             at_ms: None,
             delay_ms: None,
             every_ms: None,
+            cron: None,
         })
     }
     /// Give it an id: scheduling the same id again replaces the job.
@@ -532,6 +534,13 @@ impl Job {
         self.every_ms = Some(ms);
         self
     }
+    /// Run on a cron schedule, in UTC: `sec min hour day month weekday`,
+    /// or five fields without seconds (`"0 9 * * Mon-Fri"`). Without a
+    /// start time the first run is the schedule's next firing.
+    pub fn cron(mut self, expr: &str) -> Job {
+        self.cron = Some(expr.to_string());
+        self
+    }
     fn into_wit(self) -> __wit::hangar::app::modify::NewJob {
         __wit::hangar::app::modify::NewJob {
             id: self.id,
@@ -540,6 +549,7 @@ impl Job {
             at_ms: self.at_ms,
             delay_ms: self.delay_ms,
             every_ms: self.every_ms,
+            cron: self.cron,
         }
     }
 }

@@ -631,10 +631,10 @@ impl CallState {
         processor: String,
         data: String,
         when: (Option<u64>, Option<u64>),
-        every_ms: Option<u64>,
+        repeat: (Option<u64>, Option<String>),
     ) -> wasmtime::Result<Outcome<String>> {
         self.handler_only()?;
-        Ok(self.schedule_checked(id, processor, data, when, every_ms))
+        Ok(self.schedule_checked(id, processor, data, when, repeat))
     }
 
     fn schedule_checked(
@@ -643,7 +643,7 @@ impl CallState {
         processor: String,
         data: String,
         (at_ms, delay_ms): (Option<u64>, Option<u64>),
-        every_ms: Option<u64>,
+        (every_ms, cron): (Option<u64>, Option<String>),
     ) -> Outcome<String> {
         self.need(Permission::Scheduler)?;
         self.check_size("job data", &data)?;
@@ -675,18 +675,30 @@ impl CallState {
             Some(id) => id,
             None => new_record_id(),
         };
+        if every_ms.is_some() && cron.is_some() {
+            return Err(ImportError::Invalid(
+                "a job recurs on an interval or a cron schedule, not both".into(),
+            ));
+        }
         let now = now_ms();
-        let due = match (at_ms, delay_ms) {
-            (Some(at), _) => at,
-            (None, Some(delay)) => now.saturating_add(delay),
-            (None, None) => now,
+        let due = match (at_ms, delay_ms, &cron) {
+            (Some(at), _, _) => at,
+            (None, Some(delay), _) => now.saturating_add(delay),
+            (None, None, Some(expr)) => {
+                crate::storage::next_cron(expr, now).map_err(ImportError::Invalid)?
+            }
+            (None, None, None) => now,
         };
+        if let Some(expr) = &cron {
+            crate::storage::parse_cron(expr).map_err(ImportError::Invalid)?;
+        }
         let job = crate::storage::NewJob {
             id: id.clone(),
             processor,
             data,
             due,
             every_ms,
+            cron,
         };
         self.own_job(Some(&job.id))?;
         self.txn.schedule_job(&job)?;

@@ -82,9 +82,12 @@ pub struct StartupJob {
     /// First run after this delay (default 0).
     #[serde(default)]
     pub delay_ms: u64,
-    /// Then every so many ms (at least 1000); absent: once.
+    /// Then every so many ms (at least 1000)...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every_ms: Option<u64>,
+    /// ...or on this cron schedule (UTC); neither: once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
     /// Its data (JSON).
     #[serde(default)]
     pub data: serde_json::Value,
@@ -681,6 +684,11 @@ impl Manifest {
                     &format!("processors[{i}].id"),
                     format!("'{}' is declared twice", p.id),
                 );
+            }
+            if let Some(expr) = p.startup.as_ref().and_then(|s| s.cron.as_deref())
+                && let Err(why) = crate::storage::parse_cron(expr)
+            {
+                return bad(&format!("processors[{i}].startup.cron"), why);
             }
             if let Some(s) = &p.startup
                 && s.every_ms.is_some_and(|e| e < 1000)

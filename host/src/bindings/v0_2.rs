@@ -537,7 +537,7 @@ impl modify::HostModifier for CallState {
                 job.processor,
                 job.data,
                 (job.at_ms, job.delay_ms),
-                job.every_ms,
+                (job.every_ms, job.cron),
             )?,
             |v| v,
         )

@@ -123,12 +123,17 @@ impl Runner {
         let now = now_ms();
         for p in &app.manifest.processors {
             let Some(s) = &p.startup else { continue };
+            let first = match (&s.cron, s.delay_ms) {
+                (Some(expr), 0) => crate::storage::next_cron(expr, now).unwrap_or(now),
+                _ => now + s.delay_ms,
+            };
             let job = NewJob {
                 id: format!("startup:{}", p.id),
                 processor: p.id.clone(),
                 data: s.data.to_string(),
-                due: now + s.delay_ms,
+                due: first,
                 every_ms: s.every_ms,
+                cron: s.cron.clone(),
             };
             let mark = format!("{}:{}", job.id, app.sha256);
             if let Err(e) = app.store.ensure_job(&job, &mark) {

@@ -18,8 +18,11 @@ pub struct NewJob {
     pub data: String,
     /// When it is first due (ms since the Unix epoch).
     pub due: u64,
-    /// For a recurring job, its interval.
+    /// For a recurring job, its interval...
     pub every_ms: Option<u64>,
+    /// ...or its cron schedule (UTC; `sec min hour day month weekday`, or
+    /// five fields without seconds).
+    pub cron: Option<String>,
 }
 
 /// A job a runner claimed.
@@ -53,6 +56,9 @@ pub struct JobRow {
     /// Interval of a recurring job.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub every_ms: Option<u64>,
+    /// Cron schedule of a recurring job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
     /// Failed runs of this occurrence.
     pub attempts: u32,
     /// Who holds its lease, while one does.
@@ -135,6 +141,36 @@ pub fn next_due(due: u64, every_ms: u64, now: u64) -> u64 {
     due + ((now - due) / every + 1) * every
 }
 
+/// A cron schedule, parsed; five fields get a leading `0` seconds field.
+pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
+    use std::str::FromStr;
+    if expr.len() > 200 {
+        return Err("a cron expression is at most 200 bytes".into());
+    }
+    let fields = expr.split_whitespace().count();
+    let full = if fields == 5 {
+        format!("0 {expr}")
+    } else {
+        expr.to_string()
+    };
+    cron::Schedule::from_str(&full).map_err(|e| {
+        format!("'{expr}' is not a cron schedule (sec min hour day month weekday): {e}")
+    })
+}
+
+/// The first time `expr` fires after `now` (ms since the Unix epoch):
+/// missed firings collapse into the run that just happened.
+pub fn next_cron(expr: &str, now: u64) -> Result<u64, String> {
+    let schedule = parse_cron(expr)?;
+    let now = chrono::DateTime::from_timestamp_millis(now as i64)
+        .ok_or_else(|| "the clock is out of range".to_string())?;
+    schedule
+        .after(&now)
+        .next()
+        .map(|t| t.timestamp_millis() as u64)
+        .ok_or_else(|| format!("'{expr}' never fires again"))
+}
+
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
     id          TEXT PRIMARY KEY,
@@ -142,6 +178,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     data        TEXT NOT NULL,
     due         INTEGER NOT NULL,
     every_ms    INTEGER,
+    cron        TEXT,
     attempts    INTEGER NOT NULL DEFAULT 0,
     fence       INTEGER NOT NULL DEFAULT 0,
     lease_owner TEXT,
@@ -174,5 +211,19 @@ mod tests {
             (1000, 2000, 4000)
         );
         assert_eq!(p.backoff(30), 300_000);
+    }
+
+    #[test]
+    fn cron_schedules_with_and_without_seconds() {
+        // 2023-11-14T22:13:20Z
+        let now = 1_700_000_000_000;
+        assert_eq!(next_cron("0 */5 * * * *", now), Ok(1_700_000_100_000));
+        assert_eq!(next_cron("*/5 * * * *", now), Ok(1_700_000_100_000));
+        assert_eq!(next_cron("* * * * * *", now), Ok(now + 1000));
+        assert!(
+            next_cron("every tuesday", now)
+                .unwrap_err()
+                .contains("not a cron schedule")
+        );
     }
 }

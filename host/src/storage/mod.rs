@@ -438,4 +438,6 @@ pub fn new_record_id() -> String {
 pub(crate) mod contract_tests;
 pub(crate) mod jobs;
 
-pub use jobs::{ClaimedJob, JobOp, JobRow, JobStats, NewJob, RetryPolicy, next_due};
+pub use jobs::{
+    ClaimedJob, JobOp, JobRow, JobStats, NewJob, RetryPolicy, next_cron, next_due, parse_cron,
+};

@@ -326,16 +326,17 @@ impl Store for SqliteStore {
                 return Ok(false);
             }
             conn.prepare_cached(
-                "INSERT INTO jobs (id, processor, data, due, every_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO jobs (id, processor, data, due, every_ms, cron) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (id) DO UPDATE SET processor = excluded.processor,
-                     data = excluded.data, every_ms = excluded.every_ms",
+                     data = excluded.data, every_ms = excluded.every_ms, cron = excluded.cron",
             )?
             .execute(params![
                 job.id,
                 job.processor,
                 job.data,
                 job.due as i64,
-                job.every_ms.map(|e| e as i64)
+                job.every_ms.map(|e| e as i64),
+                job.cron
             ])?;
             Ok(true)
         })
@@ -347,7 +348,7 @@ impl Store for SqliteStore {
         let rows = conn
             .prepare_cached(
                 "SELECT id, processor, data, due, every_ms, attempts, lease_owner, lease_until,
-                        last_error, dead FROM jobs ORDER BY due, id",
+                        last_error, dead, cron FROM jobs ORDER BY due, id",
             )?
             .query_map([], job_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -795,9 +796,10 @@ impl Txn for SqliteTxn {
             self.budget.write(1, &self.store.limits)?;
             let conn = self.conn()?;
             conn.prepare_cached(
-                "INSERT INTO jobs (id, processor, data, due, every_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO jobs (id, processor, data, due, every_ms, cron) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (id) DO UPDATE SET processor = excluded.processor, data = excluded.data,
-                     due = excluded.due, every_ms = excluded.every_ms, attempts = 0, dead = 0,
+                     due = excluded.due, every_ms = excluded.every_ms, cron = excluded.cron,
+                     attempts = 0, dead = 0,
                      last_error = NULL, lease_owner = NULL, lease_until = NULL, fence = fence + 1",
             )?
             .execute(params![
@@ -805,7 +807,8 @@ impl Txn for SqliteTxn {
                 job.processor,
                 job.data,
                 job.due as i64,
-                job.every_ms.map(|e| e as i64)
+                job.every_ms.map(|e| e as i64),
+                job.cron
             ])?;
             Ok(())
         })();
@@ -846,25 +849,33 @@ impl Txn for SqliteTxn {
     fn finish_job(&mut self, id: &str, fence: i64, now: u64, lag_ms: u64) -> StoreResult<bool> {
         let r = (|| {
             let conn = self.conn()?;
-            let row: Option<(u64, Option<u64>)> = conn
-                .prepare_cached("SELECT due, every_ms FROM jobs WHERE id = ?1 AND fence = ?2")?
+            let row: Option<(u64, Option<u64>, Option<String>)> = conn
+                .prepare_cached(
+                    "SELECT due, every_ms, cron FROM jobs WHERE id = ?1 AND fence = ?2",
+                )?
                 .query_row(params![id, fence], |r| {
                     Ok((
                         r.get::<_, i64>(0)? as u64,
                         r.get::<_, Option<i64>>(1)?.map(|e| e as u64),
+                        r.get(2)?,
                     ))
                 })
                 .optional()?;
-            let Some((due, every)) = row else {
+            let Some((due, every, cron)) = row else {
                 return Ok(false);
             };
-            match every {
-                Some(every) => conn
+            let next = match (every, cron) {
+                (Some(every), _) => Some(super::next_due(due, every, now)),
+                (None, Some(expr)) => super::next_cron(&expr, now).ok(),
+                (None, None) => None,
+            };
+            match next {
+                Some(next) => conn
                     .prepare_cached(
                         "UPDATE jobs SET due = ?2, attempts = 0, last_error = NULL,
                              lease_owner = NULL, lease_until = NULL WHERE id = ?1",
                     )?
-                    .execute(params![id, super::next_due(due, every, now) as i64])?,
+                    .execute(params![id, next as i64])?,
                 None => conn
                     .prepare_cached("DELETE FROM jobs WHERE id = ?1")?
                     .execute([id])?,
@@ -903,6 +914,7 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
         lease_until: r.get::<_, Option<i64>>(7)?.map(|e| e as u64),
         last_error: r.get(8)?,
         dead: r.get::<_, i64>(9)? != 0,
+        cron: r.get(10)?,
     })
 }
 

@@ -31,6 +31,13 @@ fn records(host: &Host, key: &str) -> Vec<Value> {
         .collect()
 }
 
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
 fn t(host: &Host, line: &str) -> hangar_host::CommandReport {
     host.command("general", "ops", &format!("/t {line}"))
         .unwrap()
@@ -76,6 +83,28 @@ fn jobs_are_scheduled_in_the_handler_and_run_once() {
     let host = host_at(dir.path());
     assert!(host.run_due_jobs("test", 16).unwrap().is_empty());
     assert_eq!(records(&host, "boot").len(), 1);
+
+    // A cron schedule: the first run at its next firing, then the next one.
+    let r = t(&host, "cron c1 '* * * * * *'");
+    assert!(r.report.error.is_none(), "{:?}", r.report.error);
+    let bad = t(&host, "cron c2 'every tuesday'");
+    assert!(bad.report.error.unwrap().contains("not a cron schedule"));
+    let c1 = || {
+        host.jobs("ticker")
+            .unwrap()
+            .into_iter()
+            .find(|j| j.id == "c1")
+            .unwrap()
+    };
+    let first = c1().due;
+    assert_eq!(first % 1000, 0, "on a second");
+    std::thread::sleep(Duration::from_millis(first.saturating_sub(now()) + 20));
+    assert_eq!(host.run_due_jobs("test", 16).unwrap().len(), 1);
+    assert!(
+        c1().due > first && c1().due % 1000 == 0,
+        "advanced to the next firing"
+    );
+    assert!(t(&host, "cancel c1").report.error.is_none());
 
     // A run that reschedules its own job: the new schedule stands, and runs.
     t(&host, "again");

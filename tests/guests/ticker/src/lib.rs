@@ -44,6 +44,10 @@ impl Commands for Ticker {
                 modifier.schedule(Job::new("tick", &json!({}))?.id(arg(1)).every_ms(every))?;
                 Ok(())
             }
+            "cron" => {
+                modifier.schedule(Job::new("tick", &json!({}))?.id(arg(1)).cron(arg(2)))?;
+                Ok(())
+            }
             "again" => {
                 modifier.schedule(Job::new("count", &json!({"again": true}))?.id("again"))?;
                 Ok(())
