@@ -154,10 +154,7 @@ impl CallState {
         text: String,
     ) -> wasmtime::Result<Outcome<()>> {
         self.handler_only()?;
-        let checked = self
-            .need(Permission::MessageWrite)
-            .and_then(|_| self.check_size("room id", &room))
-            .and_then(|_| self.check_size("message text", &text));
+        let checked = self.message_write(&[("room id", &room), ("message text", &text)]);
         if let Err(e) = checked {
             return Ok(Err(e));
         }
@@ -174,6 +171,15 @@ impl CallState {
         Ok(self.queue(Effect::SendMessage { app, message }, bytes))
     }
 
+    /// A message-writing modifier call's checks: `message.write`, then
+    /// each named string within the argument bound.
+    fn message_write(&mut self, strings: &[(&str, &str)]) -> Outcome<()> {
+        self.need(Permission::MessageWrite)?;
+        strings
+            .iter()
+            .try_for_each(|(what, value)| self.check_size(what, value))
+    }
+
     pub(crate) fn notify_user(
         &mut self,
         user: String,
@@ -181,11 +187,11 @@ impl CallState {
         text: String,
     ) -> wasmtime::Result<Outcome<()>> {
         self.handler_only()?;
-        let checked = self
-            .need(Permission::MessageWrite)
-            .and_then(|_| self.check_size("user id", &user))
-            .and_then(|_| self.check_size("room id", &room))
-            .and_then(|_| self.check_size("message text", &text));
+        let checked = self.message_write(&[
+            ("user id", &user),
+            ("room id", &room),
+            ("message text", &text),
+        ]);
         if let Err(e) = checked {
             return Ok(Err(e));
         }
@@ -363,11 +369,8 @@ impl CallState {
     }
 
     fn send_checked(&mut self, out: Outgoing) -> Outcome<String> {
-        self.need(Permission::MessageWrite)?;
-        self.check_size("room id", &out.room)?;
-        if let Some(t) = &out.thread {
-            self.check_size("thread id", t)?;
-        }
+        let thread = out.thread.as_deref().unwrap_or("");
+        self.message_write(&[("room id", &out.room), ("thread id", thread)])?;
         let bytes = rich::check(
             &out.content,
             out.alias.as_deref(),
@@ -465,10 +468,7 @@ impl CallState {
         text: String,
     ) -> wasmtime::Result<Outcome<()>> {
         self.handler_only()?;
-        let checked = self
-            .need(Permission::MessageWrite)
-            .and_then(|_| self.check_size("room id", &room))
-            .and_then(|_| self.check_size("message text", &text));
+        let checked = self.message_write(&[("room id", &room), ("message text", &text)]);
         if let Err(e) = checked {
             return Ok(Err(e));
         }

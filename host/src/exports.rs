@@ -108,9 +108,30 @@ impl Export {
         all
     };
 
-    /// Its position in [`Export::ALL`].
+    /// Its position in [`Export::ALL`] (a match: this is on every
+    /// dispatch's path).
     pub(crate) fn index(self) -> usize {
         match self {
+            Export::OnInstall => 0,
+            Export::OnUninstall => 1,
+            Export::OnUpdate => 2,
+            Export::OnEnable => 3,
+            Export::OnDisable => 4,
+            Export::CheckPreMessageSentPrevent => 5,
+            Export::PreMessageSentPrevent => 6,
+            Export::PreMessageSentExtend => 7,
+            Export::PreMessageSentModify => 8,
+            Export::PostMessageSent => 9,
+            Export::ExecuteCommand => 10,
+            Export::PreviewCommand => 11,
+            Export::OnPreSettingUpdate => 12,
+            Export::OnSettingUpdated => 13,
+            Export::CheckPostMessageSent => 14,
+            Export::ExecutePreviewItem => 15,
+            Export::CheckPreEvent => 16,
+            Export::CheckPostEvent => 17,
+            Export::HandleRequest => 18,
+            Export::RunJob => 19,
             Export::PreEvent(kind) => {
                 FIXED
                     + PREVENTABLE
@@ -119,10 +140,6 @@ impl Export {
                         .expect("only preventable kinds have a pre export")
             }
             Export::PostEvent(kind) => FIXED + PREVENTABLE.len() + kind as usize,
-            fixed => Export::ALL
-                .iter()
-                .position(|e| *e == fixed)
-                .expect("every export is listed"),
         }
     }
 
@@ -456,5 +473,18 @@ impl ReadOnlyCall for PreSettingUpdate<'_> {
 impl HandlerCall for SettingUpdated<'_> {
     fn invoke(&self, i: &Instance, s: &mut Store<CallState>, a: Accessors) -> Returned<()> {
         i.on_setting_updated(s, a, self.0, self.1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_is_the_position_in_all_and_names_round_trip() {
+        for (i, e) in Export::ALL.iter().enumerate() {
+            assert_eq!(e.index(), i, "{e:?}");
+            assert_eq!(Export::parse(e.name()), Some(*e));
+        }
     }
 }

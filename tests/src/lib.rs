@@ -154,3 +154,74 @@ pub fn hangar_bin() -> PathBuf {
         })
         .clone()
 }
+
+/// A running `hangar serve` on a free loopback port; killed if the test
+/// ends without stopping it.
+pub struct Serve {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Serve {
+    /// Start `hangar serve` on `dir`; returns once it listens.
+    pub fn start(dir: &Path) -> Serve {
+        use std::io::BufRead;
+        let mut child = hangar_at(dir)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start hangar serve");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut line)
+            .expect("its first line");
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
+        Serve { child, base }
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Send it `signal` (such as `-STOP`).
+    pub fn signal(&self, signal: &str) {
+        std::process::Command::new("kill")
+            .args([signal, &self.pid().to_string()])
+            .status()
+            .expect("kill");
+    }
+
+    /// SIGTERM, then its exit status (within 60 s).
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.signal("-TERM");
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "serve did not stop"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

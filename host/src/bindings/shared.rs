@@ -161,3 +161,26 @@ macro_rules! shared_imports {
 }
 
 pub(crate) use shared_imports;
+
+/// The reader methods every version shares (records and settings), to
+/// expand inside a version's `impl reader::Host for CallState`.
+macro_rules! shared_reader {
+    () => {
+        fn read(&mut self, id: String) -> HostResult<Option<wit::Stored>> {
+            out(self.read_record(&id), |r| r.map(stored))
+        }
+
+        fn read_by_associations(
+            &mut self,
+            list: Vec<wit::Association>,
+        ) -> HostResult<Vec<wit::Stored>> {
+            out(self.read_matching(&associations(list)), all_stored)
+        }
+
+        fn setting(&mut self, id: String) -> HostResult<String> {
+            out(self.setting_json(&id), |v| v)
+        }
+    };
+}
+
+pub(crate) use shared_reader;

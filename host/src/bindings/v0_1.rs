@@ -97,20 +97,7 @@ impl persistence::Host for CallState {}
 impl modify::Host for CallState {}
 
 impl reader::Host for CallState {
-    fn read(&mut self, id: String) -> HostResult<Option<wit::Stored>> {
-        out(self.read_record(&id), |r| r.map(stored))
-    }
-
-    fn read_by_associations(
-        &mut self,
-        list: Vec<wit::Association>,
-    ) -> HostResult<Vec<wit::Stored>> {
-        out(self.read_matching(&associations(list)), all_stored)
-    }
-
-    fn setting(&mut self, id: String) -> HostResult<String> {
-        out(self.setting_json(&id), |v| v)
-    }
+    super::shared::shared_reader!();
 
     fn info(&mut self) -> wasmtime::Result<wit::AppInfo> {
         let m = self.manifest();

@@ -372,20 +372,7 @@ fn messages(list: Vec<Message>) -> Vec<wit::Message> {
 }
 
 impl reader::Host for CallState {
-    fn read(&mut self, id: String) -> HostResult<Option<wit::Stored>> {
-        out(self.read_record(&id), |r| r.map(stored))
-    }
-
-    fn read_by_associations(
-        &mut self,
-        list: Vec<wit::Association>,
-    ) -> HostResult<Vec<wit::Stored>> {
-        out(self.read_matching(&associations(list)), all_stored)
-    }
-
-    fn setting(&mut self, id: String) -> HostResult<String> {
-        out(self.setting_json(&id), |v| v)
-    }
+    super::shared::shared_reader!();
 
     fn info(&mut self) -> wasmtime::Result<wit::AppInfo> {
         let bot_user = CallState::app_user(self).id;

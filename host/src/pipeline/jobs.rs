@@ -184,6 +184,7 @@ fn run(calls: &CallEngine, app: &LoadedApp, job: ClaimedJob) -> JobRun {
         return record(JobOutcome::Dead, None);
     }
     let claim = Some((job.id.clone(), job.fence));
+    let lost = std::cell::Cell::new(false);
     let out = calls.handler_then(app, &RunJob(&job), claim, |state| {
         // A run that rescheduled or cancelled its own job checked its claim
         // then, in this transaction: the new state stands.
@@ -193,21 +194,24 @@ fn run(calls: &CallEngine, app: &LoadedApp, job: ClaimedJob) -> JobRun {
         let lag = started.saturating_sub(job.due);
         match state.txn.finish_job(&job.id, job.fence, now_ms(), lag) {
             Ok(true) => Ok(()),
-            Ok(false) => Err(format!(
-                "{LOST}, or replaced or cancelled it, while this run went on (its lease ran out)"
-            )),
+            Ok(false) => {
+                lost.set(true);
+                Err(format!(
+                    "{LOST}, or replaced or cancelled it, while this run went on (its lease ran out)"
+                ))
+            }
             Err(e) => Err(format!("completing the job: {e}")),
         }
     });
     if out.report.outcome != Outcome::Error {
         return record(JobOutcome::Done, Some(out.report));
     }
-    let error = out.report.error.clone().unwrap_or_default();
-    let lost = out.report.failure == Some(crate::report::FailureKind::Host)
-        && (error.starts_with(LOST) || error.contains("this run no longer holds its job"));
-    if lost {
+    if lost.get() {
         return record(JobOutcome::LostLease, Some(out.report));
     }
+    // Any other failure, including a run that found it no longer held its
+    // job: `fail_job` checks the fence too, and a stale one changes nothing.
+    let error = out.report.error.clone().unwrap_or_default();
     let dead = job.attempts + 1 >= policy.max_attempts;
     match app
         .store

@@ -4,14 +4,12 @@
 //! (SIGKILL) or paused (SIGSTOP) mid-job.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hangar_host::{Host, HostBuilder, JobOp, JobOutcome, RefChat, RetryPolicy};
-use hangar_tests::{cache_dir, guests, hangar_at, patch_all};
+use hangar_tests::{Serve, cache_dir, guests, hangar_at, patch_all};
 use serde_json::Value;
 
 fn host_at(dir: &Path) -> Host {
@@ -199,44 +197,6 @@ fn a_job_whose_processor_is_gone_is_reported_not_dropped() {
     );
 }
 
-/// A `hangar serve` process (its runner runs jobs).
-struct Serve(Child);
-
-impl Serve {
-    fn start(dir: &Path) -> Serve {
-        let mut child = hangar_at(dir)
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.starts_with("listening on"), "{line}");
-        Serve(child)
-    }
-
-    fn pid(&self) -> u32 {
-        self.0.id()
-    }
-
-    fn signal(&self, signal: &str) {
-        Command::new("kill")
-            .args([signal, &self.pid().to_string()])
-            .status()
-            .unwrap();
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Wait until `done` holds (up to `limit`), saying `what` if it never does.
 fn until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -357,19 +317,8 @@ fn three_runners_commit_every_job_exactly_once_through_kill_and_stop() {
     until("the batch under way", Duration::from_secs(60), || {
         records(&host, "run").len() >= 212
     });
-    for r in &runners {
-        r.signal("-TERM");
-    }
-    for mut r in runners {
-        let start = Instant::now();
-        while r.0.try_wait().unwrap().is_none() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "serve did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert!(r.0.wait().unwrap().success(), "serve exits 0 after SIGTERM");
+    for r in runners {
+        assert!(r.stop().success(), "serve exits 0 after SIGTERM");
     }
     let _fresh: Vec<Serve> = (0..3).map(|_| Serve::start(d)).collect();
     until(
