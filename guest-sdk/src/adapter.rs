@@ -2,7 +2,7 @@
 //! place that knows both shapes.
 
 use crate::__wit::exports::hangar::app::{
-    commands, endpoints, events, jobs, lifecycle, messages, settings,
+    commands, endpoints, events, interactions, jobs, lifecycle, messages, settings,
 };
 use crate::__wit::hangar::app::modify::Modifier as WitModifier;
 use crate::__wit::hangar::app::persistence::Writer as WitWriter;
@@ -13,6 +13,10 @@ use crate::{
     Lifecycle, Membership, Message, MessageEdit, MessageRemoval, Messages, Model, Modifier,
     NewMessage, PreviewItem, Reaction, Record, Result, Room, RoomChange, RoomKind, Settings, Text,
     User, Writer, parse,
+};
+use crate::{
+    Button, ButtonStyle, Choice, DatePicker, Element, InputElement, Interactions, OverflowMenu,
+    StaticSelect, TextInput, View, ViewKind,
 };
 
 /// Exports the WIT world for app type `A`.
@@ -142,6 +146,10 @@ fn to_block(b: Block) -> wit::Block {
             fields: fields.into_iter().map(to_text).collect(),
             accessory: accessory.map(|a| match a {
                 Accessory::Image(i) => wit::Accessory::Image(to_image(i)),
+                Accessory::Button(b) => wit::Accessory::Button(to_button(b)),
+                Accessory::StaticSelect(s) => wit::Accessory::StaticSelect(to_select(s)),
+                Accessory::Overflow(o) => wit::Accessory::Overflow(to_overflow(o)),
+                Accessory::DatePicker(d) => wit::Accessory::DatePicker(to_date(d)),
             }),
         }),
         BlockKind::Context(elements) => wit::BlockKind::Context(
@@ -158,6 +166,38 @@ fn to_block(b: Block) -> wit::Block {
             image: to_image(image),
             title,
         }),
+        BlockKind::Actions(elements) => wit::BlockKind::Actions(
+            elements
+                .into_iter()
+                .map(|e| match e {
+                    Element::Button(b) => wit::Element::Button(to_button(b)),
+                    Element::StaticSelect(s) => wit::Element::StaticSelect(to_select(s)),
+                    Element::Overflow(o) => wit::Element::Overflow(to_overflow(o)),
+                    Element::DatePicker(d) => wit::Element::DatePicker(to_date(d)),
+                })
+                .collect(),
+        ),
+        BlockKind::Input {
+            label,
+            element,
+            optional,
+            hint,
+        } => wit::BlockKind::Input(wit::InputBlock {
+            label,
+            element: match element {
+                InputElement::TextInput(t) => wit::InputElement::TextInput(wit::TextInput {
+                    action_id: t.action_id,
+                    placeholder: t.placeholder,
+                    initial: t.initial,
+                    multiline: t.multiline,
+                    max_length: t.max_length,
+                }),
+                InputElement::StaticSelect(s) => wit::InputElement::StaticSelect(to_select(s)),
+                InputElement::DatePicker(d) => wit::InputElement::DatePicker(to_date(d)),
+            },
+            optional,
+            hint,
+        }),
     };
     wit::Block {
         block_id: b.block_id,
@@ -172,6 +212,10 @@ fn from_block(b: wit::Block) -> Block {
             fields: s.fields.into_iter().map(from_text).collect(),
             accessory: s.accessory.map(|a| match a {
                 wit::Accessory::Image(i) => Accessory::Image(from_image(i)),
+                wit::Accessory::Button(b) => Accessory::Button(from_button(b)),
+                wit::Accessory::StaticSelect(s) => Accessory::StaticSelect(from_select(s)),
+                wit::Accessory::Overflow(o) => Accessory::Overflow(from_overflow(o)),
+                wit::Accessory::DatePicker(d) => Accessory::DatePicker(from_date(d)),
             }),
         },
         wit::BlockKind::Context(elements) => BlockKind::Context(
@@ -188,10 +232,142 @@ fn from_block(b: wit::Block) -> Block {
             image: from_image(i.image),
             title: i.title,
         },
+        wit::BlockKind::Actions(elements) => BlockKind::Actions(
+            elements
+                .into_iter()
+                .map(|e| match e {
+                    wit::Element::Button(b) => Element::Button(from_button(b)),
+                    wit::Element::StaticSelect(s) => Element::StaticSelect(from_select(s)),
+                    wit::Element::Overflow(o) => Element::Overflow(from_overflow(o)),
+                    wit::Element::DatePicker(d) => Element::DatePicker(from_date(d)),
+                })
+                .collect(),
+        ),
+        wit::BlockKind::Input(i) => BlockKind::Input {
+            label: i.label,
+            element: match i.element {
+                wit::InputElement::TextInput(t) => InputElement::TextInput(TextInput {
+                    action_id: t.action_id,
+                    placeholder: t.placeholder,
+                    initial: t.initial,
+                    multiline: t.multiline,
+                    max_length: t.max_length,
+                }),
+                wit::InputElement::StaticSelect(s) => InputElement::StaticSelect(from_select(s)),
+                wit::InputElement::DatePicker(d) => InputElement::DatePicker(from_date(d)),
+            },
+            optional: i.optional,
+            hint: i.hint,
+        },
     };
     Block {
         block_id: b.block_id,
         kind,
+    }
+}
+
+fn to_button(b: Button) -> wit::Button {
+    wit::Button {
+        action_id: b.action_id,
+        text: b.text,
+        value: b.value,
+        style: match b.style {
+            ButtonStyle::Normal => wit::ButtonStyle::Normal,
+            ButtonStyle::Primary => wit::ButtonStyle::Primary,
+            ButtonStyle::Danger => wit::ButtonStyle::Danger,
+        },
+    }
+}
+
+fn from_button(b: wit::Button) -> Button {
+    Button {
+        action_id: b.action_id,
+        text: b.text,
+        value: b.value,
+        style: match b.style {
+            wit::ButtonStyle::Normal => ButtonStyle::Normal,
+            wit::ButtonStyle::Primary => ButtonStyle::Primary,
+            wit::ButtonStyle::Danger => ButtonStyle::Danger,
+        },
+    }
+}
+
+fn to_choices(c: Vec<Choice>) -> Vec<wit::Choice> {
+    c.into_iter()
+        .map(|c| wit::Choice {
+            text: c.text,
+            value: c.value,
+        })
+        .collect()
+}
+
+fn from_choices(c: Vec<wit::Choice>) -> Vec<Choice> {
+    c.into_iter()
+        .map(|c| Choice {
+            text: c.text,
+            value: c.value,
+        })
+        .collect()
+}
+
+fn to_select(s: StaticSelect) -> wit::StaticSelect {
+    wit::StaticSelect {
+        action_id: s.action_id,
+        placeholder: s.placeholder,
+        choices: to_choices(s.choices),
+        initial: s.initial,
+    }
+}
+
+fn from_select(s: wit::StaticSelect) -> StaticSelect {
+    StaticSelect {
+        action_id: s.action_id,
+        placeholder: s.placeholder,
+        choices: from_choices(s.choices),
+        initial: s.initial,
+    }
+}
+
+fn to_overflow(o: OverflowMenu) -> wit::OverflowMenu {
+    wit::OverflowMenu {
+        action_id: o.action_id,
+        choices: to_choices(o.choices),
+    }
+}
+
+fn from_overflow(o: wit::OverflowMenu) -> OverflowMenu {
+    OverflowMenu {
+        action_id: o.action_id,
+        choices: from_choices(o.choices),
+    }
+}
+
+fn to_date(d: DatePicker) -> wit::DatePicker {
+    wit::DatePicker {
+        action_id: d.action_id,
+        placeholder: d.placeholder,
+        initial: d.initial,
+    }
+}
+
+fn from_date(d: wit::DatePicker) -> DatePicker {
+    DatePicker {
+        action_id: d.action_id,
+        placeholder: d.placeholder,
+        initial: d.initial,
+    }
+}
+
+pub(crate) fn to_wit_view(v: View) -> wit::View {
+    wit::View {
+        kind: match v.kind {
+            ViewKind::Modal => wit::ViewKind::Modal,
+            ViewKind::ContextualBar => wit::ViewKind::ContextualBar,
+        },
+        title: v.title,
+        blocks: v.blocks.into_iter().map(to_block).collect(),
+        submit: v.submit,
+        close: v.close,
     }
 }
 
@@ -334,6 +510,7 @@ fn command(c: commands::CommandContext) -> Command {
         room: c.room,
         sender: c.sender,
         thread: c.thread,
+        trigger: c.trigger,
     }
 }
 
@@ -570,5 +747,98 @@ impl<A: Jobs> jobs::Guest for Adapter<A> {
             attempt: job.attempt,
         });
         done(due.and_then(|job| A::run(&job, &Writer::__new(writer), &Modifier::__new(modifier))))
+    }
+}
+
+impl<A: Interactions> interactions::Guest for Adapter<A> {
+    fn execute_block_action(
+        a: interactions::BlockAction,
+        writer: &WitWriter,
+        modifier: &WitModifier,
+    ) -> Result<(), wit::Error> {
+        let action = crate::BlockAction {
+            trigger: a.trigger,
+            user: a.user,
+            room: a.room,
+            message: a.message,
+            view: a.view,
+            block_id: a.block_id,
+            action_id: a.action_id,
+            value: a.value,
+        };
+        done(A::block_action(
+            &action,
+            &Writer::__new(writer),
+            &Modifier::__new(modifier),
+        ))
+    }
+
+    fn execute_view_submit(
+        s: interactions::ViewSubmit,
+        writer: &WitWriter,
+        modifier: &WitModifier,
+    ) -> Result<Vec<interactions::FieldError>, wit::Error> {
+        let submit = crate::ViewSubmit {
+            trigger: s.trigger,
+            user: s.user,
+            view: s.view,
+            state: s
+                .state
+                .into_iter()
+                .map(|v| crate::InputValue {
+                    block_id: v.block_id,
+                    action_id: v.action_id,
+                    value: v.value,
+                })
+                .collect(),
+        };
+        let errors = done(A::view_submit(
+            &submit,
+            &Writer::__new(writer),
+            &Modifier::__new(modifier),
+        ))?;
+        Ok(errors
+            .into_iter()
+            .map(|e| interactions::FieldError {
+                block_id: e.block_id,
+                message: e.message,
+            })
+            .collect())
+    }
+
+    fn execute_view_closed(
+        c: interactions::ViewClosed,
+        writer: &WitWriter,
+        modifier: &WitModifier,
+    ) -> Result<(), wit::Error> {
+        let closed = crate::ViewClosed {
+            user: c.user,
+            view: c.view,
+        };
+        done(A::view_closed(
+            &closed,
+            &Writer::__new(writer),
+            &Modifier::__new(modifier),
+        ))
+    }
+
+    fn execute_action_button(
+        a: interactions::ActionButton,
+        writer: &WitWriter,
+        modifier: &WitModifier,
+    ) -> Result<(), wit::Error> {
+        let click = crate::ActionButton {
+            trigger: a.trigger,
+            user: a.user,
+            button: a.button,
+            room: a.room,
+            message: a.message,
+            thread: a.thread,
+        };
+        done(A::action_button(
+            &click,
+            &Writer::__new(writer),
+            &Modifier::__new(modifier),
+        ))
     }
 }

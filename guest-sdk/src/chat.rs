@@ -60,6 +60,14 @@ pub enum ContextElement {
 pub enum Accessory {
     /// An image.
     Image(Image),
+    /// A button.
+    Button(crate::Button),
+    /// A drop-down.
+    StaticSelect(crate::StaticSelect),
+    /// A "more" menu.
+    Overflow(crate::OverflowMenu),
+    /// A date picker.
+    DatePicker(crate::DatePicker),
 }
 
 /// A block: data the chat renders, in order.
@@ -105,6 +113,19 @@ pub enum BlockKind {
         image: Image,
         /// A title over it.
         title: Option<String>,
+    },
+    /// A row of interactive elements.
+    Actions(Vec<crate::Element>),
+    /// A labelled input (in views).
+    Input {
+        /// The label.
+        label: String,
+        /// The input.
+        element: crate::InputElement,
+        /// May be left empty.
+        optional: bool,
+        /// Small text under it.
+        hint: Option<String>,
     },
 }
 
@@ -157,10 +178,11 @@ impl Block {
         }
         self
     }
-    /// Set the accessory (sections only).
-    pub fn accessory(mut self, image: Image) -> Self {
+    /// Set the accessory: an image, button, select, menu or date picker
+    /// (sections only).
+    pub fn accessory(mut self, item: impl Into<Accessory>) -> Self {
         if let BlockKind::Section { accessory, .. } = &mut self.kind {
-            *accessory = Some(Accessory::Image(image));
+            *accessory = Some(item.into());
         }
         self
     }

@@ -65,6 +65,13 @@ handlers_marker!(
 );
 
 handlers_marker!(
+    __InteractionsHandlers,
+    "Interactions",
+    "the `Interactions` handlers of `{Self}` are not recorded",
+    "put `#[hangar_sdk::handlers]` on the `impl Interactions for {Self}` block: it records the handlers the block defines, the events the host will call"
+);
+
+handlers_marker!(
     __JobsHandlers,
     "Jobs",
     "the `Jobs` handlers of `{Self}` are not recorded",
@@ -72,7 +79,7 @@ handlers_marker!(
 );
 
 /// The handler lists of app `A`, in family order.
-pub const fn recorded<A>() -> [&'static [&'static str]; 7]
+pub const fn recorded<A>() -> [&'static [&'static str]; 8]
 where
     A: __LifecycleHandlers
         + __MessagesHandlers
@@ -80,7 +87,8 @@ where
         + __SettingsHandlers
         + __EventsHandlers
         + __EndpointsHandlers
-        + __JobsHandlers,
+        + __JobsHandlers
+        + __InteractionsHandlers,
 {
     [
         <A as __LifecycleHandlers>::IMPLEMENTED,
@@ -90,6 +98,7 @@ where
         <A as __EventsHandlers>::IMPLEMENTED,
         <A as __EndpointsHandlers>::IMPLEMENTED,
         <A as __JobsHandlers>::IMPLEMENTED,
+        <A as __InteractionsHandlers>::IMPLEMENTED,
     ]
 }
 
@@ -192,6 +201,7 @@ mod tests {
     crate::__default_impl!(Events, App, [Messages, Commands]);
     crate::__default_impl!(Endpoints, App, [Messages, Commands]);
     crate::__default_impl!(Jobs, App, [Messages, Commands]);
+    crate::__default_impl!(Interactions, App, [Messages, Commands]);
 
     /// Handles nothing.
     struct Idle;
@@ -202,11 +212,12 @@ mod tests {
     crate::__default_impl!(Events, Idle, []);
     crate::__default_impl!(Endpoints, Idle, []);
     crate::__default_impl!(Jobs, Idle, []);
+    crate::__default_impl!(Interactions, Idle, []);
 
     // The same computation `export_app!` does, at compile time.
-    const APP: [&[&str]; 7] = recorded::<App>();
+    const APP: [&[&str]; 8] = recorded::<App>();
     static APP_SECTION: [u8; section_len(&APP)] = section(&APP);
-    const IDLE: [&[&str]; 7] = recorded::<Idle>();
+    const IDLE: [&[&str]; 8] = recorded::<Idle>();
     static IDLE_SECTION: [u8; section_len(&IDLE)] = section(&IDLE);
 
     #[test]

@@ -89,20 +89,26 @@ mod exports;
 pub mod http;
 pub mod log;
 pub mod read;
+mod ui;
 
 pub use chat::{
     Accessory, Attachment, AttachmentField, Block, BlockKind, Content, ContextElement, Event,
     Image, Membership, Message, MessageEdit, MessageRemoval, NewMessage, Reaction, Room,
     RoomChange, RoomKind, Text, User,
 };
+pub use ui::{
+    ActionButton, BlockAction, Button, ButtonStyle, Choice, DatePicker, Element, FieldError,
+    InputElement, InputValue, OverflowMenu, StaticSelect, TextInput, View, ViewClosed, ViewKind,
+    ViewSubmit,
+};
 
 #[doc(hidden)]
 pub use adapter::Adapter as __Adapter;
 #[doc(hidden)]
 pub use exports::{
-    __CommandsHandlers, __EndpointsHandlers, __EventsHandlers, __JobsHandlers, __LifecycleHandlers,
-    __MessagesHandlers, __SettingsHandlers, recorded as __recorded, section as __exports_section,
-    section_len as __exports_len,
+    __CommandsHandlers, __EndpointsHandlers, __EventsHandlers, __InteractionsHandlers,
+    __JobsHandlers, __LifecycleHandlers, __MessagesHandlers, __SettingsHandlers,
+    recorded as __recorded, section as __exports_section, section_len as __exports_len,
 };
 pub use hangar_sdk_macros::handlers;
 
@@ -286,6 +292,8 @@ pub struct Command {
     pub sender: String,
     /// The thread it was typed in, if any.
     pub thread: Option<String>,
+    /// Hand to [`Modifier::open_view`] to answer with a modal.
+    pub trigger: String,
 }
 
 impl Command {
@@ -485,6 +493,25 @@ impl<'a> Modifier<'a> {
     /// Cancel every job of the app; how many (`scheduler`).
     pub fn cancel_all_jobs(&self) -> Result<u64> {
         Ok(self.inner.cancel_all_jobs()?)
+    }
+
+    /// Open a view (a modal or contextual bar) for the user whose command
+    /// or interaction handed this handler `trigger` (`ui.interact`);
+    /// returns the view's id. A trigger opens one view, in the handler it
+    /// was handed to only.
+    pub fn open_view(&self, trigger: &str, view: View) -> Result<String> {
+        Ok(self.inner.open_view(trigger, &adapter::to_wit_view(view))?)
+    }
+
+    /// Replace what one of the app's open views shows (`ui.interact`): a
+    /// submit handler that does this keeps the view open (a next step).
+    pub fn update_view(&self, id: &str, view: View) -> Result<()> {
+        Ok(self.inner.update_view(id, &adapter::to_wit_view(view))?)
+    }
+
+    /// Close one of the app's open views (`ui.interact`).
+    pub fn close_view(&self, id: &str) -> Result<()> {
+        Ok(self.inner.close_view(id)?)
     }
 }
 
@@ -827,6 +854,53 @@ pub trait Jobs: __JobsHandlers {
     }
 }
 
+/// Interactions (permission `ui.interact`): clicks and choices on the
+/// elements of the app's messages and views, views submitted and closed,
+/// and clicks on the action buttons the manifest declares
+/// (`action-buttons`, permission `ui.registerButtons`). Each is a handler:
+/// one transaction, effects after commit. The host checks each against
+/// what it showed before the app sees it.
+///
+/// ```ignore
+/// #[hangar_sdk::handlers]
+/// impl Interactions for Polls {
+///     fn block_action(action: &BlockAction, writer: &Writer, modifier: &Modifier) -> Result<()> {
+///         // action.message, action.action_id, action.value: record the vote, edit the message
+///         Ok(())
+///     }
+///     fn view_submit(submit: &ViewSubmit, writer: &Writer, modifier: &Modifier) -> Result<Vec<FieldError>> {
+///         if submit.value("question").trim().is_empty() {
+///             return Ok(vec![FieldError::new("question", "Ask something")]);
+///         }
+///         Ok(Vec::new()) // the view closes
+///     }
+/// }
+/// ```
+pub trait Interactions: __InteractionsHandlers {
+    /// A click or choice on an element of one of the app's messages or
+    /// views.
+    fn block_action(_action: &BlockAction, _writer: &Writer, _modifier: &Modifier) -> Result<()> {
+        Ok(())
+    }
+    /// One of the app's views submitted: return errors per input to keep
+    /// it open and show them; none closes it.
+    fn view_submit(
+        _submit: &ViewSubmit,
+        _writer: &Writer,
+        _modifier: &Modifier,
+    ) -> Result<Vec<FieldError>> {
+        Ok(Vec::new())
+    }
+    /// One of the app's views closed by its user.
+    fn view_closed(_closed: &ViewClosed, _writer: &Writer, _modifier: &Modifier) -> Result<()> {
+        Ok(())
+    }
+    /// One of the app's action buttons clicked.
+    fn action_button(_click: &ActionButton, _writer: &Writer, _modifier: &Modifier) -> Result<()> {
+        Ok(())
+    }
+}
+
 /// Parse JSON text into `T`, naming what was being read on failure.
 fn parse<T: DeserializeOwned>(what: &str, json: &str) -> Result<T> {
     serde_json::from_str(json).map_err(|e| Error::Data(format!("{what}: {e}")))
@@ -887,7 +961,8 @@ macro_rules! export_app {
         $crate::__default_impl!(Events, $app, [$($family),*]);
         $crate::__default_impl!(Endpoints, $app, [$($family),*]);
         $crate::__default_impl!(Jobs, $app, [$($family),*]);
-        const __HANGAR_HANDLERS: [&[&str]; 7] = $crate::__recorded::<$app>();
+        $crate::__default_impl!(Interactions, $app, [$($family),*]);
+        const __HANGAR_HANDLERS: [&[&str]; 8] = $crate::__recorded::<$app>();
         #[used]
         #[unsafe(link_section = "hangar:exports")]
         static __HANGAR_EXPORTS: [u8; $crate::__exports_len(&__HANGAR_HANDLERS)] =
@@ -937,6 +1012,11 @@ macro_rules! __default_impl {
             const IMPLEMENTED: &'static [&'static str] = &[];
         }
     };
+    (@none Interactions, $app:ty) => {
+        impl $crate::__InteractionsHandlers for $app {
+            const IMPLEMENTED: &'static [&'static str] = &[];
+        }
+    };
     ($trait:ident, $app:ty, []) => {
         impl $crate::$trait for $app {}
         $crate::__default_impl!(@none $trait, $app);
@@ -948,6 +1028,7 @@ macro_rules! __default_impl {
     (Events, $app:ty, [Events $(, $rest:ident)*]) => {};
     (Endpoints, $app:ty, [Endpoints $(, $rest:ident)*]) => {};
     (Jobs, $app:ty, [Jobs $(, $rest:ident)*]) => {};
+    (Interactions, $app:ty, [Interactions $(, $rest:ident)*]) => {};
     ($trait:ident, $app:ty, [$other:ident $(, $rest:ident)*]) => {
         $crate::__default_impl!($trait, $app, [$($rest),*]);
     };

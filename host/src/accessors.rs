@@ -5,7 +5,7 @@
 //! silent empty result. The per-version modules in `bindings` map these to
 //! their WIT types.
 
-use crate::bridge::{Content, Effect, Message, Room, RoomKind, User, bot_user_id};
+use crate::bridge::{Content, Effect, Message, Room, RoomKind, User, View, bot_user_id};
 use crate::manifest::{Manifest, Permission};
 use crate::outbound;
 use crate::policy::bounded;
@@ -743,5 +743,120 @@ impl CallState {
             .and_then(|()| self.own_job(None))
             .and_then(|()| Ok(self.txn.cancel_all_jobs()?));
         Ok(r)
+    }
+}
+
+impl CallState {
+    /// Open a view for the user whose interaction handed this call
+    /// `trigger`.
+    pub(crate) fn open_view(
+        &mut self,
+        trigger: String,
+        view: View,
+    ) -> wasmtime::Result<Outcome<String>> {
+        self.handler_only()?;
+        Ok(self.open_view_checked(trigger, view))
+    }
+
+    fn open_view_checked(&mut self, trigger: String, mut view: View) -> Outcome<String> {
+        self.check_size("trigger", &trigger)?;
+        let Some(t) = self.trigger.as_ref().filter(|t| t.id == trigger) else {
+            return Err(ImportError::Invalid(
+                "this trigger is not this call's: a trigger opens a view only in the handler it was handed to (a command, block action, view submit or action button), so a stored one is stale".into(),
+            ));
+        };
+        if t.used {
+            return Err(ImportError::Invalid(
+                "this call's trigger already opened a view; change that view with update-view"
+                    .into(),
+            ));
+        }
+        let user = t.user.clone();
+        let bytes = rich::check_view(&view, self.limits.max_argument_bytes)?;
+        view.id = format!("v-{}", new_record_id());
+        view.app = self.app.manifest.id.clone();
+        view.user = user;
+        let id = view.id.clone();
+        let app = view.app.clone();
+        self.queue(
+            Effect::OpenView {
+                app,
+                view,
+                update: false,
+            },
+            bytes,
+        )?;
+        if let Some(t) = self.trigger.as_mut() {
+            t.used = true;
+        }
+        Ok(id)
+    }
+
+    /// Replace what one of the app's open views shows.
+    pub(crate) fn update_view(&mut self, id: String, view: View) -> wasmtime::Result<Outcome<()>> {
+        self.handler_only()?;
+        Ok(self.update_view_checked(id, view))
+    }
+
+    fn update_view_checked(&mut self, id: String, mut view: View) -> Outcome<()> {
+        let current = self.own_view(&id)?;
+        let bytes = rich::check_view(&view, self.limits.max_argument_bytes)?;
+        view.id = current.id;
+        view.app = current.app;
+        view.user = current.user;
+        let app = view.app.clone();
+        self.queue(
+            Effect::OpenView {
+                app,
+                view,
+                update: true,
+            },
+            bytes,
+        )
+    }
+
+    /// Close one of the app's open views.
+    pub(crate) fn close_view(&mut self, id: String) -> wasmtime::Result<Outcome<()>> {
+        self.handler_only()?;
+        let current = match self.own_view(&id) {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        };
+        let bytes = id.len() + current.user.len();
+        Ok(self.queue(
+            Effect::CloseView {
+                app: current.app,
+                user: current.user,
+                id,
+            },
+            bytes,
+        ))
+    }
+
+    /// One of this app's open views: opened earlier in this call, or known
+    /// to the host and still open. Another app's view and an unknown id
+    /// look the same.
+    fn own_view(&mut self, id: &str) -> Outcome<View> {
+        self.check_size("view id", id)?;
+        let queued = self.effects.iter().rev().find_map(|e| match e {
+            Effect::OpenView { view, .. } if view.id == id => Some(view.clone()),
+            _ => None,
+        });
+        if let Some(v) = queued {
+            return Ok(v);
+        }
+        let found = match &self.views {
+            Some(registry) => registry
+                .open_view_by_id(id)
+                .map_err(|e| ImportError::Host(e.to_string()))?,
+            None => None,
+        };
+        match found {
+            Some(v) if v.app == self.app.manifest.id => Ok(v),
+            _ => Err(ImportError::NotFound(format!(
+                "no open view '{}' of this app",
+                id.chars().take(100).collect::<String>()
+            ))),
+        }
     }
 }

@@ -106,17 +106,263 @@ pub enum ContextElement {
     Image(Image),
 }
 
-/// What sits beside a section's text. Interactive elements (buttons,
-/// selects) are further cases.
+/// How a button looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ButtonStyle {
+    /// The usual look.
+    #[default]
+    Normal,
+    /// Stands out: the action the app expects.
+    Primary,
+    /// A destructive action.
+    Danger,
+}
+
+/// A button: a click is a block action carrying its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    /// Names the action to the app.
+    pub action_id: String,
+    /// The label.
+    pub text: String,
+    /// Sent with the click.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// How it looks.
+    #[serde(default)]
+    pub style: ButtonStyle,
+}
+
+/// One choice of a select or an overflow menu.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Choice {
+    /// What the user sees.
+    pub text: String,
+    /// What the app gets.
+    pub value: String,
+}
+
+/// A drop-down of choices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaticSelect {
+    /// Names the action to the app.
+    pub action_id: String,
+    /// Shown before a choice is made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placeholder: Option<String>,
+    /// The choices.
+    pub choices: Vec<Choice>,
+    /// The value chosen at first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial: Option<String>,
+}
+
+/// A "more" menu of choices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverflowMenu {
+    /// Names the action to the app.
+    pub action_id: String,
+    /// The choices.
+    pub choices: Vec<Choice>,
+}
+
+/// A date picker; its values are `YYYY-MM-DD`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatePicker {
+    /// Names the action to the app.
+    pub action_id: String,
+    /// Shown before a date is picked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placeholder: Option<String>,
+    /// The date picked at first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial: Option<String>,
+}
+
+/// A text input, in an input block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextInput {
+    /// Names the input in the view's state.
+    pub action_id: String,
+    /// Shown while it is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placeholder: Option<String>,
+    /// Its text at first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial: Option<String>,
+    /// Several lines.
+    #[serde(default)]
+    pub multiline: bool,
+    /// At most this many characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u32>,
+}
+
+/// What sits beside a section's text: an image or an interactive element.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Accessory {
     /// An image.
     Image(Image),
+    /// A button.
+    Button(Button),
+    /// A drop-down.
+    StaticSelect(StaticSelect),
+    /// A "more" menu.
+    Overflow(OverflowMenu),
+    /// A date picker.
+    DatePicker(DatePicker),
 }
 
-/// The kinds of block. Interactive blocks (actions, inputs) are further
-/// cases.
+/// An interactive element of an actions block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Element {
+    /// A button.
+    Button(Button),
+    /// A drop-down.
+    StaticSelect(StaticSelect),
+    /// A "more" menu.
+    Overflow(OverflowMenu),
+    /// A date picker.
+    DatePicker(DatePicker),
+}
+
+/// What an input block holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum InputElement {
+    /// Text, one line or several.
+    TextInput(TextInput),
+    /// A drop-down.
+    StaticSelect(StaticSelect),
+    /// A date picker.
+    DatePicker(DatePicker),
+}
+
+/// One interactive element found in blocks, with the block it is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interactive<'a> {
+    /// A button.
+    Button(&'a Button),
+    /// A drop-down.
+    StaticSelect(&'a StaticSelect),
+    /// A "more" menu.
+    Overflow(&'a OverflowMenu),
+    /// A date picker.
+    DatePicker(&'a DatePicker),
+    /// A text input.
+    TextInput(&'a TextInput),
+}
+
+impl<'a> Interactive<'a> {
+    /// Its action id.
+    pub fn action_id(self) -> &'a str {
+        match self {
+            Interactive::Button(b) => &b.action_id,
+            Interactive::StaticSelect(s) => &s.action_id,
+            Interactive::Overflow(o) => &o.action_id,
+            Interactive::DatePicker(d) => &d.action_id,
+            Interactive::TextInput(t) => &t.action_id,
+        }
+    }
+}
+
+/// Every interactive element of `blocks`, with its block's id and whether
+/// it sits in an input block (a view's state) or acts on its own.
+pub fn interactive(blocks: &[Block]) -> Vec<(Option<&str>, Interactive<'_>, bool)> {
+    let mut found = Vec::new();
+    for b in blocks {
+        let id = b.block_id.as_deref();
+        match &b.kind {
+            BlockKind::Section {
+                accessory: Some(a), ..
+            } => {
+                let e = match a {
+                    Accessory::Image(_) => continue,
+                    Accessory::Button(x) => Interactive::Button(x),
+                    Accessory::StaticSelect(x) => Interactive::StaticSelect(x),
+                    Accessory::Overflow(x) => Interactive::Overflow(x),
+                    Accessory::DatePicker(x) => Interactive::DatePicker(x),
+                };
+                found.push((id, e, false));
+            }
+            BlockKind::Actions { elements } => {
+                for e in elements {
+                    let e = match e {
+                        Element::Button(x) => Interactive::Button(x),
+                        Element::StaticSelect(x) => Interactive::StaticSelect(x),
+                        Element::Overflow(x) => Interactive::Overflow(x),
+                        Element::DatePicker(x) => Interactive::DatePicker(x),
+                    };
+                    found.push((id, e, false));
+                }
+            }
+            BlockKind::Input(input) => {
+                let e = match &input.element {
+                    InputElement::TextInput(x) => Interactive::TextInput(x),
+                    InputElement::StaticSelect(x) => Interactive::StaticSelect(x),
+                    InputElement::DatePicker(x) => Interactive::DatePicker(x),
+                };
+                found.push((id, e, true));
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// An input block: a labelled input whose value is part of a view's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputBlock {
+    /// The label over it.
+    pub label: String,
+    /// The input.
+    pub element: InputElement,
+    /// May be left empty.
+    #[serde(default)]
+    pub optional: bool,
+    /// Small text under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// What kind of surface a view is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ViewKind {
+    /// A dialog over the chat.
+    #[default]
+    Modal,
+    /// A panel beside the room.
+    ContextualBar,
+}
+
+/// A surface an app shows one user: a modal or a contextual bar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct View {
+    /// Its id, chosen by the host when it opens.
+    pub id: String,
+    /// The app that opened it.
+    pub app: String,
+    /// Who sees it.
+    pub user: String,
+    /// Modal or contextual bar.
+    pub kind: ViewKind,
+    /// The title.
+    pub title: String,
+    /// What it shows; input blocks make its state.
+    pub blocks: Vec<Block>,
+    /// The submit button's label (no button when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submit: Option<String>,
+    /// The close button's label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close: Option<String>,
+}
+
+/// The kinds of block.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum BlockKind {
@@ -147,6 +393,13 @@ pub enum BlockKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         title: Option<String>,
     },
+    /// A row of interactive elements.
+    Actions {
+        /// Its buttons, selects, menus and date pickers.
+        elements: Vec<Element>,
+    },
+    /// A labelled input (in a view).
+    Input(InputBlock),
 }
 
 /// One block of a rich message: data to render.
@@ -477,6 +730,25 @@ pub enum Effect {
         /// Text.
         text: String,
     },
+    /// Show a view (a modal or contextual bar) to its user, or replace
+    /// the one open under its id.
+    OpenView {
+        /// The app that opens it.
+        app: String,
+        /// The view, with id, app and user set.
+        view: View,
+        /// True when it replaces an open view.
+        update: bool,
+    },
+    /// Close a view.
+    CloseView {
+        /// The app that closes it.
+        app: String,
+        /// Whose view.
+        user: String,
+        /// The view.
+        id: String,
+    },
     /// Create a room (or a direct room) under the id the host chose.
     CreateRoom {
         /// The app that creates it.
@@ -537,5 +809,13 @@ pub trait Bridge: Send + Sync + 'static {
     /// A server setting's value.
     fn server_setting(&self, _id: &str) -> Result<Option<serde_json::Value>, String> {
         unsupported("server settings")
+    }
+    /// Whether `user` is a member of `room`: interactions with a room's
+    /// messages need it. The default looks through [`Bridge::room_members`].
+    fn is_member(&self, room: &str, user: &str) -> Result<bool, String> {
+        Ok(self
+            .room_members(room, 100_000)?
+            .iter()
+            .any(|u| u.id == user))
     }
 }

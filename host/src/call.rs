@@ -40,6 +40,11 @@ pub(crate) struct CallEngine {
     pub(crate) journal: Arc<Journal>,
     pub(crate) registry: Arc<Registry>,
     pub(crate) stats: Arc<Stats>,
+    /// Per app: held from a handler's commit through the delivery of its
+    /// effects, so this process delivers them in commit order (the last
+    /// edit of a message is the last one committed).
+    pub(crate) deliveries:
+        std::sync::Mutex<std::collections::HashMap<String, Arc<std::sync::Mutex<()>>>>,
 }
 
 /// A call ready to run.
@@ -71,6 +76,23 @@ impl CallEngine {
         check: impl FnOnce(&C::Output) -> Result<(), String>,
     ) -> CallOutcome<C::Output> {
         let mut prepared = self.prepare(app, call.export(), Mode::Write);
+        let result = invoke(&mut prepared, app, true, |i, s| {
+            call.invoke(i, s, Accessors::new())
+        });
+        self.settle(app, call.export(), prepared, result, check)
+    }
+
+    /// [`CallEngine::handler_checked`] for an interaction or a command:
+    /// the call may open one view with `trigger`.
+    pub(crate) fn handler_triggered<C: HandlerCall>(
+        &self,
+        app: &LoadedApp,
+        call: &C,
+        trigger: Option<crate::interact::Trigger>,
+        check: impl FnOnce(&C::Output) -> Result<(), String>,
+    ) -> CallOutcome<C::Output> {
+        let mut prepared = self.prepare(app, call.export(), Mode::Write);
+        prepared.store.data_mut().trigger = trigger;
         let result = invoke(&mut prepared, app, true, |i, s| {
             call.invoke(i, s, Accessors::new())
         });
@@ -140,6 +162,7 @@ impl CallEngine {
             stderr.clone(),
         );
         state.operator_hosts = self.config.outbound_hosts.get(app.id()).cloned();
+        state.views = Some(self.registry.clone());
         let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|s| &mut s.limiter);
         let ticks = (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1;
@@ -191,6 +214,11 @@ impl CallEngine {
             })?;
             Ok(value)
         });
+        // Calls with effects commit and deliver one at a time per app.
+        let order = (!state.effects.is_empty()).then(|| self.delivery_lock(app.id()));
+        let in_order = order
+            .as_ref()
+            .map(|o| o.lock().unwrap_or_else(|p| p.into_inner()));
         let (value, effects) = match ended.and_then(|value| commit(state, value)) {
             Ok((value, effects)) => (Some(value), self.deliver(app, effects)),
             Err((kind, message, error_kind)) => {
@@ -201,6 +229,7 @@ impl CallEngine {
                 (None, Vec::new())
             }
         };
+        drop(in_order);
         report.duration_us = start.elapsed().as_micros() as u64;
         self.record(app, export, &report);
         CallOutcome {
@@ -295,9 +324,35 @@ impl CallEngine {
         );
     }
 
+    /// The lock that keeps app `id`'s deliveries in commit order.
+    fn delivery_lock(&self, id: &str) -> Arc<std::sync::Mutex<()>> {
+        let mut locks = self.deliveries.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(lock) = locks.get(id) {
+            return lock.clone();
+        }
+        let lock = Arc::new(std::sync::Mutex::new(()));
+        locks.insert(id.to_string(), lock.clone());
+        lock
+    }
+
     fn deliver(&self, app: &LoadedApp, effects: Vec<Effect>) -> Vec<Effect> {
         let mut delivered = Vec::with_capacity(effects.len());
         for effect in effects {
+            // The host keeps what views are open (interactions are checked
+            // against it) before the chat shows them.
+            let kept = match &effect {
+                Effect::OpenView { view, .. } => self.registry.open_view(view),
+                Effect::CloseView { id, .. } => self.registry.close_view(id).map(|_| ()),
+                _ => Ok(()),
+            };
+            if let Err(e) = kept {
+                self.journal.host(
+                    app.id(),
+                    "error",
+                    format!("recording a view failed, so it is not shown: {e}"),
+                );
+                continue;
+            }
             match self.bridge.deliver(&effect) {
                 Ok(()) => delivered.push(effect),
                 Err(e) => self.journal.host(

@@ -192,6 +192,7 @@ impl HostConfig {
             EventClass::Settings,
             EventClass::Http,
             EventClass::Job,
+            EventClass::Interaction,
         ];
         let deadlines: serde_json::Map<String, serde_json::Value> = classes
             .iter()

@@ -29,6 +29,11 @@ pub enum Error {
     /// The caller passed something unacceptable.
     #[error("{0}")]
     InvalidInput(String),
+    /// An interaction that does not match what the host showed: an
+    /// unknown or closed view, another app's or user's, an element that
+    /// is not there, a value that is not one of its choices. No app saw it.
+    #[error("interaction refused: {0}")]
+    Refused(String),
     /// A persistence or registry operation failed.
     #[error("storage error{}: {cause}", context.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
     Storage {

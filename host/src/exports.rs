@@ -40,6 +40,10 @@ pub(crate) enum Export {
     CheckPostEvent,
     HandleRequest,
     RunJob,
+    BlockAction,
+    ViewSubmit,
+    ViewClosed,
+    ActionButton,
     /// `execute-pre-event-prevent` for one kind of event.
     PreEvent(EventKind),
     /// `execute-post-event` for one kind of event.
@@ -50,7 +54,7 @@ pub(crate) enum Export {
 const COUNT: usize = FIXED + PREVENTABLE.len() + EventKind::ALL.len();
 
 /// How many exports have no event kind.
-const FIXED: usize = 20;
+const FIXED: usize = 24;
 
 /// The kinds of event apps may prevent, in `EventKind` order.
 const PREVENTABLE: [EventKind; 6] = [
@@ -87,6 +91,10 @@ impl Export {
             Export::CheckPostEvent,
             Export::HandleRequest,
             Export::RunJob,
+            Export::BlockAction,
+            Export::ViewSubmit,
+            Export::ViewClosed,
+            Export::ActionButton,
         ];
         let mut i = 0;
         while i < fixed.len() {
@@ -132,6 +140,10 @@ impl Export {
             Export::CheckPostEvent => 17,
             Export::HandleRequest => 18,
             Export::RunJob => 19,
+            Export::BlockAction => 20,
+            Export::ViewSubmit => 21,
+            Export::ViewClosed => 22,
+            Export::ActionButton => 23,
             Export::PreEvent(kind) => {
                 FIXED
                     + PREVENTABLE
@@ -168,6 +180,10 @@ impl Export {
             Export::CheckPostEvent => "check-post-event",
             Export::HandleRequest => "handle-request",
             Export::RunJob => "run-job",
+            Export::BlockAction => "execute-block-action",
+            Export::ViewSubmit => "execute-view-submit",
+            Export::ViewClosed => "execute-view-closed",
+            Export::ActionButton => "execute-action-button",
             Export::PreEvent(k) => HANDLER_NAMES[Export::PreEvent(k).index() - FIXED],
             Export::PostEvent(k) => HANDLER_NAMES[Export::PostEvent(k).index() - FIXED],
         }
@@ -203,6 +219,10 @@ impl Export {
             Export::OnPreSettingUpdate | Export::OnSettingUpdated => EventClass::Settings,
             Export::HandleRequest => EventClass::Http,
             Export::RunJob => EventClass::Job,
+            Export::BlockAction
+            | Export::ViewSubmit
+            | Export::ViewClosed
+            | Export::ActionButton => EventClass::Interaction,
         }
     }
 
@@ -229,6 +249,10 @@ impl Export {
             Export::CheckPostEvent => Event::CheckPostEvent,
             Export::HandleRequest => Event::HttpRequest,
             Export::RunJob => Event::Job,
+            Export::BlockAction => Event::BlockAction,
+            Export::ViewSubmit => Event::ViewSubmit,
+            Export::ViewClosed => Event::ViewClosed,
+            Export::ActionButton => Event::ActionButton,
             Export::PreEvent(k) => Event::Pre(k),
             Export::PostEvent(k) => Event::Post(k),
         })
@@ -310,6 +334,39 @@ call!(CheckPreEvent<'a>(&'a EventArg), CheckPreEvent, bool);
 call!(CheckPostEvent<'a>(&'a EventArg), CheckPostEvent, bool);
 call!(HandleRequest<'a>(&'a HttpRequest), HandleRequest, HttpResponse);
 call!(RunJob<'a>(&'a ClaimedJob), RunJob, ());
+call!(BlockActionCall<'a>(&'a crate::interact::BlockAction), BlockAction, ());
+call!(ViewSubmitCall<'a>(&'a crate::interact::ViewSubmit), ViewSubmit, Vec<crate::interact::FieldError>);
+call!(ViewClosedCall<'a>(&'a crate::interact::ViewClosed), ViewClosed, ());
+call!(ActionButtonCall<'a>(&'a crate::interact::ActionButton), ActionButton, ());
+
+impl HandlerCall for BlockActionCall<'_> {
+    fn invoke(&self, i: &Instance, s: &mut Store<CallState>, a: Accessors) -> Returned<()> {
+        i.block_action(s, self.0, a)
+    }
+}
+
+impl HandlerCall for ViewSubmitCall<'_> {
+    fn invoke(
+        &self,
+        i: &Instance,
+        s: &mut Store<CallState>,
+        a: Accessors,
+    ) -> Returned<Vec<crate::interact::FieldError>> {
+        i.view_submit(s, self.0, a)
+    }
+}
+
+impl HandlerCall for ViewClosedCall<'_> {
+    fn invoke(&self, i: &Instance, s: &mut Store<CallState>, a: Accessors) -> Returned<()> {
+        i.view_closed(s, self.0, a)
+    }
+}
+
+impl HandlerCall for ActionButtonCall<'_> {
+    fn invoke(&self, i: &Instance, s: &mut Store<CallState>, a: Accessors) -> Returned<()> {
+        i.action_button(s, self.0, a)
+    }
+}
 
 impl HandlerCall for RunJob<'_> {
     fn invoke(&self, i: &Instance, s: &mut Store<CallState>, a: Accessors) -> Returned<()> {

@@ -13,8 +13,10 @@ use crate::config::HostConfig;
 use crate::endpoint::{EndpointOutcome, HttpRequest, HttpResponse};
 use crate::engine::Runtime;
 use crate::error::{Error, Result};
+use crate::interact::{Interaction, InteractionReport};
 use crate::journal::Journal;
 use crate::lifecycle::Lifecycle;
+use crate::manifest::ActionButtonSpec;
 use crate::package::Package;
 use crate::pipeline;
 use crate::pipeline::command::Typed;
@@ -109,6 +111,7 @@ impl Host {
             journal: journal.clone(),
             registry: registry.clone(),
             stats: stats.clone(),
+            deliveries: Default::default(),
         });
         let workers = Workers::new(config.workers)
             .map_err(|e| Error::io("starting the dispatch worker threads", e))?;
@@ -425,6 +428,37 @@ impl Host {
         check_event(event, s.config.max_argument_bytes)?;
         let set = s.apps.current()?;
         Ok(pipeline::event::post(&s.calls, &set, &s.workers, event))
+    }
+
+    /// Handle an interaction a chat client reports: checked against what
+    /// the host showed (a forged or stale one is [`Error::Refused`] and no
+    /// app sees it), then one handler of the app that showed it, with a
+    /// trigger that can open a view. A submit may come back with errors
+    /// per input (the view stays open) or with `closed`.
+    pub fn interact(&self, interaction: &Interaction) -> Result<InteractionReport> {
+        let s = &self.inner;
+        let set = s.apps.current()?;
+        pipeline::interact::run(&s.calls, &set, interaction)
+    }
+
+    /// The action buttons of the enabled apps, for a chat to show: `(app,
+    /// button)`, in install order.
+    pub fn action_buttons(&self) -> Result<Vec<(String, ActionButtonSpec)>> {
+        let set = self.inner.apps.current()?;
+        Ok(set
+            .handling(crate::exports::Export::ActionButton)
+            .iter()
+            .filter(|a| {
+                a.manifest
+                    .grants(crate::manifest::Permission::UiRegisterButtons)
+            })
+            .flat_map(|a| {
+                a.manifest
+                    .action_buttons
+                    .iter()
+                    .map(|b| (a.id().to_string(), b.clone()))
+            })
+            .collect())
     }
 
     /// The most recent `limit` log lines of an app, oldest first.

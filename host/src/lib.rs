@@ -63,6 +63,7 @@ mod engine;
 mod error;
 mod exports;
 mod host;
+mod interact;
 mod journal;
 mod lifecycle;
 mod manifest;
@@ -89,8 +90,10 @@ pub mod testkit;
 
 pub use apps::CHECK_INTERVAL as REGISTRY_CHECK_INTERVAL;
 pub use bridge::{
-    Accessory, Attachment, AttachmentField, Block, BlockKind, Bridge, ChatEvent, Content,
-    ContextElement, Effect, EventKind, Image, Message, Room, RoomKind, Text, User, bot_user_id,
+    Accessory, Attachment, AttachmentField, Block, BlockKind, Bridge, Button, ButtonStyle,
+    ChatEvent, Choice, Content, ContextElement, DatePicker, Effect, Element, EventKind, Image,
+    InputBlock, InputElement, Interactive, Message, OverflowMenu, Room, RoomKind, StaticSelect,
+    Text, TextInput, User, View, ViewKind, bot_user_id, interactive,
 };
 pub use build::{Built as BuiltApp, TARGET as GUEST_TARGET, build_app};
 pub use builder::HostBuilder;
@@ -100,9 +103,11 @@ pub use endpoint::{EndpointOutcome, HttpRequest, HttpResponse};
 pub use engine::InstanceLimits;
 pub use error::{Error, Result};
 pub use host::Host;
+pub use interact::{FieldError, InputValue, Interaction, InteractionReport};
 pub use manifest::{
-    API_VERSION, CommandSpec, EndpointAuth, EndpointSpec, Event, Manifest, Permission,
-    ProcessorSpec, SUPPORTED_API_VERSIONS, SettingSpec, SettingType, StartupJob, validate_app_id,
+    API_VERSION, ActionButtonSpec, ButtonContext, CommandSpec, EndpointAuth, EndpointSpec, Event,
+    Manifest, Permission, ProcessorSpec, SUPPORTED_API_VERSIONS, SettingSpec, SettingType,
+    StartupJob, validate_app_id,
 };
 pub use package::Package;
 pub use pipeline::jobs::{JobOutcome, JobRun};

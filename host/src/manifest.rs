@@ -61,6 +61,34 @@ pub struct Manifest {
     /// The job processors it provides (permission `scheduler`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub processors: Vec<ProcessorSpec>,
+    /// Buttons the chat shows on messages, rooms and the message box
+    /// (permission `ui.registerButtons`); a click is an interaction.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub action_buttons: Vec<ActionButtonSpec>,
+}
+
+/// Where an action button shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ButtonContext {
+    /// In each message's menu.
+    MessageAction,
+    /// In the room's header.
+    RoomAction,
+    /// Beside the message box.
+    MessageBoxAction,
+}
+
+/// An action button an app declares.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ActionButtonSpec {
+    /// Its id, handed to the app with each click.
+    pub id: String,
+    /// The label.
+    pub label: String,
+    /// Where it shows.
+    pub context: ButtonContext,
 }
 
 /// A job processor an app provides.
@@ -186,6 +214,12 @@ pub enum Permission {
     /// Schedule and run jobs.
     #[serde(rename = "scheduler")]
     Scheduler,
+    /// Handle interactions and open views (modals, contextual bars).
+    #[serde(rename = "ui.interact")]
+    UiInteract,
+    /// Declare action buttons.
+    #[serde(rename = "ui.registerButtons")]
+    UiRegisterButtons,
 }
 
 impl Permission {
@@ -206,6 +240,8 @@ impl Permission {
             Permission::Networking => "networking",
             Permission::Api => "api",
             Permission::Scheduler => "scheduler",
+            Permission::UiInteract => "ui.interact",
+            Permission::UiRegisterButtons => "ui.registerButtons",
         }
     }
 }
@@ -243,6 +279,14 @@ pub enum Event {
     HttpRequest,
     /// `run-job`: its scheduled jobs (API 0.2).
     Job,
+    /// `execute-block-action`: clicks and choices on its blocks (API 0.2).
+    BlockAction,
+    /// `execute-view-submit`: its views submitted (API 0.2).
+    ViewSubmit,
+    /// `execute-view-closed`: its views closed (API 0.2).
+    ViewClosed,
+    /// `execute-action-button`: its action buttons clicked (API 0.2).
+    ActionButton,
     /// Prevent a chat event of this kind before it takes effect.
     Pre(EventKind),
     /// After a chat event of this kind.
@@ -267,6 +311,10 @@ impl Event {
             Event::CheckPostEvent,
             Event::HttpRequest,
             Event::Job,
+            Event::BlockAction,
+            Event::ViewSubmit,
+            Event::ViewClosed,
+            Event::ActionButton,
         ];
         all.extend(
             EventKind::ALL
@@ -308,6 +356,9 @@ impl Event {
             | Event::CheckPostEvent => None,
             Event::HttpRequest => Some(Permission::Api),
             Event::Job => Some(Permission::Scheduler),
+            Event::BlockAction | Event::ViewSubmit | Event::ViewClosed | Event::ActionButton => {
+                Some(Permission::UiInteract)
+            }
         }
     }
 
@@ -329,6 +380,10 @@ impl Event {
             Event::CheckPostEvent => "check-post-event",
             Event::HttpRequest => "http-request",
             Event::Job => "job",
+            Event::BlockAction => "block-action",
+            Event::ViewSubmit => "view-submit",
+            Event::ViewClosed => "view-closed",
+            Event::ActionButton => "action-button",
             Event::Pre(k) => match k {
                 K::MessageUpdated => "pre-message-updated-prevent",
                 K::MessageDeleted => "pre-message-deleted-prevent",
@@ -703,6 +758,43 @@ impl Manifest {
             return bad(
                 "permissions",
                 "an app with processors must ask for \"scheduler\"".into(),
+            );
+        }
+        check_count("action-buttons", self.action_buttons.len(), 16)?;
+        for (i, b) in self.action_buttons.iter().enumerate() {
+            if b.id.is_empty()
+                || b.id.len() > 64
+                || !b
+                    .id
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
+            {
+                return bad(
+                    &format!("action-buttons[{i}].id"),
+                    format!(
+                        "'{}' must be 1 to 64 letters, digits, '-', '_' or '.'",
+                        b.id
+                    ),
+                );
+            }
+            if self.action_buttons[..i].iter().any(|o| o.id == b.id) {
+                return bad(
+                    &format!("action-buttons[{i}].id"),
+                    format!("'{}' is declared twice", b.id),
+                );
+            }
+            if b.label.trim().is_empty() {
+                return bad(
+                    &format!("action-buttons[{i}].label"),
+                    "a button needs a label".into(),
+                );
+            }
+            check_text(&format!("action-buttons[{i}].label"), &b.label, 64)?;
+        }
+        if !self.action_buttons.is_empty() && !self.grants(Permission::UiRegisterButtons) {
+            return bad(
+                "permissions",
+                "an app with action-buttons must ask for \"ui.registerButtons\"".into(),
             );
         }
         check_count("allowed-hosts", self.allowed_hosts.len(), 32)?;

@@ -37,6 +37,9 @@ pub enum EventClass {
     Http,
     /// Scheduled job runs.
     Job,
+    /// Block actions, view submits and closes, action buttons: a person
+    /// waits on each.
+    Interaction,
 }
 
 /// Per-class call deadlines.
@@ -57,6 +60,8 @@ pub struct Deadlines {
     pub http: Duration,
     /// Scheduled job runs.
     pub job: Duration,
+    /// Interactions (a person waits for the view or the updated message).
+    pub interaction: Duration,
 }
 
 impl Default for Deadlines {
@@ -69,6 +74,7 @@ impl Default for Deadlines {
             settings: Duration::from_secs(1),
             http: Duration::from_secs(10),
             job: Duration::from_secs(10),
+            interaction: Duration::from_secs(3),
         }
     }
 }
@@ -84,6 +90,7 @@ impl EventClass {
             EventClass::Settings => "settings",
             EventClass::Http => "http",
             EventClass::Job => "job",
+            EventClass::Interaction => "interaction",
         }
     }
 
@@ -97,6 +104,7 @@ impl EventClass {
             "settings" => EventClass::Settings,
             "http" => EventClass::Http,
             "job" => EventClass::Job,
+            "interaction" => EventClass::Interaction,
             _ => return None,
         })
     }
@@ -113,6 +121,7 @@ impl Deadlines {
             EventClass::Settings => self.settings = deadline,
             EventClass::Http => self.http = deadline,
             EventClass::Job => self.job = deadline,
+            EventClass::Interaction => self.interaction = deadline,
         }
     }
 
@@ -126,6 +135,7 @@ impl Deadlines {
             EventClass::Settings => self.settings,
             EventClass::Http => self.http,
             EventClass::Job => self.job,
+            EventClass::Interaction => self.interaction,
         }
     }
 }

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::bridge::{
-    Attachment, Block, Bridge, Content, Effect, Message, Room, RoomKind, User, bot_user_id,
+    Attachment, Block, Bridge, Content, Effect, Message, Room, RoomKind, User, View, bot_user_id,
 };
 use crate::error::{Error, Result};
 use crate::registry::now_ms;
@@ -80,7 +80,25 @@ const SCHEMA: &str = "
         message TEXT NOT NULL, user TEXT NOT NULL, reaction TEXT NOT NULL,
         PRIMARY KEY (message, reaction, user));
     CREATE TABLE IF NOT EXISTS server_settings (id TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS views (
+        id TEXT PRIMARY KEY, user TEXT NOT NULL, view TEXT NOT NULL, opened_at INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS changes (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
+    INSERT OR IGNORE INTO changes (id, seq) VALUES (1, 0);
 ";
+
+/// Tables whose every write bumps the change counter (by trigger, so a
+/// write from any process is seen by every page watching it).
+const WATCHED: [&str; 6] = [
+    "rooms",
+    "users",
+    "messages",
+    "members",
+    "reactions",
+    "views",
+];
+
+/// Open views kept per user; older ones are dropped.
+const VIEWS_PER_USER: usize = 20;
 
 /// Columns added after the first release of `chat.db`: added in place to
 /// an older file.
@@ -145,6 +163,14 @@ impl RefChat {
                     conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column}"))?;
                 }
             }
+            for table in WATCHED {
+                for op in ["INSERT", "UPDATE", "DELETE"] {
+                    conn.execute_batch(&format!(
+                        "CREATE TRIGGER IF NOT EXISTS changes_{table}_{op} AFTER {op} ON {table}
+                         BEGIN UPDATE changes SET seq = seq + 1 WHERE id = 1; END;"
+                    ))?;
+                }
+            }
             conn.execute_batch(
                 "CREATE UNIQUE INDEX IF NOT EXISTS rooms_direct ON rooms(direct_key);
                  CREATE INDEX IF NOT EXISTS messages_room ON messages(room, seq);
@@ -159,6 +185,46 @@ impl RefChat {
         Ok(RefChat {
             conn: Mutex::new(conn),
         })
+    }
+
+    /// A counter that grows with every change to rooms, users, messages,
+    /// members, reactions and views, made by any process: watch it to
+    /// know when to look again.
+    pub fn change_seq(&self) -> Result<i64> {
+        Ok(self
+            .conn()
+            .query_row("SELECT seq FROM changes WHERE id = 1", [], |r| r.get(0))?)
+    }
+
+    /// The views open for `user`, oldest first.
+    pub fn views(&self, user: &str) -> Result<Vec<View>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached("SELECT view FROM views WHERE user = ?1 ORDER BY opened_at, id")?;
+        let rows = stmt
+            .query_map([user], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows
+            .iter()
+            .filter_map(|j| serde_json::from_str(j).ok())
+            .collect())
+    }
+
+    /// Show (or replace) a view; a user keeps at most a few open.
+    fn show_view(&self, view: &View) -> rusqlite::Result<()> {
+        let json = serde_json::to_string(view).unwrap_or_default();
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO views (id, user, view, opened_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE SET view = excluded.view",
+            rusqlite::params![view.id, view.user, json, now_ms() as i64],
+        )?;
+        conn.execute(
+            "DELETE FROM views WHERE user = ?1 AND id NOT IN
+             (SELECT id FROM views WHERE user = ?1 ORDER BY opened_at DESC, id DESC LIMIT ?2)",
+            rusqlite::params![view.user, VIEWS_PER_USER as i64],
+        )?;
+        Ok(())
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -567,6 +633,12 @@ impl Bridge for RefChat {
                 .delete_message(id)
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
+            Effect::OpenView { view, .. } => self.show_view(view).map_err(text_err),
+            Effect::CloseView { id, .. } => self
+                .conn()
+                .execute("DELETE FROM views WHERE id = ?1", [id])
+                .map(|_| ())
+                .map_err(text_err),
             Effect::CreateRoom { room, members, .. } => {
                 match self.create_room(room, members).map_err(|e| e.to_string())? {
                     true => Ok(()),
@@ -582,6 +654,13 @@ impl Bridge for RefChat {
                 }
             }
         }
+    }
+
+    fn is_member(&self, room: &str, user: &str) -> Result<bool, String> {
+        self.conn()
+            .prepare_cached("SELECT 1 FROM members WHERE room = ?1 AND user = ?2")
+            .and_then(|mut s| s.exists([room, user]))
+            .map_err(text_err)
     }
 
     fn room_by_name(&self, name: &str) -> Result<Option<Room>, String> {

@@ -89,6 +89,10 @@ pub struct LogEntry {
     pub message: String,
 }
 
+/// How long a view is remembered: one opened longer ago than this is
+/// stale and refused (a week).
+pub(crate) const VIEW_LIFETIME_MS: i64 = 7 * 24 * 3600 * 1000;
+
 /// Log lines kept per app; older ones are deleted.
 pub const LOG_RETENTION: u64 = 5_000;
 /// Log lines older than this are deleted.
@@ -156,6 +160,10 @@ CREATE TABLE IF NOT EXISTS faults (
 );
 CREATE INDEX IF NOT EXISTS faults_by_app ON faults(app, time);
 CREATE TABLE IF NOT EXISTS endpoint_secrets (app TEXT PRIMARY KEY, secret TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS views (
+    id TEXT PRIMARY KEY, app TEXT NOT NULL, user TEXT NOT NULL, view TEXT NOT NULL,
+    opened_at INTEGER NOT NULL, closed_at INTEGER
+);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('version', 0), ('next-seq', 1);
 ";
@@ -385,8 +393,50 @@ impl Registry {
             c.execute("DELETE FROM stats WHERE app = ?1", [app])?;
             c.execute("DELETE FROM faults WHERE app = ?1", [app])?;
             c.execute("DELETE FROM endpoint_secrets WHERE app = ?1", [app])?;
+            c.execute("DELETE FROM views WHERE app = ?1", [app])?;
             before_commit()
         })
+    }
+
+    /// Record a view an app opened (after its handler committed); views
+    /// older than [`VIEW_LIFETIME_MS`] are forgotten, so the table stays
+    /// bounded by what was opened lately.
+    pub(crate) fn open_view(&self, view: &crate::bridge::View) -> Result<()> {
+        let json = serde_json::to_string(view).unwrap_or_default();
+        let now = now_ms() as i64;
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM views WHERE opened_at < ?1",
+                [now - VIEW_LIFETIME_MS],
+            )?;
+            c.execute(
+                "INSERT INTO views (id, app, user, view, opened_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (id) DO UPDATE SET view = excluded.view WHERE closed_at IS NULL",
+                rusqlite::params![view.id, view.app, view.user, json, now],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// A view, if it is known and still open.
+    pub(crate) fn open_view_by_id(&self, id: &str) -> Result<Option<crate::bridge::View>> {
+        let json: Option<String> = self.with(|c| {
+            c.prepare_cached("SELECT view FROM views WHERE id = ?1 AND closed_at IS NULL")?
+                .query_row([id], |r| r.get(0))
+                .optional()
+        })?;
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+    }
+
+    /// Close a view; true if it was open (of two closes, one wins).
+    pub(crate) fn close_view(&self, id: &str) -> Result<bool> {
+        let n = self.with(|c| {
+            c.execute(
+                "UPDATE views SET closed_at = ?2 WHERE id = ?1 AND closed_at IS NULL",
+                rusqlite::params![id, now_ms() as i64],
+            )
+        })?;
+        Ok(n == 1)
     }
 
     /// App `app`'s endpoint secret, if it has one yet.

@@ -4,7 +4,10 @@
 //! that are `https:` or `http:` only (a chat renders them; `javascript:`
 //! must never reach a page).
 
-use crate::bridge::{Accessory, Attachment, Block, BlockKind, Content, ContextElement, Image};
+use crate::bridge::{
+    Accessory, Attachment, Block, BlockKind, Choice, Content, ContextElement, Image, Interactive,
+    View, interactive,
+};
 
 /// Most blocks in one message.
 pub(crate) const MAX_BLOCKS: usize = 50;
@@ -14,6 +17,8 @@ pub(crate) const MAX_ATTACHMENTS: usize = 20;
 pub(crate) const MAX_FIELDS: usize = 25;
 /// Longest alias, block id or colour.
 pub(crate) const MAX_SHORT: usize = 256;
+/// Most choices of a select or menu.
+pub(crate) const MAX_CHOICES: usize = 100;
 
 /// Why rich content was refused.
 #[derive(Debug)]
@@ -65,6 +70,7 @@ pub(crate) fn check(
         url("avatar", avatar).map_err(Refusal::Invalid)?;
     }
     content.blocks.iter().try_for_each(block)?;
+    elements(&content.blocks)?;
     content.attachments.iter().try_for_each(attachment)?;
     // Empty parts cost nothing, so a plain text may use the whole limit.
     let json = |empty: bool, v: &dyn erased::Json| if empty { 0 } else { v.len() };
@@ -134,17 +140,10 @@ fn block(b: &Block) -> Result<(), Refusal> {
     if let Some(id) = &b.block_id {
         short("block-id", id)?;
     }
-    match &b.kind {
-        BlockKind::Section {
-            fields: f,
-            accessory,
-            ..
-        } => {
+    let kind: Result<(), Refusal> = match &b.kind {
+        BlockKind::Section { fields: f, .. } => {
             fields("a section", f.len())?;
-            match accessory {
-                Some(Accessory::Image(i)) => image("a section's image", i),
-                None => Ok(()),
-            }
+            Ok(())
         }
         BlockKind::Context { elements } => {
             fields("a context block", elements.len())?;
@@ -155,7 +154,115 @@ fn block(b: &Block) -> Result<(), Refusal> {
         }
         BlockKind::Divider => Ok(()),
         BlockKind::Image { image: i, .. } => image("an image block", i),
+        BlockKind::Actions { elements } => {
+            fields("an actions block", elements.len())?;
+            Ok(())
+        }
+        BlockKind::Input(input) => {
+            short("an input's label", &input.label)?;
+            if b.block_id.as_deref().is_none_or(str::is_empty) {
+                return Err(Refusal::Invalid(format!(
+                    "the input block '{}' needs a block-id: a view's state names each input by its block and action ids",
+                    input.label.chars().take(40).collect::<String>()
+                )));
+            }
+            Ok(())
+        }
+    };
+    kind?;
+    if let BlockKind::Section {
+        accessory: Some(Accessory::Image(i)),
+        ..
+    } = &b.kind
+    {
+        image("a section's image", i)?;
     }
+    Ok(())
+}
+
+/// Every interactive element: an action id, choices within bounds and
+/// unique values, dates that are dates; no two elements with the same
+/// block and action ids (an interaction names exactly one).
+fn elements(blocks: &[Block]) -> Result<(), Refusal> {
+    let found = interactive(blocks);
+    for (i, (block_id, e, _)) in found.iter().enumerate() {
+        let action = e.action_id();
+        if action.is_empty() {
+            return Err(Refusal::Invalid(
+                "an interactive element needs an action-id".into(),
+            ));
+        }
+        short("an action-id", action)?;
+        let choices: &[Choice] = match e {
+            Interactive::StaticSelect(s) => &s.choices,
+            Interactive::Overflow(o) => &o.choices,
+            _ => &[],
+        };
+        if choices.len() > MAX_CHOICES {
+            return Err(Refusal::TooLarge(format!(
+                "'{action}' has {} choices; at most {MAX_CHOICES} are allowed",
+                choices.len()
+            )));
+        }
+        for (k, c) in choices.iter().enumerate() {
+            short("a choice's value", &c.value)?;
+            if choices[..k].iter().any(|o| o.value == c.value) {
+                return Err(Refusal::Invalid(format!(
+                    "'{action}' has the choice value '{}' twice",
+                    c.value.chars().take(40).collect::<String>()
+                )));
+            }
+        }
+        if let Interactive::DatePicker(d) = e
+            && let Some(day) = &d.initial
+            && !is_date(day)
+        {
+            return Err(Refusal::Invalid(format!(
+                "'{action}' starts at '{}', which is not a YYYY-MM-DD date",
+                day.chars().take(40).collect::<String>()
+            )));
+        }
+        if found[..i]
+            .iter()
+            .any(|(b, o, _)| *b == *block_id && o.action_id() == action)
+        {
+            return Err(Refusal::Invalid(format!(
+                "two elements have the action-id '{action}' in the same block; give them different ids"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A `YYYY-MM-DD` calendar date.
+pub(crate) fn is_date(value: &str) -> bool {
+    value.len() == 10 && chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok()
+}
+
+/// Check a view an app opens or updates; returns its size.
+pub(crate) fn check_view(view: &View, max_bytes: usize) -> Result<usize, Refusal> {
+    if view.title.trim().is_empty() {
+        return Err(Refusal::Invalid("a view needs a title".into()));
+    }
+    short("a view's title", &view.title)?;
+    for label in [&view.submit, &view.close].into_iter().flatten() {
+        short("a view's button label", label)?;
+    }
+    if view.blocks.len() > MAX_BLOCKS {
+        return Err(Refusal::TooLarge(format!(
+            "a view has {} blocks; at most {MAX_BLOCKS} are allowed",
+            view.blocks.len()
+        )));
+    }
+    view.blocks.iter().try_for_each(block)?;
+    elements(&view.blocks)?;
+    let bytes = serde_json::to_vec(&view.blocks).map_or(0, |v| v.len()) + view.title.len();
+    if bytes > max_bytes {
+        return Err(Refusal::TooLarge(format!(
+            "the view is {bytes} bytes, over the limit of {max_bytes} bytes"
+        )));
+    }
+    Ok(bytes)
 }
 
 fn attachment(a: &Attachment) -> Result<(), Refusal> {

@@ -87,6 +87,11 @@ pub(crate) struct CallState {
     /// held when it did (checked inside this call's transaction, so it
     /// still holds at commit).
     pub(crate) own_job_touched: bool,
+    /// In an interaction's (or command's) handler: the trigger a view may
+    /// be opened with.
+    pub(crate) trigger: Option<crate::interact::Trigger>,
+    /// Where open views are known, for update-view and close-view.
+    pub(crate) views: Option<Arc<crate::registry::Registry>>,
 }
 
 impl CallState {
@@ -136,6 +141,8 @@ impl CallState {
             requests: Vec::new(),
             running_job: None,
             own_job_touched: false,
+            trigger: None,
+            views: None,
         }
     }
 }

@@ -37,11 +37,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::bridge::{Effect, RoomKind};
+use crate::bridge::{Effect, Message, RoomKind, View};
 use crate::builder::HostBuilder;
 use crate::driver::{Done, Driver};
 use crate::endpoint::{EndpointOutcome, HttpRequest};
 use crate::host::Host;
+use crate::interact::{InputValue, Interaction, InteractionReport};
 use crate::package::Package;
 use crate::refchat::{RefChat, StoredMessage};
 use crate::report::{CommandReport, EventReport, SendReport};
@@ -280,6 +281,74 @@ impl TestChat {
     pub fn records(&self, app: &str) -> Vec<Record> {
         ok("reading records", self.host().records(app))
     }
+
+    /// Report an interaction as a chat client would; a refused one is an
+    /// `Err` (say, a forged value or another user's view).
+    pub fn interact(&self, interaction: &Interaction) -> crate::Result<InteractionReport> {
+        self.host().interact(interaction)
+    }
+
+    /// `user` clicks the button `action_id` of message `message` (the
+    /// first such button, or the one in block `block_id`).
+    pub fn click(
+        &self,
+        user: &str,
+        message: &str,
+        block_id: Option<&str>,
+        action_id: &str,
+    ) -> InteractionReport {
+        ok(
+            "clicking",
+            self.interact(&Interaction::BlockAction {
+                user: user.into(),
+                message: Some(message.into()),
+                view: None,
+                block_id: block_id.map(str::to_string),
+                action_id: action_id.into(),
+                value: None,
+            }),
+        )
+    }
+
+    /// `user` submits view `view` with these `(block id, value)` pairs
+    /// (each input's action id is looked up in the view).
+    pub fn submit(&self, user: &str, view: &View, values: &[(&str, &str)]) -> InteractionReport {
+        let state = crate::bridge::interactive(&view.blocks)
+            .into_iter()
+            .filter(|(_, _, input)| *input)
+            .filter_map(|(block, e, _)| {
+                let block = block?;
+                let value = values.iter().find(|(b, _)| *b == block)?.1;
+                Some(InputValue {
+                    block_id: block.to_string(),
+                    action_id: e.action_id().to_string(),
+                    value: value.to_string(),
+                })
+            })
+            .collect();
+        ok(
+            "submitting",
+            self.interact(&Interaction::ViewSubmit {
+                user: user.into(),
+                view: view.id.clone(),
+                state,
+            }),
+        )
+    }
+
+    /// The views open for `user`, oldest first.
+    pub fn views(&self, user: &str) -> Vec<View> {
+        ok("reading views", self.chat().views(user))
+    }
+
+    /// The message with id `id`, as stored now.
+    pub fn message(&self, id: &str) -> Message {
+        use crate::Bridge;
+        match self.chat().message(id) {
+            Ok(Some(m)) => m,
+            other => panic!("no message '{id}': {other:?}"),
+        }
+    }
 }
 
 impl Default for TestChat {
@@ -304,7 +373,10 @@ fn texts<'a>(effects: impl IntoIterator<Item = &'a Effect>) -> Vec<String> {
             Effect::SendMessage { message, .. } => Some(message.text.clone()),
             Effect::NotifyUser { text, .. } | Effect::NotifyRoom { text, .. } => Some(text.clone()),
             Effect::UpdateMessage { content, .. } => Some(content.text.clone()),
-            Effect::DeleteMessage { .. } | Effect::CreateRoom { .. } => None,
+            Effect::DeleteMessage { .. }
+            | Effect::CreateRoom { .. }
+            | Effect::OpenView { .. }
+            | Effect::CloseView { .. } => None,
         })
         .collect()
 }
@@ -346,6 +418,16 @@ impl Replies for EventReport {
     }
     fn assert_ok(&self) -> &Self {
         all_ok(&self.apps);
+        self
+    }
+}
+
+impl Replies for InteractionReport {
+    fn replies(&self) -> Vec<String> {
+        texts(&self.effects)
+    }
+    fn assert_ok(&self) -> &Self {
+        all_ok(self.report.iter());
         self
     }
 }

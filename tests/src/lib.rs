@@ -100,6 +100,8 @@ pub fn texts(effects: &[Effect]) -> Vec<String> {
             Effect::UpdateMessage { content, .. } => content.text.clone(),
             Effect::DeleteMessage { id, .. } => format!("(deleted {id})"),
             Effect::CreateRoom { room, .. } => format!("(created {})", room.id),
+            Effect::OpenView { view, .. } => format!("(view {})", view.title),
+            Effect::CloseView { id, .. } => format!("(closed {id})"),
         })
         .collect()
 }

@@ -97,6 +97,15 @@ const FAMILIES: &[(&str, &[(&str, &str)])] = &[
     ),
     ("Endpoints", &[("handle", "handle-request")]),
     ("Jobs", &[("run", "run-job")]),
+    (
+        "Interactions",
+        &[
+            ("block_action", "execute-block-action"),
+            ("view_submit", "execute-view-submit"),
+            ("view_closed", "execute-view-closed"),
+            ("action_button", "execute-action-button"),
+        ],
+    ),
 ];
 
 /// Records which handlers an `impl <Family> for <App>` block defines.
@@ -139,7 +148,7 @@ fn expand(args: &TokenStream2, item: &Item) -> syn::Result<TokenStream2> {
         return Err(syn::Error::new_spanned(
             item,
             "#[hangar_sdk::handlers] goes on an `impl <Family> for <App>` block, \
-             where <Family> is Lifecycle, Messages, Commands, Settings, Events, Endpoints or Jobs",
+             where <Family> is Lifecycle, Messages, Commands, Settings, Events, Endpoints, Jobs or Interactions",
         ));
     };
     let (family, methods) = family_of(block)?;
@@ -192,7 +201,7 @@ fn family_of(
                 path,
                 format!(
                     "`{name}` is not a Hangar event family: #[hangar_sdk::handlers] goes on an \
-                     impl of Lifecycle, Messages, Commands, Settings, Events, Endpoints or Jobs"
+                     impl of Lifecycle, Messages, Commands, Settings, Events, Endpoints, Jobs or Interactions"
                 ),
             )
         })

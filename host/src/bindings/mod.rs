@@ -190,6 +190,8 @@ pub(crate) struct CommandLine<'a> {
     pub(crate) room: &'a str,
     pub(crate) sender: &'a str,
     pub(crate) thread: Option<String>,
+    /// The trigger a handler may open a view with.
+    pub(crate) trigger: String,
 }
 
 impl CommandArg {
@@ -210,6 +212,7 @@ impl CommandArg {
                 room: line.room.to_string(),
                 sender: line.sender.to_string(),
                 thread: line.thread,
+                trigger: line.trigger,
             },
         }
     }
@@ -591,6 +594,72 @@ impl Instance {
                 .hangar_app_endpoints()
                 .call_handle_request(s, &v0_2::to_wit_request(r), a.writer, a.modifier)
                 .map(|r| r.map(v0_2::from_wit_response))),
+        }
+    }
+
+    pub(crate) fn block_action(
+        &self,
+        s: &mut Store<CallState>,
+        x: &crate::interact::BlockAction,
+        a: Accessors,
+    ) -> Returned<()> {
+        match self {
+            Instance::V0_1(_) => missing("execute-block-action"),
+            Instance::V0_2(i) => v2(i.hangar_app_interactions().call_execute_block_action(
+                s,
+                &v0_2::to_wit_block_action(x),
+                a.writer,
+                a.modifier,
+            )),
+        }
+    }
+
+    pub(crate) fn view_submit(
+        &self,
+        s: &mut Store<CallState>,
+        x: &crate::interact::ViewSubmit,
+        a: Accessors,
+    ) -> Returned<Vec<crate::interact::FieldError>> {
+        match self {
+            Instance::V0_1(_) => missing("execute-view-submit"),
+            Instance::V0_2(i) => v2(i
+                .hangar_app_interactions()
+                .call_execute_view_submit(s, &v0_2::to_wit_view_submit(x), a.writer, a.modifier)
+                .map(|r| r.map(v0_2::from_wit_field_errors))),
+        }
+    }
+
+    pub(crate) fn view_closed(
+        &self,
+        s: &mut Store<CallState>,
+        x: &crate::interact::ViewClosed,
+        a: Accessors,
+    ) -> Returned<()> {
+        match self {
+            Instance::V0_1(_) => missing("execute-view-closed"),
+            Instance::V0_2(i) => v2(i.hangar_app_interactions().call_execute_view_closed(
+                s,
+                &v0_2::to_wit_view_closed(x),
+                a.writer,
+                a.modifier,
+            )),
+        }
+    }
+
+    pub(crate) fn action_button(
+        &self,
+        s: &mut Store<CallState>,
+        x: &crate::interact::ActionButton,
+        a: Accessors,
+    ) -> Returned<()> {
+        match self {
+            Instance::V0_1(_) => missing("execute-action-button"),
+            Instance::V0_2(i) => v2(i.hangar_app_interactions().call_execute_action_button(
+                s,
+                &v0_2::to_wit_action_button(x),
+                a.writer,
+                a.modifier,
+            )),
         }
     }
 

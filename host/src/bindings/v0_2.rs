@@ -8,8 +8,9 @@ use wasmtime::component::{HasSelf, Linker, Resource};
 use super::{ModifierToken, WriterToken};
 use crate::accessors::{ImportError, Outgoing};
 use crate::bridge::{
-    Accessory, Attachment, AttachmentField, Block, BlockKind, ChatEvent, Content, ContextElement,
-    Image, Message, Room, RoomKind, Text, User,
+    Accessory, Attachment, AttachmentField, Block, BlockKind, Button, ButtonStyle, ChatEvent,
+    Choice, Content, ContextElement, DatePicker, Element, Image, InputBlock, InputElement, Message,
+    OverflowMenu, Room, RoomKind, StaticSelect, Text, TextInput, User, View, ViewKind,
 };
 use crate::manifest::Permission;
 use crate::report::ErrorKind;
@@ -32,6 +33,7 @@ mod generated {
 pub(crate) use generated::exports::hangar::app::commands::{CommandContext, PreviewItem};
 pub(crate) use generated::exports::hangar::app::endpoints as ep;
 pub(crate) use generated::exports::hangar::app::events as ev;
+pub(crate) use generated::exports::hangar::app::interactions as ia;
 pub(crate) use generated::exports::hangar::app::jobs as jb;
 pub(crate) use generated::hangar::app::types as wit;
 use generated::hangar::app::{http, log, modify, persistence, reader};
@@ -95,6 +97,10 @@ fn to_block(b: &Block) -> wit::Block {
             fields: fields.iter().map(to_text).collect(),
             accessory: accessory.as_ref().map(|a| match a {
                 Accessory::Image(i) => wit::Accessory::Image(to_image(i)),
+                Accessory::Button(b) => wit::Accessory::Button(to_button(b)),
+                Accessory::StaticSelect(s) => wit::Accessory::StaticSelect(to_select(s)),
+                Accessory::Overflow(o) => wit::Accessory::Overflow(to_overflow(o)),
+                Accessory::DatePicker(d) => wit::Accessory::DatePicker(to_date(d)),
             }),
         }),
         BlockKind::Context { elements } => wit::BlockKind::Context(
@@ -111,10 +117,83 @@ fn to_block(b: &Block) -> wit::Block {
             image: to_image(image),
             title: title.clone(),
         }),
+        BlockKind::Actions { elements } => wit::BlockKind::Actions(
+            elements
+                .iter()
+                .map(|e| match e {
+                    Element::Button(b) => wit::Element::Button(to_button(b)),
+                    Element::StaticSelect(s) => wit::Element::StaticSelect(to_select(s)),
+                    Element::Overflow(o) => wit::Element::Overflow(to_overflow(o)),
+                    Element::DatePicker(d) => wit::Element::DatePicker(to_date(d)),
+                })
+                .collect(),
+        ),
+        BlockKind::Input(i) => wit::BlockKind::Input(wit::InputBlock {
+            label: i.label.clone(),
+            element: match &i.element {
+                InputElement::TextInput(t) => wit::InputElement::TextInput(wit::TextInput {
+                    action_id: t.action_id.clone(),
+                    placeholder: t.placeholder.clone(),
+                    initial: t.initial.clone(),
+                    multiline: t.multiline,
+                    max_length: t.max_length,
+                }),
+                InputElement::StaticSelect(s) => wit::InputElement::StaticSelect(to_select(s)),
+                InputElement::DatePicker(d) => wit::InputElement::DatePicker(to_date(d)),
+            },
+            optional: i.optional,
+            hint: i.hint.clone(),
+        }),
     };
     wit::Block {
         block_id: b.block_id.clone(),
         kind,
+    }
+}
+
+fn to_button(b: &Button) -> wit::Button {
+    wit::Button {
+        action_id: b.action_id.clone(),
+        text: b.text.clone(),
+        value: b.value.clone(),
+        style: match b.style {
+            ButtonStyle::Normal => wit::ButtonStyle::Normal,
+            ButtonStyle::Primary => wit::ButtonStyle::Primary,
+            ButtonStyle::Danger => wit::ButtonStyle::Danger,
+        },
+    }
+}
+
+fn to_choices(c: &[Choice]) -> Vec<wit::Choice> {
+    c.iter()
+        .map(|c| wit::Choice {
+            text: c.text.clone(),
+            value: c.value.clone(),
+        })
+        .collect()
+}
+
+fn to_select(s: &StaticSelect) -> wit::StaticSelect {
+    wit::StaticSelect {
+        action_id: s.action_id.clone(),
+        placeholder: s.placeholder.clone(),
+        choices: to_choices(&s.choices),
+        initial: s.initial.clone(),
+    }
+}
+
+fn to_overflow(o: &OverflowMenu) -> wit::OverflowMenu {
+    wit::OverflowMenu {
+        action_id: o.action_id.clone(),
+        choices: to_choices(&o.choices),
+    }
+}
+
+fn to_date(d: &DatePicker) -> wit::DatePicker {
+    wit::DatePicker {
+        action_id: d.action_id.clone(),
+        placeholder: d.placeholder.clone(),
+        initial: d.initial.clone(),
     }
 }
 
@@ -257,6 +336,10 @@ fn from_block(b: wit::Block) -> Block {
             fields: s.fields.into_iter().map(from_text).collect(),
             accessory: s.accessory.map(|a| match a {
                 wit::Accessory::Image(i) => Accessory::Image(from_image(i)),
+                wit::Accessory::Button(b) => Accessory::Button(from_button(b)),
+                wit::Accessory::StaticSelect(s) => Accessory::StaticSelect(from_select(s)),
+                wit::Accessory::Overflow(o) => Accessory::Overflow(from_overflow(o)),
+                wit::Accessory::DatePicker(d) => Accessory::DatePicker(from_date(d)),
             }),
         },
         wit::BlockKind::Context(elements) => BlockKind::Context {
@@ -273,10 +356,100 @@ fn from_block(b: wit::Block) -> Block {
             image: from_image(i.image),
             title: i.title,
         },
+        wit::BlockKind::Actions(elements) => BlockKind::Actions {
+            elements: elements
+                .into_iter()
+                .map(|e| match e {
+                    wit::Element::Button(b) => Element::Button(from_button(b)),
+                    wit::Element::StaticSelect(s) => Element::StaticSelect(from_select(s)),
+                    wit::Element::Overflow(o) => Element::Overflow(from_overflow(o)),
+                    wit::Element::DatePicker(d) => Element::DatePicker(from_date(d)),
+                })
+                .collect(),
+        },
+        wit::BlockKind::Input(i) => BlockKind::Input(InputBlock {
+            label: i.label,
+            element: match i.element {
+                wit::InputElement::TextInput(t) => InputElement::TextInput(TextInput {
+                    action_id: t.action_id,
+                    placeholder: t.placeholder,
+                    initial: t.initial,
+                    multiline: t.multiline,
+                    max_length: t.max_length,
+                }),
+                wit::InputElement::StaticSelect(s) => InputElement::StaticSelect(from_select(s)),
+                wit::InputElement::DatePicker(d) => InputElement::DatePicker(from_date(d)),
+            },
+            optional: i.optional,
+            hint: i.hint,
+        }),
     };
     Block {
         block_id: b.block_id,
         kind,
+    }
+}
+
+fn from_button(b: wit::Button) -> Button {
+    Button {
+        action_id: b.action_id,
+        text: b.text,
+        value: b.value,
+        style: match b.style {
+            wit::ButtonStyle::Normal => ButtonStyle::Normal,
+            wit::ButtonStyle::Primary => ButtonStyle::Primary,
+            wit::ButtonStyle::Danger => ButtonStyle::Danger,
+        },
+    }
+}
+
+fn from_choices(c: Vec<wit::Choice>) -> Vec<Choice> {
+    c.into_iter()
+        .map(|c| Choice {
+            text: c.text,
+            value: c.value,
+        })
+        .collect()
+}
+
+fn from_select(s: wit::StaticSelect) -> StaticSelect {
+    StaticSelect {
+        action_id: s.action_id,
+        placeholder: s.placeholder,
+        choices: from_choices(s.choices),
+        initial: s.initial,
+    }
+}
+
+fn from_overflow(o: wit::OverflowMenu) -> OverflowMenu {
+    OverflowMenu {
+        action_id: o.action_id,
+        choices: from_choices(o.choices),
+    }
+}
+
+fn from_date(d: wit::DatePicker) -> DatePicker {
+    DatePicker {
+        action_id: d.action_id,
+        placeholder: d.placeholder,
+        initial: d.initial,
+    }
+}
+
+/// A view an app opens or updates; the host sets its id, app and user.
+fn from_view(v: wit::View) -> View {
+    View {
+        id: String::new(),
+        app: String::new(),
+        user: String::new(),
+        kind: match v.kind {
+            wit::ViewKind::Modal => ViewKind::Modal,
+            wit::ViewKind::ContextualBar => ViewKind::ContextualBar,
+        },
+        title: v.title,
+        blocks: v.blocks.into_iter().map(from_block).collect(),
+        submit: v.submit,
+        close: v.close,
     }
 }
 
@@ -538,6 +711,37 @@ impl modify::HostModifier for CallState {
         out(CallState::cancel_all_jobs(self)?, |v| v)
     }
 
+    fn open_view(
+        &mut self,
+        _m: Resource<ModifierToken>,
+        trigger: String,
+        view: wit::View,
+    ) -> HostResult<String> {
+        if let Err(e) = self.modifier_call(Permission::UiInteract)? {
+            return out(Err(e), |v: String| v);
+        }
+        out(CallState::open_view(self, trigger, from_view(view))?, |v| v)
+    }
+
+    fn update_view(
+        &mut self,
+        _m: Resource<ModifierToken>,
+        id: String,
+        view: wit::View,
+    ) -> HostResult<()> {
+        if let Err(e) = self.modifier_call(Permission::UiInteract)? {
+            return out(Err(e), |v: ()| v);
+        }
+        out(CallState::update_view(self, id, from_view(view))?, |v| v)
+    }
+
+    fn close_view(&mut self, _m: Resource<ModifierToken>, id: String) -> HostResult<()> {
+        if let Err(e) = self.modifier_call(Permission::UiInteract)? {
+            return out(Err(e), |v: ()| v);
+        }
+        out(CallState::close_view(self, id)?, |v| v)
+    }
+
     fn drop(&mut self, _rep: Resource<ModifierToken>) -> wasmtime::Result<()> {
         Ok(())
     }
@@ -591,4 +795,66 @@ pub(crate) fn to_wit_job(j: &crate::storage::ClaimedJob) -> jb::Job {
         due: j.due,
         attempt: j.attempts,
     }
+}
+
+/// A block action as this version's export argument.
+pub(crate) fn to_wit_block_action(a: &crate::interact::BlockAction) -> ia::BlockAction {
+    ia::BlockAction {
+        trigger: a.trigger.clone(),
+        user: a.user.clone(),
+        room: a.room.clone(),
+        message: a.message.clone(),
+        view: a.view.clone(),
+        block_id: a.block_id.clone(),
+        action_id: a.action_id.clone(),
+        value: a.value.clone(),
+    }
+}
+
+/// A view submit as this version's export argument.
+pub(crate) fn to_wit_view_submit(v: &crate::interact::ViewSubmit) -> ia::ViewSubmit {
+    ia::ViewSubmit {
+        trigger: v.trigger.clone(),
+        user: v.user.clone(),
+        view: v.view.clone(),
+        state: v
+            .state
+            .iter()
+            .map(|i| ia::InputValue {
+                block_id: i.block_id.clone(),
+                action_id: i.action_id.clone(),
+                value: i.value.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// A view close as this version's export argument.
+pub(crate) fn to_wit_view_closed(v: &crate::interact::ViewClosed) -> ia::ViewClosed {
+    ia::ViewClosed {
+        user: v.user.clone(),
+        view: v.view.clone(),
+    }
+}
+
+/// An action button click as this version's export argument.
+pub(crate) fn to_wit_action_button(a: &crate::interact::ActionButton) -> ia::ActionButton {
+    ia::ActionButton {
+        trigger: a.trigger.clone(),
+        user: a.user.clone(),
+        button: a.button.clone(),
+        room: a.room.clone(),
+        message: a.message.clone(),
+        thread: a.thread.clone(),
+    }
+}
+
+/// Field errors a view submit returned.
+pub(crate) fn from_wit_field_errors(e: Vec<ia::FieldError>) -> Vec<crate::interact::FieldError> {
+    e.into_iter()
+        .map(|e| crate::interact::FieldError {
+            block_id: e.block_id,
+            message: e.message,
+        })
+        .collect()
 }

@@ -69,6 +69,7 @@ fn target(
         room,
         sender,
         thread: thread.map(str::to_string),
+        trigger: crate::interact::Trigger::new(sender).id,
     });
     Ok((app, arg))
 }
@@ -85,7 +86,12 @@ pub(crate) struct Typed<'a> {
 /// Run a slash command line such as `/karma bob`.
 pub(crate) fn run(calls: &CallEngine, set: &AppSet, at: &Typed<'_>) -> Result<CommandReport> {
     let (app, arg) = target(calls, set, at)?;
-    let out = calls.handler(&app, &ExecuteCommand(&arg));
+    let trigger = crate::interact::Trigger {
+        id: arg.v0_2.trigger.clone(),
+        user: at.sender.to_string(),
+        used: false,
+    };
+    let out = calls.handler_triggered(&app, &ExecuteCommand(&arg), Some(trigger), |_| Ok(()));
     Ok(CommandReport {
         app: app.id().to_string(),
         command: arg.command().to_string(),

@@ -15,6 +15,7 @@ use crate::workers::Workers;
 pub(crate) mod command;
 pub(crate) mod event;
 pub(crate) mod http;
+pub(crate) mod interact;
 pub(crate) mod jobs;
 pub(crate) mod message;
 

@@ -37,6 +37,7 @@ mod develop;
 mod new;
 mod serve;
 mod settings;
+mod web;
 
 /// Hangar: a plugin host for chat servers, running sandboxed WebAssembly apps.
 #[derive(Debug, Parser)]
@@ -374,6 +375,18 @@ pub(crate) fn describe(effect: &Effect) -> String {
             format!("[{app} edited {id}] {}", content.text)
         }
         Effect::DeleteMessage { app, id } => format!("[{app} deleted {id}]"),
+        Effect::OpenView { app, view, update } => format!(
+            "[{app} {} {} '{}' for @{} ({}; `hangar serve` shows it in the web chat)]",
+            if *update { "updated" } else { "opened" },
+            match view.kind {
+                hangar_host::ViewKind::Modal => "modal",
+                hangar_host::ViewKind::ContextualBar => "contextual bar",
+            },
+            view.title,
+            view.user,
+            view.id
+        ),
+        Effect::CloseView { app, user, id } => format!("[{app} closed view {id} of @{user}]"),
         Effect::CreateRoom { app, room, members } => format!(
             "[{app} created {} #{} ({}) with {}]",
             room.kind.name(),

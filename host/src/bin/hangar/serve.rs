@@ -1,7 +1,8 @@
 //! `hangar serve`: the long-running host over the data dir, a small
 //! composition of services on one axum router: health and readiness, the
-//! reference chat's HTTP API (send, command, a room's messages), and the
-//! apps' endpoints under `/apps/<id>/...`. Dispatch runs on tokio's
+//! reference chat's HTTP API (send, command, a room's messages), the web
+//! chat and operator page (`web`), and the apps' endpoints under
+//! `/apps/<id>/...`. Dispatch runs on tokio's
 //! blocking pool (the host is synchronous); installs, updates and setting
 //! changes made meanwhile (by the CLI or another `serve`) are picked up at
 //! the next dispatch, as everywhere. A thread runs due jobs (the
@@ -53,16 +54,25 @@ pub fn serve(dir: &Path, addr: &str, public: bool) -> Result<()> {
         driver: Arc::new(Driver::new(host, chat)),
         max_body,
     };
+    let token = crate::web::operator_token(dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let runner = jobs_runner(service.driver.clone(), stop.clone());
-    let served = runtime.block_on(run(service, addr));
+    let (tx, changes) = tokio::sync::watch::channel(crate::web::Changes::default());
+    let web = crate::web::Web {
+        driver: service.driver.clone(),
+        token: Arc::new(token),
+        changes,
+    };
+    let watcher = crate::web::watch_changes(service.driver.clone(), tx, stop.clone());
+    let served = runtime.block_on(run(service, web, addr, stop.clone()));
     // Stop claiming jobs; a run in progress finishes (within its deadline).
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = runner.join();
+    let _ = watcher.join();
     served
 }
 
@@ -106,7 +116,12 @@ fn jobs_runner(
     })
 }
 
-async fn run(service: Service, addr: &str) -> Result<()> {
+async fn run(
+    service: Service,
+    web: crate::web::Web,
+    addr: &str,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening on {addr} (is another server using it?)"))?;
@@ -120,13 +135,22 @@ async fn run(service: Service, addr: &str) -> Result<()> {
         .route("/apps/{app}", any(endpoint_root))
         .route("/apps/{app}/", any(endpoint_root))
         .route("/apps/{app}/{*path}", any(endpoint))
-        .layer(axum::middleware::from_fn(log))
-        .with_state(service);
+        .with_state(service)
+        .merge(crate::web::routes(web.clone()))
+        .layer(axum::middleware::from_fn(log));
     // The address goes to stdout, so a script (or test) started with
     // port 0 can read where it landed.
     out!("listening on http://{local}");
+    out!(
+        "web chat: http://{local}/  operator page: http://{local}/operator#token={}",
+        web.token
+    );
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
+        .with_graceful_shutdown(async move {
+            shutdown().await;
+            // Live streams end, so they do not hold the shutdown open.
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
         .await
         .context("serving")?;
     eprintln!(
@@ -193,17 +217,30 @@ async fn ready(State(s): State<Service>) -> Response {
     }
 }
 
-fn json(status: StatusCode, value: &impl serde::Serialize) -> Response {
+pub(crate) fn json(status: StatusCode, value: &impl serde::Serialize) -> Response {
     let body = serde_json::to_vec(value).unwrap_or_default();
     (status, [("content-type", "application/json")], body).into_response()
 }
 
-fn error(status: StatusCode, why: &str) -> Response {
+pub(crate) fn error(status: StatusCode, why: &str) -> Response {
     json(status, &serde_json::json!({"error": why}))
 }
 
+/// A JSON body of the shape `expected`, or a 400 saying so.
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    expected: &str,
+) -> std::result::Result<T, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            &format!("expected {expected}: {e}"),
+        )
+    })
+}
+
 /// Run `f` on the blocking pool; a host error is a 400 saying why.
-async fn blocking<T: serde::Serialize + Send + 'static>(
+pub(crate) async fn blocking<T: serde::Serialize + Send + 'static>(
     f: impl FnOnce() -> hangar_host::Result<T> + Send + 'static,
 ) -> Response {
     match tokio::task::spawn_blocking(f).await {
@@ -266,9 +303,11 @@ async fn command(State(s): State<Service>, body: axum::body::Bytes) -> Response 
 #[derive(Deserialize)]
 struct Limit {
     limit: Option<usize>,
+    /// Only what this user sees (others' private notifications left out).
+    user: Option<String>,
 }
 
-/// `GET /api/rooms/<room>/messages?limit=50`.
+/// `GET /api/rooms/<room>/messages?limit=50[&user=alice]`.
 async fn messages(
     State(s): State<Service>,
     UrlPath(room): UrlPath<String>,
@@ -276,7 +315,14 @@ async fn messages(
 ) -> Response {
     let d = s.driver.clone();
     let limit = q.limit.unwrap_or(50).min(1000);
-    blocking(move || d.chat().history(&room, limit)).await
+    blocking(move || {
+        let mut history = d.chat().history(&room, limit)?;
+        if let Some(user) = &q.user {
+            history.retain(|m| m.visible_to.as_ref().is_none_or(|v| v == user));
+        }
+        Ok(history)
+    })
+    .await
 }
 
 async fn endpoint_root(
