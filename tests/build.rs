@@ -68,6 +68,7 @@ fn main() {
                 "standup",
                 "webhook",
                 "reminder",
+                "poll",
             ][..],
         ),
         (
@@ -82,6 +83,7 @@ fn main() {
                 "bench",
                 "surface",
                 "ticker",
+                "panel",
             ][..],
         ),
     ] {

@@ -183,6 +183,11 @@ impl DatePicker {
         self.initial = Some(day.into());
         self
     }
+    /// Text shown before a date is picked.
+    pub fn placeholder(mut self, text: impl Into<String>) -> Self {
+        self.placeholder = Some(text.into());
+        self
+    }
 }
 
 /// A text input, in an input block.

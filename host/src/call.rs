@@ -342,16 +342,21 @@ impl CallEngine {
             // against it) before the chat shows them.
             let kept = match &effect {
                 Effect::OpenView { view, .. } => self.registry.open_view(view),
-                Effect::CloseView { id, .. } => self.registry.close_view(id).map(|_| ()),
-                _ => Ok(()),
+                Effect::CloseView { id, .. } => self.registry.close_view(id).map(|_| true),
+                _ => Ok(true),
             };
-            if let Err(e) = kept {
-                self.journal.host(
-                    app.id(),
-                    "error",
-                    format!("recording a view failed, so it is not shown: {e}"),
-                );
-                continue;
+            match kept {
+                Ok(true) => {}
+                // An update of a view its user closed meanwhile: not shown.
+                Ok(false) => continue,
+                Err(e) => {
+                    self.journal.host(
+                        app.id(),
+                        "error",
+                        format!("recording a view failed, so it is not shown: {e}"),
+                    );
+                    continue;
+                }
             }
             match self.bridge.deliver(&effect) {
                 Ok(()) => delivered.push(effect),

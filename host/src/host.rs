@@ -448,10 +448,6 @@ impl Host {
         Ok(set
             .handling(crate::exports::Export::ActionButton)
             .iter()
-            .filter(|a| {
-                a.manifest
-                    .grants(crate::manifest::Permission::UiRegisterButtons)
-            })
             .flat_map(|a| {
                 a.manifest
                     .action_buttons

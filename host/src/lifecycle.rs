@@ -301,10 +301,22 @@ impl Lifecycle {
         // The journal may still hold lines about the app: write them first,
         // so the removal below deletes them too.
         self.journal.flush();
+        let views = self.registry.open_views_of(id).unwrap_or_default();
         // Commit the removal first, then delete the files under the
         // registry lock: a crash in between leaves only files no entry
         // points at, which the next sweep removes.
         self.registry.remove(id, || Ok(()))?;
+        // Its views leave the chat with it.
+        for (view, user) in views {
+            let _ = self
+                .calls
+                .bridge
+                .deliver(&crate::bridge::Effect::CloseView {
+                    app: id.to_string(),
+                    user,
+                    id: view,
+                });
+        }
         self.apps.reload()?;
         self.apps.forget(id);
         self.registry.sweep(self.apps.apps_dir())?;

@@ -276,6 +276,16 @@ fn check_handlers(manifest: &Manifest, handlers: &[Export]) -> Result<()> {
             "events: the app implements {what}, so it would never run; implement both"
         )));
     }
+    if has(Export::ActionButton) == manifest.action_buttons.is_empty() {
+        return bad(
+            "action-buttons",
+            if manifest.action_buttons.is_empty() {
+                "the app implements Interactions::action_button but declares no action-buttons, so it would never run; add {\"id\", \"label\", \"context\"} to \"action-buttons\""
+            } else {
+                "the manifest declares action-buttons but the app does not implement Interactions::action_button; implement it in its #[hangar_sdk::handlers] impl"
+            },
+        );
+    }
     if has(Export::RunJob) == manifest.processors.is_empty() {
         return bad(
             "processors",

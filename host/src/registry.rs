@@ -401,7 +401,9 @@ impl Registry {
     /// Record a view an app opened (after its handler committed); views
     /// older than [`VIEW_LIFETIME_MS`] are forgotten, so the table stays
     /// bounded by what was opened lately.
-    pub(crate) fn open_view(&self, view: &crate::bridge::View) -> Result<()> {
+    /// False when it is an update of a view that closed meanwhile (the
+    /// update is then not shown).
+    pub(crate) fn open_view(&self, view: &crate::bridge::View) -> Result<bool> {
         let json = serde_json::to_string(view).unwrap_or_default();
         let now = now_ms() as i64;
         self.with(|c| {
@@ -409,21 +411,35 @@ impl Registry {
                 "DELETE FROM views WHERE opened_at < ?1",
                 [now - VIEW_LIFETIME_MS],
             )?;
-            c.execute(
+            let n = c.execute(
                 "INSERT INTO views (id, app, user, view, opened_at) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (id) DO UPDATE SET view = excluded.view WHERE closed_at IS NULL",
                 rusqlite::params![view.id, view.app, view.user, json, now],
             )?;
-            Ok(())
+            Ok(n == 1)
+        })
+    }
+
+    /// The ids and users of app `app`'s open views.
+    pub(crate) fn open_views_of(&self, app: &str) -> Result<Vec<(String, String)>> {
+        self.with(|c| {
+            c.prepare_cached("SELECT id, user FROM views WHERE app = ?1 AND closed_at IS NULL")?
+                .query_map([app], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
         })
     }
 
     /// A view, if it is known and still open.
     pub(crate) fn open_view_by_id(&self, id: &str) -> Result<Option<crate::bridge::View>> {
         let json: Option<String> = self.with(|c| {
-            c.prepare_cached("SELECT view FROM views WHERE id = ?1 AND closed_at IS NULL")?
-                .query_row([id], |r| r.get(0))
-                .optional()
+            c.prepare_cached(
+                "SELECT view FROM views WHERE id = ?1 AND closed_at IS NULL AND opened_at >= ?2",
+            )?
+            .query_row(
+                rusqlite::params![id, now_ms() as i64 - VIEW_LIFETIME_MS],
+                |r| r.get(0),
+            )
+            .optional()
         })?;
         Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
     }

@@ -70,6 +70,15 @@ pub(crate) fn check(
         url("avatar", avatar).map_err(Refusal::Invalid)?;
     }
     content.blocks.iter().try_for_each(block)?;
+    if content
+        .blocks
+        .iter()
+        .any(|b| matches!(b.kind, BlockKind::Input(_)))
+    {
+        return Err(Refusal::Invalid(
+            "input blocks go in views (modals, contextual bars), not in messages".into(),
+        ));
+    }
     elements(&content.blocks)?;
     content.attachments.iter().try_for_each(attachment)?;
     // Empty parts cost nothing, so a plain text may use the whole limit.

@@ -569,12 +569,79 @@ fn jobs(c: &mut Criterion) {
     g.finish();
 }
 
+/// 10. Interactions: a vote on the poll (the host's checks against the
+///     message and the room, a handler that reads, writes and edits the
+///     message) against karma's `@dave++` (a read-modify-write handler, no
+///     checks) and a forged click (refused by the checks alone), all over
+///     the reference chat in a temporary data dir.
+fn interactions(c: &mut Criterion) {
+    let mut g = c.benchmark_group("interactions");
+    let dir = tempfile::tempdir().unwrap();
+    let chat = Arc::new(hangar_host::RefChat::open(dir.path()).unwrap());
+    let host = HostBuilder::new(dir.path())
+        .cache_dir(cache_dir())
+        .build(chat.clone())
+        .unwrap();
+    host.install(guests::POLL.as_ref()).unwrap();
+    host.install(guests::KARMA.as_ref()).unwrap();
+    for user in ["alice", "carol"] {
+        chat.ensure("general", user).unwrap();
+    }
+    let made = host
+        .command(
+            "general",
+            "alice",
+            r#"/poll "Lunch?" Pizza Sushi --multiple"#,
+        )
+        .unwrap();
+    let poll = made
+        .effects
+        .iter()
+        .find_map(|e| match e {
+            hangar_host::Effect::SendMessage { message, .. } => Some(message.id.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let vote = hangar_host::Interaction::BlockAction {
+        user: "carol".into(),
+        message: Some(poll.clone()),
+        view: None,
+        block_id: Some("option-0".into()),
+        action_id: "vote".into(),
+        value: None,
+    };
+    g.bench_function("vote: block action on the poll message", |b| {
+        b.iter(|| {
+            let r = host.interact(&vote).unwrap();
+            assert!(r.ok());
+        })
+    });
+    g.bench_function("karma: send @dave++ (read-modify-write, baseline)", |b| {
+        b.iter(|| {
+            let r = host.send_message("general", "carol", "@dave++").unwrap();
+            assert_eq!(r.status, SendStatus::Sent);
+        })
+    });
+    let forged = hangar_host::Interaction::BlockAction {
+        user: "carol".into(),
+        message: Some(poll),
+        view: None,
+        block_id: Some("option-0".into()),
+        action_id: "vote".into(),
+        value: Some("9".into()),
+    };
+    g.bench_function("forged click, refused", |b| {
+        b.iter(|| assert!(host.interact(&forged).is_err()))
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(30)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = dispatch, write_path, reads, fanout, throughput, startup, api_versions, http, jobs
+    targets = dispatch, write_path, reads, fanout, throughput, startup, api_versions, http, jobs, interactions
 }
 criterion_main!(benches);

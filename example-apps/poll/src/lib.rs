@@ -322,6 +322,9 @@ impl Interactions for Polls {
                 "This form is too old; open a new one.",
             )]);
         };
+        if submit.value("question").trim().is_empty() {
+            return Ok(vec![FieldError::new("question", "Ask something.")]);
+        }
         let options = match options(submit.value("options")) {
             Ok(o) => o,
             Err(why) => return Ok(vec![FieldError::new("options", why)]),

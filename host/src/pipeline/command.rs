@@ -153,7 +153,12 @@ pub(crate) fn pick(
         )));
     }
     let item = PreviewItemArg::new(item);
-    let out = calls.handler(&app, &PickedItem(&item, &arg));
+    let trigger = crate::interact::Trigger {
+        id: arg.v0_2.trigger.clone(),
+        user: at.sender.to_string(),
+        used: false,
+    };
+    let out = calls.handler_triggered(&app, &PickedItem(&item, &arg), Some(trigger), |_| Ok(()));
     Ok(CommandReport {
         app: app.id().to_string(),
         command: arg.command().to_string(),

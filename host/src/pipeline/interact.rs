@@ -86,6 +86,24 @@ pub(crate) fn run(
                     shown(button)
                 ));
             }
+            let declared = app
+                .manifest
+                .action_buttons
+                .iter()
+                .find(|b| &b.id == button)
+                .map(|b| b.context);
+            let on_message = declared == Some(crate::manifest::ButtonContext::MessageAction);
+            if on_message != message.is_some() {
+                return refuse(format!(
+                    "button '{}' is {}",
+                    shown(button),
+                    if on_message {
+                        "a message action: name the message it was clicked on"
+                    } else {
+                        "not a message action: it names no message"
+                    }
+                ));
+            }
             member(calls, room, user)?;
             if let Some(id) = message {
                 let m = calls.bridge.message(id).map_err(Error::InvalidInput)?;
@@ -262,14 +280,21 @@ fn block_action(
     };
     let app = enabled(set, &app_id, Export::BlockAction)?;
     let found = interactive(&blocks);
-    let Some((block, element, _)) = found.iter().find(|(b, e, input)| {
+    let mut matching = found.iter().filter(|(b, e, input)| {
         !input && e.action_id() == action_id && block_id.is_none_or(|want| *b == Some(want))
-    }) else {
+    });
+    let Some((block, element, _)) = matching.next() else {
         return refuse(format!(
             "there is no element '{}' to act on there",
             shown(action_id)
         ));
     };
+    if matching.next().is_some() {
+        return refuse(format!(
+            "several elements are named '{}' there; name the block too",
+            shown(action_id)
+        ));
+    }
     let value = acted_value(*element, value)?;
     let trigger = Trigger::new(user);
     let arg = BlockAction {
@@ -418,13 +443,23 @@ fn submit(
         view: id.to_string(),
         state: values,
     };
-    let limit = inputs.len().max(1);
+    let blocks: Vec<&str> = inputs.iter().filter_map(|(b, _, _)| *b).collect();
     let out = calls.handler_triggered(&app, &ViewSubmitCall(&arg), Some(trigger), |errors| {
-        if errors.len() > limit || errors.iter().any(|e| e.message.len() > MAX_FIELD_ERROR) {
-            return Err(format!(
-                "returned {} field errors; at most one per input, each at most {MAX_FIELD_ERROR} bytes",
-                errors.len()
-            ));
+        for (i, e) in errors.iter().enumerate() {
+            if !blocks.contains(&e.block_id.as_str())
+                || errors[..i].iter().any(|o| o.block_id == e.block_id)
+            {
+                return Err(format!(
+                    "returned an error for '{}', which is not one of the view's inputs or is named twice",
+                    shown(&e.block_id)
+                ));
+            }
+            if e.message.len() > MAX_FIELD_ERROR {
+                return Err(format!(
+                    "returned a field error of {} bytes; at most {MAX_FIELD_ERROR}",
+                    e.message.len()
+                ));
+            }
         }
         Ok(())
     });

@@ -135,7 +135,7 @@ async fn login(State(w): State<Web>, body: axum::body::Bytes) -> Response {
     };
     let user = b.user.trim().to_string();
     if user.is_empty()
-        || user.len() > 64
+        || user.chars().count() > 64
         || user.starts_with("app:")
         || user.contains(char::is_whitespace)
     {
@@ -490,14 +490,27 @@ pub(crate) fn operator_token(dir: &std::path::Path) -> anyhow::Result<String> {
         .and_then(|mut f| f.read_exact(&mut bytes))
         .context("reading /dev/urandom for the operator token")?;
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    // Written aside and linked into place: of two servers starting at
+    // once, one token wins and both use it.
     use std::os::unix::fs::OpenOptionsExt;
+    let aside = dir.join(format!("operator-token.{}", std::process::id()));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create_new(true)
+        .create(true)
+        .truncate(true)
         .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("writing {}", path.display()))?;
+        .open(&aside)
+        .with_context(|| format!("writing {}", aside.display()))?;
     std::io::Write::write_all(&mut file, token.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(token)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", aside.display()))?;
+    let linked = std::fs::hard_link(&aside, &path);
+    let _ = std::fs::remove_file(&aside);
+    match linked {
+        Ok(()) => Ok(token),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok(std::fs::read_to_string(&path)?.trim().to_string())
+        }
+        Err(e) => Err(e).with_context(|| format!("writing {}", path.display())),
+    }
 }

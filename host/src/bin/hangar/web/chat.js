@@ -92,12 +92,14 @@ function escapeHtml(s) {
 }
 
 // Bold and italic on already-escaped text.
+// Bold is **text** or, as chat apps write it (Slack, Rocket.Chat), *text*.
 const emphasis = (html) => html
   .replace(/\*\*([^*\n]+)\*\*/g, "<strong>$1</strong>")
+  .replace(/(^|[^\w*])\*([^*\n]+)\*(?=$|[^\w*])/g, "$1<strong>$2</strong>")
   .replace(/(^|[^\w])_([^_\n]+)_(?=$|[^\w])/g, "$1<em>$2</em>");
 
-// The one markdown renderer: escape everything first, then allow **bold**,
-// _italic_, `code` and [text](http/https url) only. Returns safe HTML.
+// The one markdown renderer: escape everything first, then allow **bold**
+// (or *bold*), _italic_, `code` and [text](http/https url) only. Returns safe HTML.
 function markdownHtml(src) {
   const stash = [];
   const keep = (html) => `\u0000${stash.push(html) - 1}\u0000`;
