@@ -140,6 +140,9 @@ impl AppPre {
 }
 
 /// A live instance, for one call.
+// One per call, held briefly: boxing the larger variant would allocate on
+// every dispatch.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Instance {
     /// `hangar:app@0.1.x`.
     V0_1(v0_1::App),

@@ -13,7 +13,11 @@ fn panel(host: &Host, user: &str, op: &str) -> Value {
         .command("general", user, &format!("/panel {op}"))
         .unwrap();
     assert!(r.report.error.is_none(), "{:?}", r.report);
-    serde_json::from_str(&texts(&r.effects)[0]).unwrap()
+    let answer = texts(&r.effects)
+        .into_iter()
+        .find(|t| t.starts_with('{'))
+        .expect("the panel's answer");
+    serde_json::from_str(&answer).unwrap()
 }
 
 fn act(view: &str, user: &str, action: &str, value: Option<&str>) -> Interaction {
@@ -40,7 +44,7 @@ fn seen(host: &Host) -> Vec<Value> {
         .unwrap()
         .into_iter()
         .filter(|r| !["last-trigger", "bad-errors"].contains(&r.id.as_str()))
-        .map(|r| r.data)
+        .map(|r| serde_json::from_str(&r.data).unwrap())
         .collect()
 }
 

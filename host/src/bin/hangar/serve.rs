@@ -226,16 +226,17 @@ pub(crate) fn error(status: StatusCode, why: &str) -> Response {
     json(status, &serde_json::json!({"error": why}))
 }
 
-/// A JSON body of the shape `expected`, or a 400 saying so.
+/// A JSON body of the shape `expected`, or a 400 saying so (boxed: a
+/// response is large).
 pub(crate) fn parse<T: serde::de::DeserializeOwned>(
     body: &[u8],
     expected: &str,
-) -> std::result::Result<T, Response> {
+) -> std::result::Result<T, Box<Response>> {
     serde_json::from_slice(body).map_err(|e| {
-        error(
+        Box::new(error(
             StatusCode::BAD_REQUEST,
             &format!("expected {expected}: {e}"),
-        )
+        ))
     })
 }
 

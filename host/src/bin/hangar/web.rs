@@ -131,7 +131,7 @@ struct Login {
 async fn login(State(w): State<Web>, body: axum::body::Bytes) -> Response {
     let b: Login = match parse(&body, "{\"user\"}") {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let user = b.user.trim().to_string();
     if user.is_empty()
@@ -189,7 +189,7 @@ struct Join {
 async fn join(State(w): State<Web>, body: axum::body::Bytes) -> Response {
     let b: Join = match parse(&body, "{\"room\", \"user\"}") {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let d = w.driver.clone();
     blocking(move || {
@@ -213,7 +213,7 @@ struct Typed {
 async fn preview(State(w): State<Web>, body: axum::body::Bytes) -> Response {
     let b: Typed = match parse(&body, "{\"room\", \"user\", \"line\"}") {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let d = w.driver.clone();
     blocking(move || {
@@ -227,7 +227,7 @@ async fn preview(State(w): State<Web>, body: axum::body::Bytes) -> Response {
 async fn pick(State(w): State<Web>, body: axum::body::Bytes) -> Response {
     let b: Typed = match parse(&body, "{\"room\", \"user\", \"line\", \"item\"}") {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(item) = b.item else {
         return error(StatusCode::BAD_REQUEST, "pick needs the \"item\" picked");
@@ -249,7 +249,7 @@ async fn interact(State(w): State<Web>, body: axum::body::Bytes) -> Response {
         "{\"type\": \"block-action\" | \"view-submit\" | \"view-closed\" | \"action-button\", ...}",
     ) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let d = w.driver.clone();
     match tokio::task::spawn_blocking(move || d.host().interact(&i)).await {
@@ -316,7 +316,7 @@ async fn stream(
 // ---- the operator's API ----
 
 /// The bearer token, compared in constant time.
-fn authorized(w: &Web, headers: &HeaderMap) -> Result<(), Response> {
+fn authorized(w: &Web, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let given = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -332,17 +332,17 @@ fn authorized(w: &Web, headers: &HeaderMap) -> Result<(), Response> {
     if same {
         Ok(())
     } else {
-        Err(error(
+        Err(Box::new(error(
             StatusCode::UNAUTHORIZED,
             "the operator API needs 'Authorization: Bearer <token>'; `hangar serve` prints the operator page's address with its token, and keeps the token in <data dir>/operator-token",
-        ))
+        )))
     }
 }
 
 macro_rules! operator {
     ($w:expr, $headers:expr) => {
         if let Err(r) = authorized(&$w, &$headers) {
-            return r;
+            return *r;
         }
     };
 }
@@ -415,7 +415,7 @@ async fn op_set(
     operator!(w, headers);
     let b: SettingValue = match parse(&body, "{\"value\": <JSON>}") {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let d = w.driver.clone();
     blocking(move || {
