@@ -424,6 +424,33 @@ impl CallState {
         }
     }
 
+    /// An edit of a message that is not the app's own leaves its
+    /// interactive elements exactly as they are: interactions with a
+    /// message go to the app that sent it, so no other app may plant or
+    /// change a button there.
+    fn keeps_elements(&mut self, id: &str, content: &Content) -> Outcome<()> {
+        let own = self
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::SendMessage { message, .. } if message.id == id));
+        if own {
+            return Ok(());
+        }
+        let Some(original) = self.bridge.message(id).map_err(ImportError::Host)? else {
+            return Ok(());
+        };
+        if original.sender == self.bot()
+            || crate::bridge::interactive(&original.blocks)
+                == crate::bridge::interactive(&content.blocks)
+        {
+            return Ok(());
+        }
+        Err(ImportError::Denied(format!(
+            "message '{}' is not this app's: an edit keeps its buttons, selects, menus and date pickers as they are",
+            id.chars().take(100).collect::<String>()
+        )))
+    }
+
     /// Before a modifier call's arguments are even converted: the writer's
     /// liveness (a trap when dead) and the permission.
     pub(crate) fn modifier_call(
@@ -440,10 +467,13 @@ impl CallState {
         content: Content,
     ) -> wasmtime::Result<Outcome<()>> {
         self.handler_only()?;
-        let checked = self.may_change(&id).and_then(|()| {
-            rich::check(&content, None, None, self.limits.max_argument_bytes)
-                .map_err(ImportError::from)
-        });
+        let checked = self
+            .may_change(&id)
+            .and_then(|()| {
+                rich::check(&content, None, None, self.limits.max_argument_bytes)
+                    .map_err(ImportError::from)
+            })
+            .and_then(|bytes| self.keeps_elements(&id, &content).map(|()| bytes));
         let bytes = match checked {
             Ok(bytes) => bytes + id.len(),
             Err(e) => return Ok(Err(e)),

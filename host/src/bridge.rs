@@ -779,7 +779,9 @@ pub trait Bridge: Send + Sync + 'static {
     fn message(&self, id: &str) -> Result<Option<Message>, String>;
     /// Store a message that passed the pre-send pipeline; return its id.
     fn store_message(&self, message: &Message) -> Result<String, String>;
-    /// Deliver an effect of a committed handler.
+    /// Deliver an effect of a committed handler. The host delivers one
+    /// app's effects in commit order, holding that app's delivery lock:
+    /// do not call back into the host for the same app from here.
     fn deliver(&self, effect: &Effect) -> Result<(), String>;
 
     /// A room by name.

@@ -341,7 +341,21 @@ impl CallEngine {
             // The host keeps what views are open (interactions are checked
             // against it) before the chat shows them.
             let kept = match &effect {
-                Effect::OpenView { view, .. } => self.registry.open_view(view),
+                Effect::OpenView { view, update, .. } => {
+                    self.registry
+                        .open_view(view, *update)
+                        .map(|(shown, dropped)| {
+                            // Views past the per-user cap close in the chat.
+                            for id in dropped {
+                                let _ = self.bridge.deliver(&Effect::CloseView {
+                                    app: app.id().to_string(),
+                                    user: view.user.clone(),
+                                    id,
+                                });
+                            }
+                            shown
+                        })
+                }
                 Effect::CloseView { id, .. } => self.registry.close_view(id).map(|_| true),
                 _ => Ok(true),
             };

@@ -265,6 +265,12 @@ impl Host {
             max,
         )
         .map_err(|r| Error::InvalidInput(r.into()))?;
+        if message.sender.starts_with("app:") {
+            return Err(Error::InvalidInput(format!(
+                "'{}' is an app's bot user: apps send through their modifier, never as a chat user",
+                message.sender.chars().take(100).collect::<String>()
+            )));
+        }
         for (what, len) in [
             ("text", message.text.len()),
             ("room", message.room.len()),

@@ -210,13 +210,20 @@ impl RefChat {
             .collect())
     }
 
-    /// Show (or replace) a view; a user keeps at most a few open.
-    fn show_view(&self, view: &View) -> rusqlite::Result<()> {
+    /// Show a view, or replace one still shown; a user keeps at most a
+    /// few open.
+    fn show_view(&self, view: &View, update: bool) -> rusqlite::Result<()> {
         let json = serde_json::to_string(view).unwrap_or_default();
         let conn = self.conn();
+        if update {
+            conn.execute(
+                "UPDATE views SET view = ?2 WHERE id = ?1",
+                rusqlite::params![view.id, json],
+            )?;
+            return Ok(());
+        }
         conn.execute(
-            "INSERT INTO views (id, user, view, opened_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (id) DO UPDATE SET view = excluded.view",
+            "INSERT INTO views (id, user, view, opened_at) VALUES (?1, ?2, ?3, ?4)",
             rusqlite::params![view.id, view.user, json, now_ms() as i64],
         )?;
         conn.execute(
@@ -633,7 +640,9 @@ impl Bridge for RefChat {
                 .delete_message(id)
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
-            Effect::OpenView { view, .. } => self.show_view(view).map_err(text_err),
+            Effect::OpenView { view, update, .. } => {
+                self.show_view(view, *update).map_err(text_err)
+            }
             Effect::CloseView { id, .. } => self
                 .conn()
                 .execute("DELETE FROM views WHERE id = ?1", [id])

@@ -93,6 +93,9 @@ pub struct LogEntry {
 /// stale and refused (a week).
 pub(crate) const VIEW_LIFETIME_MS: i64 = 7 * 24 * 3600 * 1000;
 
+/// Views open at once per user; opening another closes the oldest.
+pub(crate) const VIEWS_PER_USER: usize = 20;
+
 /// Log lines kept per app; older ones are deleted.
 pub const LOG_RETENTION: u64 = 5_000;
 /// Log lines older than this are deleted.
@@ -162,7 +165,7 @@ CREATE INDEX IF NOT EXISTS faults_by_app ON faults(app, time);
 CREATE TABLE IF NOT EXISTS endpoint_secrets (app TEXT PRIMARY KEY, secret TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS views (
     id TEXT PRIMARY KEY, app TEXT NOT NULL, user TEXT NOT NULL, view TEXT NOT NULL,
-    opened_at INTEGER NOT NULL, closed_at INTEGER
+    opened_at INTEGER NOT NULL, closed_at INTEGER, submitting_since INTEGER
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('version', 0), ('next-seq', 1);
@@ -401,23 +404,73 @@ impl Registry {
     /// Record a view an app opened (after its handler committed); views
     /// older than [`VIEW_LIFETIME_MS`] are forgotten, so the table stays
     /// bounded by what was opened lately.
-    /// False when it is an update of a view that closed meanwhile (the
-    /// update is then not shown).
-    pub(crate) fn open_view(&self, view: &crate::bridge::View) -> Result<bool> {
+    /// An update changes a view that is still open, nothing else: false
+    /// when it closed (or was forgotten) meanwhile, and the update is then
+    /// not shown. A user keeps at most [`VIEWS_PER_USER`] open; opening
+    /// another closes their oldest (returned, to close in the chat too).
+    pub(crate) fn open_view(
+        &self,
+        view: &crate::bridge::View,
+        update: bool,
+    ) -> Result<(bool, Vec<String>)> {
         let json = serde_json::to_string(view).unwrap_or_default();
         let now = now_ms() as i64;
         self.with(|c| {
+            if update {
+                let n = c.execute(
+                    "UPDATE views SET view = ?2 WHERE id = ?1 AND closed_at IS NULL",
+                    rusqlite::params![view.id, json],
+                )?;
+                return Ok((n == 1, Vec::new()));
+            }
             c.execute(
                 "DELETE FROM views WHERE opened_at < ?1",
                 [now - VIEW_LIFETIME_MS],
             )?;
-            let n = c.execute(
-                "INSERT INTO views (id, app, user, view, opened_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (id) DO UPDATE SET view = excluded.view WHERE closed_at IS NULL",
+            c.execute(
+                "INSERT INTO views (id, app, user, view, opened_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 rusqlite::params![view.id, view.app, view.user, json, now],
             )?;
-            Ok(n == 1)
+            let dropped: Vec<String> = c
+                .prepare_cached(
+                    "UPDATE views SET closed_at = ?3 WHERE user = ?1 AND closed_at IS NULL AND id NOT IN
+                     (SELECT id FROM views WHERE user = ?1 AND closed_at IS NULL
+                      ORDER BY opened_at DESC, rowid DESC LIMIT ?2)
+                     RETURNING id",
+                )?
+                .query_map(
+                    rusqlite::params![view.user, VIEWS_PER_USER as i64, now],
+                    |r| r.get(0),
+                )?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok((true, dropped))
         })
+    }
+
+    /// Mark a view as being submitted (or closed); false if it is closed
+    /// or another submit holds it. A claim older than a minute (its
+    /// process died) is taken over.
+    pub(crate) fn begin_submit(&self, id: &str) -> Result<bool> {
+        let now = now_ms() as i64;
+        let n = self.with(|c| {
+            c.execute(
+                "UPDATE views SET submitting_since = ?2 WHERE id = ?1 AND closed_at IS NULL
+                 AND (submitting_since IS NULL OR submitting_since < ?2 - 60000)",
+                rusqlite::params![id, now],
+            )
+        })?;
+        Ok(n == 1)
+    }
+
+    /// The submit of a view is over.
+    pub(crate) fn end_submit(&self, id: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE views SET submitting_since = NULL WHERE id = ?1",
+                [id],
+            )
+        })?;
+        Ok(())
     }
 
     /// The ids and users of app `app`'s open views.

@@ -264,6 +264,18 @@ pub(crate) fn check_view(view: &View, max_bytes: usize) -> Result<usize, Refusal
         )));
     }
     view.blocks.iter().try_for_each(block)?;
+    for (i, b) in view.blocks.iter().enumerate() {
+        if let Some(id) = &b.block_id
+            && view.blocks[..i]
+                .iter()
+                .any(|o| o.block_id.as_ref() == Some(id))
+        {
+            return Err(Refusal::Invalid(format!(
+                "two blocks of the view have the id '{}'; a view's state and errors name blocks by id",
+                id.chars().take(40).collect::<String>()
+            )));
+        }
+    }
     elements(&view.blocks)?;
     let bytes = serde_json::to_vec(&view.blocks).map_or(0, |v| v.len()) + view.title.len();
     if bytes > max_bytes {

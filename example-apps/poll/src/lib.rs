@@ -78,16 +78,16 @@ impl Poll {
     fn content(&self) -> Content {
         let total: usize = (0..self.options.len()).map(|i| self.count(i)).sum();
         let mut summary = format!("Poll: {}", self.question);
-        let mut message = Message::new(&self.room).block(Block::section(Text::markdown(format!(
-            "*{}*",
-            self.question
-        ))));
+        // People's words (the question, options, names) go in as plain
+        // text: markdown in them must not become links or formatting.
+        let mut message =
+            Message::new(&self.room).block(Block::section(Text::plain(&self.question)));
         for (i, option) in self.options.iter().enumerate() {
             let n = self.count(i);
             summary.push_str(&format!(" | {option}: {n}"));
             let width = (n * 10).checked_div(total).unwrap_or(0);
             let mut line = format!(
-                "*{option}*  {}{}  {n} vote{}",
+                "{option}  {}{}  {n} vote{}",
                 "█".repeat(width),
                 "░".repeat(10 - width),
                 if n == 1 { "" } else { "s" }
@@ -95,7 +95,7 @@ impl Poll {
             if !self.anonymous && n > 0 {
                 line.push_str(&format!("\n{}", self.voters(i).join(", ")));
             }
-            let mut block = Block::section(Text::markdown(line)).id(format!("option-{i}"));
+            let mut block = Block::section(Text::plain(line)).id(format!("option-{i}"));
             if !self.closed {
                 block = block.accessory(Button::new("vote", "Vote").value(i.to_string()));
             }

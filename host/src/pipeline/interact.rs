@@ -369,6 +369,9 @@ fn submit(
     state: &[InputValue],
 ) -> Result<InteractionReport> {
     let view = open_view(calls, id, user)?;
+    if view.submit.is_none() {
+        return refuse(format!("view '{}' has no submit button", shown(id)));
+    }
     let app = enabled(set, &view.app, Export::ViewSubmit)?;
     let inputs: Vec<_> = interactive(&view.blocks)
         .into_iter()
@@ -436,6 +439,14 @@ fn submit(
             closed: false,
         });
     }
+    // One submit (or close) of a view at a time: a second one waits its
+    // turn and finds the view closed, so the app never runs twice.
+    if !calls.registry.begin_submit(id)? {
+        return refuse(format!(
+            "view '{}' is being submitted or was closed",
+            shown(id)
+        ));
+    }
     let trigger = Trigger::new(user);
     let arg = ViewSubmit {
         trigger: trigger.id.clone(),
@@ -484,6 +495,7 @@ fn submit(
     if committed && errors.is_empty() && !kept {
         closed = close(calls, &app, &view, &mut effects)?;
     }
+    calls.registry.end_submit(id)?;
     Ok(InteractionReport {
         app: app.id().to_string(),
         report: Some(out.report),
@@ -541,11 +553,32 @@ fn close(
 
 fn closed(calls: &CallEngine, set: &AppSet, user: &str, id: &str) -> Result<InteractionReport> {
     let view = open_view(calls, id, user)?;
-    let Some(app) = set.get(&view.app).cloned() else {
-        return refuse(format!("no app '{}' is installed", view.app));
-    };
     let mut effects = Vec::new();
-    if !close(calls, &app, &view, &mut effects)? {
+    let Some(app) = set.get(&view.app).cloned() else {
+        // Its app is gone: the view just closes.
+        calls.registry.close_view(id)?;
+        let _ = calls.bridge.deliver(&Effect::CloseView {
+            app: view.app.clone(),
+            user: view.user.clone(),
+            id: view.id.clone(),
+        });
+        return Ok(InteractionReport {
+            app: view.app,
+            report: None,
+            effects,
+            errors: BTreeMap::new(),
+            closed: true,
+        });
+    };
+    if !calls.registry.begin_submit(id)? {
+        return refuse(format!(
+            "view '{}' is being submitted or was closed",
+            shown(id)
+        ));
+    }
+    let closed_now = close(calls, &app, &view, &mut effects);
+    calls.registry.end_submit(id)?;
+    if !closed_now? {
         return refuse(format!("view '{}' is closed already", shown(id)));
     }
     // The app hears of it if it is enabled and listens.

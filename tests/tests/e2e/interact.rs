@@ -247,15 +247,77 @@ fn triggers_open_one_view_in_their_own_call_and_apps_keep_to_their_views() {
         "rolled back"
     );
 
+    // A view without a submit button cannot be submitted.
+    let id = panel(&host, "alice", "nosubmit")["ok"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    refused(
+        host.interact(&Interaction::ViewSubmit {
+            user: "alice".into(),
+            view: id,
+            state: Vec::new(),
+        }),
+        "no submit button",
+    );
+    // A user keeps 20 views open; the 21st closes the oldest, in the host
+    // and in the chat.
+    let first = panel(&host, "alice", "bar")["ok"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for _ in 0..20 {
+        panel(&host, "alice", "bar");
+    }
+    let open = chat.views("alice").unwrap();
+    assert_eq!(open.len(), 20);
+    assert!(open.iter().all(|v| v.id != first));
+    refused(
+        host.interact(&act(&first, "alice", "pick", Some("x"))),
+        "no open view",
+    );
+
     // Uninstalling the panel closes its views in the chat.
     host.uninstall("panel").unwrap();
-    let left: Vec<String> = chat
-        .views("alice")
-        .unwrap()
-        .into_iter()
-        .map(|v| v.app)
-        .collect();
-    assert_eq!(left, ["poll"]);
+    assert!(chat.views("alice").unwrap().is_empty());
+}
+
+#[test]
+fn an_app_cannot_plant_buttons_in_another_apps_message() {
+    let (_dir, host, chat) = host_with(&[guests::PANEL, guests::POLL]);
+    for user in ["alice", "bob"] {
+        chat.ensure("general", user).unwrap();
+    }
+    let made = host
+        .command("general", "alice", r#"/poll "Q?" A B"#)
+        .unwrap();
+    let poll = made
+        .effects
+        .iter()
+        .find_map(|e| match e {
+            hangar_host::Effect::SendMessage { message, .. } => Some(message.id.clone()),
+            _ => None,
+        })
+        .unwrap();
+    use hangar_host::Bridge;
+    let before = chat.message(&poll).unwrap().unwrap();
+    // The panel holds message.update, so it may edit others' messages, but
+    // not their buttons: interactions with the poll's message go to the poll.
+    let planted = panel(&host, "alice", &format!("plant {poll}"));
+    assert_eq!(planted["kind"], json!("denied"), "{planted}");
+    assert!(
+        planted["err"]
+            .as_str()
+            .unwrap()
+            .contains("keeps its buttons")
+    );
+    assert_eq!(chat.message(&poll).unwrap().unwrap(), before);
+    // Nor can a chat user speak as an app's bot user.
+    let mut forged = before.clone();
+    forged.id = String::new();
+    forged.sender = "app:poll".into();
+    let err = host.send(forged).unwrap_err().to_string();
+    assert!(err.contains("bot user"), "{err}");
 }
 
 #[test]

@@ -79,9 +79,28 @@ fn serve_answers_health_and_the_chat_api() {
     );
     let list: Value = serde_json::from_str(&list).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
-    let bad = answer(a.post(&serve.url("/api/send")).send_string("{}"));
+    let bad = answer(
+        a.post(&serve.url("/api/send"))
+            .set("content-type", "application/json")
+            .send_string("{}"),
+    );
     assert_eq!(bad.0, 400);
     assert!(bad.1.contains("expected"), "{}", bad.1);
+    // What a page on another site could send without asking first (a form,
+    // a plain fetch) is refused: the chat API takes JSON only.
+    let forged = answer(
+        a.post(&serve.url("/api/send"))
+            .set("content-type", "text/plain")
+            .send_string(&json!({"room": "general", "user": "carol", "text": "hi"}).to_string()),
+    );
+    assert_eq!(forged.0, 415, "{}", forged.1);
+    // And, on loopback, only loopback names (no DNS rebinding).
+    let rebound = answer(
+        a.get(&serve.url("/api/rooms/general/messages"))
+            .set("host", "evil.example:8080")
+            .call(),
+    );
+    assert_eq!(rebound.0, 421, "{}", rebound.1);
     assert!(serve.stop().success());
 }
 

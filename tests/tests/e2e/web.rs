@@ -141,7 +141,11 @@ fn agent() -> ureq::Agent {
 }
 
 fn post(url: &str, body: &Value) -> (u16, Value) {
-    match agent().post(url).send_string(&body.to_string()) {
+    match agent()
+        .post(url)
+        .set("content-type", "application/json")
+        .send_string(&body.to_string())
+    {
         Ok(r) | Err(ureq::Error::Status(_, r)) => (
             r.status(),
             serde_json::from_str(&r.into_string().unwrap_or_default()).unwrap_or(Value::Null),
@@ -173,6 +177,10 @@ fn stored_text(serve: &Serve, id: &str) -> String {
 #[test]
 fn people_vote_on_a_poll_in_a_real_browser_and_the_operator_turns_it_off() {
     let Some(chromium) = chromium() else {
+        assert!(
+            std::env::var_os("HANGAR_REQUIRE_BROWSER").is_none(),
+            "HANGAR_REQUIRE_BROWSER is set (as .ci/run sets it) and no Chromium was found"
+        );
         eprintln!(
             "\n*** SKIPPED the web chat's browser test: no Chromium found (install Debian's `chromium`, or set HANGAR_CHROMIUM); `.ci/run` installs it ***\n"
         );
@@ -306,13 +314,14 @@ fn people_vote_on_a_poll_in_a_real_browser_and_the_operator_turns_it_off() {
         );
     }
 
-    // Forged from the page: a value the button does not carry, a view of
-    // another user, a message that is not an app's. Refused; nothing moves.
+    // Forged from the page: a value the button does not carry, alice's
+    // own form submitted by bob, a view never opened, a message that is not
+    // an app's. Refused; nothing moves.
     let forged = |body: Value| {
         eval(
             &bob,
             &format!(
-                "fetch('/api/interact', {{method: 'POST', body: JSON.stringify({body})}}).then(r => r.status)"
+                "fetch('/api/interact', {{method: 'POST', headers: {{'Content-Type': 'application/json'}}, body: JSON.stringify({body})}}).then(r => r.status)"
             ),
         )
     };
@@ -323,10 +332,43 @@ fn people_vote_on_a_poll_in_a_real_browser_and_the_operator_turns_it_off() {
         ),
         json!(403)
     );
+    let (status, body) = post(
+        &serve.url("/api/interact"),
+        &json!({"type": "action-button", "user": "alice", "app": "poll",
+                "button": "new-poll", "room": "general"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let views: Value = serde_json::from_str(
+        &agent()
+            .get(&serve.url("/api/views?user=alice"))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap(),
+    )
+    .unwrap();
+    let alices = views[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        forged(json!({"type": "view-submit", "user": "bob", "view": alices, "state": []})),
+        json!(403)
+    );
     assert_eq!(
         forged(json!({"type": "view-submit", "user": "bob", "view": "v-not-opened", "state": []})),
         json!(403)
     );
+    // A page on another site cannot post at all: no JSON content type.
+    assert_eq!(
+        eval(
+            &bob,
+            "fetch('/api/interact', {method: 'POST', body: '{}'}).then(r => r.status)"
+        ),
+        json!(415)
+    );
+    let (status, _) = post(
+        &serve.url("/api/interact"),
+        &json!({"type": "view-closed", "user": "alice", "view": alices}),
+    );
+    assert_eq!(status, 200);
     let (_, sent) = post(
         &serve.url("/api/send"),
         &json!({"room": "general", "user": "bob", "text": "plain words"}),
@@ -371,6 +413,17 @@ fn people_vote_on_a_poll_in_a_real_browser_and_the_operator_turns_it_off() {
 
     // The operator page: a token is needed; with it, disable the poll app.
     let token = std::fs::read_to_string(d.join("operator-token")).unwrap();
+    for header in [None, Some("Bearer nope"), Some("Bearer ")] {
+        let mut r = agent().get(&serve.url("/api/operator/apps"));
+        if let Some(h) = header {
+            r = r.set("authorization", h);
+        }
+        let status = match r.call() {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r.status(),
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(status, 401, "{header:?}");
+    }
     let op = browser.new_tab().unwrap();
     op.set_default_timeout(PATIENCE);
     op.navigate_to(&serve.url("/operator")).unwrap();
@@ -431,6 +484,8 @@ fn people_vote_on_a_poll_in_a_real_browser_and_the_operator_turns_it_off() {
         eval(&alice, "document.getElementById('modal').hidden"),
         json!(true)
     );
-    drop(browser);
+    // SIGTERM with three pages' live streams open: serve ends them and
+    // exits 0 (within Serve::stop's minute).
     assert!(serve.stop().success());
+    drop(browser);
 }

@@ -66,6 +66,7 @@ pub fn serve(dir: &Path, addr: &str, public: bool) -> Result<()> {
         driver: service.driver.clone(),
         token: Arc::new(token),
         changes,
+        public,
     };
     let watcher = crate::web::watch_changes(service.driver.clone(), tx, stop.clone());
     let served = runtime.block_on(run(service, web, addr, stop.clone()));
@@ -137,6 +138,10 @@ async fn run(
         .route("/apps/{app}/{*path}", any(endpoint))
         .with_state(service)
         .merge(crate::web::routes(web.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            web.clone(),
+            crate::web::guard,
+        ))
         .layer(axum::middleware::from_fn(log));
     // The address goes to stdout, so a script (or test) started with
     // port 0 can read where it landed.

@@ -28,6 +28,8 @@ pub(crate) struct Web {
     pub(crate) token: Arc<String>,
     /// The chat's change counter, and whether the server is stopping.
     pub(crate) changes: tokio::sync::watch::Receiver<Changes>,
+    /// Served beyond loopback (`--public`): any Host header is taken.
+    pub(crate) public: bool,
 }
 
 /// What the live stream carries.
@@ -84,6 +86,56 @@ pub(crate) fn routes(web: Web) -> Router {
         .route("/api/operator/apps/{app}/records", get(op_records))
         .route("/api/operator/apps/{app}/jobs", get(op_jobs))
         .with_state(web)
+}
+
+/// What other web sites must not do through a person's browser: reach the
+/// pages under another name (DNS rebinding: on loopback, only loopback
+/// names are answered), or post to the chat API (a cross-site form or
+/// `fetch` cannot send `Content-Type: application/json` without a
+/// preflight this server never allows).
+pub(crate) async fn guard(
+    State(w): State<Web>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    // Apps' endpoints answer whoever reaches them (a proxy in front may
+    // pass any name; their own auth applies).
+    if request.uri().path().starts_with("/apps") {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    if !w.public {
+        let host = headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let name = host
+            .rsplit_once(':')
+            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(host, |(name, _)| name);
+        if !matches!(name, "127.0.0.1" | "localhost" | "[::1]") {
+            return error(
+                StatusCode::MISDIRECTED_REQUEST,
+                "this server answers only to 127.0.0.1, localhost or [::1] (serve with --public to take other names)",
+            );
+        }
+    }
+    // Apps' endpoints take what their callers send; the operator API
+    // needs its token, which a cross-site request cannot carry.
+    let path = request.uri().path();
+    let writes = matches!(request.method().as_str(), "POST" | "PUT");
+    let operator = path.starts_with("/api/operator/") || !path.starts_with("/api/");
+    let json_body = headers
+        .get("content-type")
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    if writes && !operator && !json_body {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the body as JSON with 'Content-Type: application/json'",
+        );
+    }
+    next.run(request).await
 }
 
 const CHAT_HTML: &str = include_str!("web/chat.html");
@@ -323,7 +375,8 @@ fn authorized(w: &Web, headers: &HeaderMap) -> Result<(), Box<Response>> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     let want = w.token.as_bytes();
-    let same = given.len() == want.len()
+    let same = !want.is_empty()
+        && given.len() == want.len()
         && given
             .bytes()
             .zip(want)
@@ -476,13 +529,20 @@ pub(crate) fn operator_token(dir: &std::path::Path) -> anyhow::Result<String> {
     if let Ok(t) = std::env::var("HANGAR_OPERATOR_TOKEN")
         && !t.trim().is_empty()
     {
+        anyhow::ensure!(
+            t.trim().len() >= 16,
+            "HANGAR_OPERATOR_TOKEN is too short to guard the operator page: use at least 16 characters"
+        );
         return Ok(t.trim().to_string());
     }
     let path = dir.join("operator-token");
-    if let Ok(t) = std::fs::read_to_string(&path)
-        && !t.trim().is_empty()
-    {
-        return Ok(t.trim().to_string());
+    if let Ok(t) = std::fs::read_to_string(&path) {
+        if t.trim().len() >= 32 {
+            return Ok(t.trim().to_string());
+        }
+        // Empty or too short to be one of ours: replaced below.
+        std::fs::remove_file(&path)
+            .with_context(|| format!("replacing the unusable token in {}", path.display()))?;
     }
     let mut bytes = [0u8; 24];
     use std::io::Read;
@@ -506,11 +566,17 @@ pub(crate) fn operator_token(dir: &std::path::Path) -> anyhow::Result<String> {
         .with_context(|| format!("writing {}", aside.display()))?;
     let linked = std::fs::hard_link(&aside, &path);
     let _ = std::fs::remove_file(&aside);
-    match linked {
-        Ok(()) => Ok(token),
+    let token = match linked {
+        Ok(()) => token,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            Ok(std::fs::read_to_string(&path)?.trim().to_string())
+            std::fs::read_to_string(&path)?.trim().to_string()
         }
-        Err(e) => Err(e).with_context(|| format!("writing {}", path.display())),
-    }
+        Err(e) => return Err(e).with_context(|| format!("writing {}", path.display())),
+    };
+    anyhow::ensure!(
+        token.len() >= 32,
+        "{} holds no usable token; delete it and start again",
+        path.display()
+    );
+    Ok(token)
 }

@@ -74,12 +74,26 @@ fn run(op: &str, args: &[String], c: &Command, w: &Writer, m: &Modifier) -> Resu
                 .ok_or_else(|| Error::App("run /panel bar first".into()))?;
             m.open_view(&old.data, bar("stale")).map(|id| json!(id))
         }
+        "plant" => {
+            // Put a button of its own into another app's message.
+            let id = args.first().cloned().unwrap_or_default();
+            let planted = hangar_sdk::Message::new("").text("click me").block(
+                Block::actions([Button::new("vote", "Vote").value("0").into()]).id("option-0"),
+            );
+            m.update_message(&id, planted).map(|()| json!(null))
+        }
         "steal" => {
             let id = args.first().cloned().unwrap_or_default();
             let updated = m.update_view(&id, bar("mine now")).err().map(|e| kind(&e));
             let closed = m.close_view(&id).err().map(|e| kind(&e));
             Ok(json!({"update": updated, "close": closed}))
         }
+        "nosubmit" => m
+            .open_view(
+                &c.trigger,
+                View::modal("Read only").block(Block::section(Text::plain("look"))),
+            )
+            .map(|id| json!(id)),
         "bad-errors" => {
             let id = m.open_view(
                 &c.trigger,
