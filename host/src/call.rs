@@ -346,9 +346,9 @@ impl CallEngine {
                         .open_view(view, *update)
                         .map(|(shown, dropped)| {
                             // Views past the per-user cap close in the chat.
-                            for id in dropped {
+                            for (id, owner) in dropped {
                                 let _ = self.bridge.deliver(&Effect::CloseView {
-                                    app: app.id().to_string(),
+                                    app: owner,
                                     user: view.user.clone(),
                                     id,
                                 });

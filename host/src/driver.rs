@@ -114,10 +114,23 @@ impl Driver {
         Ok(Done::happened(events))
     }
 
+    /// A chat person: never an app's bot user, which speaks only through
+    /// its app's modifier.
+    fn person(user: &str) -> Result<()> {
+        if user.starts_with("app:") {
+            return Err(crate::Error::InvalidInput(format!(
+                "'{}' is an app's bot user: apps act through their modifier, never as a chat user",
+                user.chars().take(100).collect::<String>()
+            )));
+        }
+        Ok(())
+    }
+
     /// Make sure the room, the user and their membership exist, raising
     /// the post events of what was new (user created, room created, user
     /// joined): what a chat does when someone first speaks in a room.
     pub fn ensure(&self, room: &str, user: &str) -> Result<Vec<EventReport>> {
+        Self::person(user)?;
         let new = self.chat.ensure(room, user)?;
         let mut reports = Vec::new();
         if new.user_created {
@@ -174,6 +187,7 @@ impl Driver {
 
     /// `user` creates room `name` (its id too), joining it.
     pub fn create_room(&self, name: &str, user: &str, kind: RoomKind) -> Result<Done> {
+        Self::person(user)?;
         if self.chat.ensure_user(user)? {
             let created = ChatEvent::UserCreated {
                 user: self.user(user)?,
@@ -216,6 +230,7 @@ impl Driver {
 
     /// `user` joins `room` (both created if new).
     pub fn join(&self, room: &str, user: &str) -> Result<Done> {
+        Self::person(user)?;
         if self.chat.ensure_user(user)? {
             let created = ChatEvent::UserCreated {
                 user: self.user(user)?,
@@ -339,6 +354,7 @@ impl Driver {
 
     /// `user` logs in (created if new).
     pub fn login(&self, user: &str) -> Result<Done> {
+        Self::person(user)?;
         let mut events = Vec::new();
         if self.chat.ensure_user(user)? {
             let created = ChatEvent::UserCreated {

@@ -407,12 +407,13 @@ impl Registry {
     /// An update changes a view that is still open, nothing else: false
     /// when it closed (or was forgotten) meanwhile, and the update is then
     /// not shown. A user keeps at most [`VIEWS_PER_USER`] open; opening
-    /// another closes their oldest (returned, to close in the chat too).
+    /// another closes their oldest (returned with its app, to close in the
+    /// chat too).
     pub(crate) fn open_view(
         &self,
         view: &crate::bridge::View,
         update: bool,
-    ) -> Result<(bool, Vec<String>)> {
+    ) -> Result<(bool, Vec<(String, String)>)> {
         let json = serde_json::to_string(view).unwrap_or_default();
         let now = now_ms() as i64;
         self.with(|c| {
@@ -431,16 +432,16 @@ impl Registry {
                 "INSERT INTO views (id, app, user, view, opened_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 rusqlite::params![view.id, view.app, view.user, json, now],
             )?;
-            let dropped: Vec<String> = c
+            let dropped: Vec<(String, String)> = c
                 .prepare_cached(
                     "UPDATE views SET closed_at = ?3 WHERE user = ?1 AND closed_at IS NULL AND id NOT IN
                      (SELECT id FROM views WHERE user = ?1 AND closed_at IS NULL
                       ORDER BY opened_at DESC, rowid DESC LIMIT ?2)
-                     RETURNING id",
+                     RETURNING id, app",
                 )?
                 .query_map(
                     rusqlite::params![view.user, VIEWS_PER_USER as i64, now],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )?
                 .collect::<rusqlite::Result<_>>()?;
             Ok((true, dropped))

@@ -94,6 +94,16 @@ fn serve_answers_health_and_the_chat_api() {
             .send_string(&json!({"room": "general", "user": "carol", "text": "hi"}).to_string()),
     );
     assert_eq!(forged.0, 415, "{}", forged.1);
+    // No one speaks as an app's bot user, and trying creates nobody.
+    let bot = answer(
+        a.post(&serve.url("/api/send"))
+            .set("content-type", "application/json")
+            .send_string(
+                &json!({"room": "general", "user": "app:karma", "text": "hi"}).to_string(),
+            ),
+    );
+    assert_eq!(bot.0, 400, "{}", bot.1);
+    assert!(bot.1.contains("bot user"), "{}", bot.1);
     // And, on loopback, only loopback names (no DNS rebinding).
     let rebound = answer(
         a.get(&serve.url("/api/rooms/general/messages"))
