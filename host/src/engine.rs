@@ -207,9 +207,16 @@ impl PendingCache {
         if std::fs::create_dir_all(dir).is_err() {
             return;
         }
-        let tmp = self
-            .path
-            .with_extension(format!("tmp{}", std::process::id()));
+        // One temporary file per writer, not per process: two threads
+        // caching the same component must never write one file, or the
+        // second truncates what the first already renamed into place (and
+        // another thread has mapped: SIGBUS).
+        static WRITERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let tmp = self.path.with_extension(format!(
+            "tmp{}-{}",
+            std::process::id(),
+            WRITERS.fetch_add(1, Ordering::Relaxed)
+        ));
         if std::fs::write(&tmp, &self.serialized).is_ok()
             && std::fs::rename(&tmp, &self.path).is_err()
         {
