@@ -594,14 +594,7 @@ fn interactions(c: &mut Criterion) {
             r#"/poll "Lunch?" Pizza Sushi --multiple"#,
         )
         .unwrap();
-    let poll = made
-        .effects
-        .iter()
-        .find_map(|e| match e {
-            hangar_host::Effect::SendMessage { message, .. } => Some(message.id.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let poll = hangar_tests::first_sent(&made.effects);
     let vote = hangar_host::Interaction::BlockAction {
         user: "carol".into(),
         message: Some(poll.clone()),

@@ -106,6 +106,17 @@ pub fn texts(effects: &[Effect]) -> Vec<String> {
         .collect()
 }
 
+/// The id of the first message the effects sent.
+pub fn first_sent(effects: &[Effect]) -> String {
+    effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::SendMessage { message, .. } => Some(message.id.clone()),
+            _ => None,
+        })
+        .expect("a message was sent")
+}
+
 /// Run a probe command (`/p ...` or `/n ...`) and parse its JSON reply.
 pub fn probe(host: &Host, line: &str) -> serde_json::Value {
     let report: CommandReport = host

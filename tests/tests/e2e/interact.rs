@@ -291,14 +291,7 @@ fn an_app_cannot_plant_buttons_in_another_apps_message() {
     let made = host
         .command("general", "alice", r#"/poll "Q?" A B"#)
         .unwrap();
-    let poll = made
-        .effects
-        .iter()
-        .find_map(|e| match e {
-            hangar_host::Effect::SendMessage { message, .. } => Some(message.id.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let poll = hangar_tests::first_sent(&made.effects);
     use hangar_host::Bridge;
     let before = chat.message(&poll).unwrap().unwrap();
     // The panel holds message.update, so it may edit others' messages, but
@@ -415,14 +408,7 @@ fn the_example_apps_built_for_api_0_2_keep_behaving() {
     let made = host
         .command("general", "carol", r#"/poll "Tea?" Yes No"#)
         .unwrap();
-    let poll = made
-        .effects
-        .iter()
-        .find_map(|e| match e {
-            hangar_host::Effect::SendMessage { message, .. } => Some(message.id.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let poll = hangar_tests::first_sent(&made.effects);
     let r = host
         .interact(&Interaction::BlockAction {
             user: "dave".into(),
