@@ -37,6 +37,11 @@ use crate::storage::{Backend, Store};
 /// that starts this long or longer after the commit.
 pub const CHECK_INTERVAL: Duration = Duration::from_millis(2);
 
+/// With a PostgreSQL registry, changes are announced by `NOTIFY`; the
+/// version is also read at least this often, so a change is seen within
+/// this bound even if a notification was lost (a reconnect).
+pub const REMOTE_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
 /// An app ready to run: its compiled component, store and settings.
 pub(crate) struct LoadedApp {
     pub(crate) manifest: Arc<Manifest>,
@@ -154,10 +159,13 @@ impl AppSet {
 
 /// The cheap "did anything change?" check.
 struct Watch {
-    /// Its own connection: `data_version` moves when another connection
-    /// commits. Locked only when a check is due (at most once per
-    /// interval per thread), never per event.
-    conn: Mutex<(rusqlite::Connection, i64)>,
+    /// SQLite: its own connection, where `data_version` moves when another
+    /// connection commits. Locked only when a check is due (at most once
+    /// per interval per thread), never per event.
+    conn: Option<Mutex<(rusqlite::Connection, i64)>>,
+    /// PostgreSQL: the listener's count of announced changes, the count as
+    /// of the last reload check, and when the version was last read.
+    signal: Option<(Arc<AtomicU64>, AtomicU64, AtomicU64)>,
     started: Instant,
     /// Microseconds after `started` of the last check.
     last_check: AtomicU64,
@@ -187,11 +195,21 @@ impl Apps {
         journal: Arc<Journal>,
         stats: Arc<Stats>,
     ) -> Result<Apps> {
-        let (conn, _) = crate::sqlite::open_connection(&data_dir.join("registry.db"))?;
+        let (conn, signal) = match registry.as_ref() {
+            Registry::Sqlite(_) => {
+                let (conn, _) = crate::sqlite::open_connection(&data_dir.join("registry.db"))?;
+                (Some(Mutex::new((conn, -1))), None)
+            }
+            Registry::Postgres(r) => (
+                None,
+                Some((r.notified().clone(), AtomicU64::new(u64::MAX), AtomicU64::new(0))),
+            ),
+        };
         let apps = Apps {
             current: ArcSwap::from_pointee(AppSet::new(-1, Vec::new())),
             watch: Watch {
-                conn: Mutex::new((conn, -1)),
+                conn,
+                signal,
                 started: Instant::now(),
                 last_check: AtomicU64::new(0),
                 local_seen: AtomicU64::new(registry::local_changes()),
@@ -223,7 +241,26 @@ impl Apps {
     }
 
     fn check(&self, local: u64, now: u64) -> Result<()> {
-        let watch = self.watch.conn.lock().expect("watch lock poisoned");
+        if let Some((notified, seen, polled)) = &self.watch.signal {
+            self.watch.last_check.store(now, Ordering::Relaxed);
+            self.watch.local_seen.store(local, Ordering::Relaxed);
+            let count = notified.load(Ordering::Acquire);
+            let poll_due = now.saturating_sub(polled.load(Ordering::Relaxed))
+                >= REMOTE_POLL_INTERVAL.as_micros() as u64;
+            if count == seen.load(Ordering::Relaxed) && !poll_due {
+                return Ok(());
+            }
+            polled.store(now, Ordering::Relaxed);
+            if self.registry.version()? != self.current.load().version {
+                self.reload()?;
+            }
+            seen.store(count, Ordering::Relaxed);
+            return Ok(());
+        }
+        let Some(conn) = &self.watch.conn else {
+            return Ok(());
+        };
+        let watch = conn.lock().expect("watch lock poisoned");
         self.watch.last_check.store(now, Ordering::Relaxed);
         self.watch.local_seen.store(local, Ordering::Relaxed);
         let data_version: i64 = watch.0.query_row("PRAGMA data_version", [], |r| r.get(0))?;
@@ -244,7 +281,7 @@ impl Apps {
         }
         // Only once the set is current: a failed reload is retried at the
         // next check.
-        self.watch.conn.lock().expect("watch lock poisoned").1 = data_version;
+        conn.lock().expect("watch lock poisoned").1 = data_version;
         Ok(())
     }
 
@@ -277,6 +314,9 @@ impl Apps {
                 Some(a) => a.clone(),
                 None => match self.load_installed(entry) {
                     Ok(app) => Arc::new(app),
+                    // The server is unreachable: not the package's fault;
+                    // the next check retries.
+                    Err(e @ Error::Database(_)) => return Err(e),
                     Err(e) => {
                         // One broken app must not keep the host from starting.
                         // Only the package that failed is marked: another
@@ -393,8 +433,23 @@ impl Apps {
                 store,
             );
         }
-        let bytes = std::fs::read(&path)
-            .map_err(|e| Error::io(format!("reading app '{id}' from {}", path.display()), e))?;
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            // Installed by a host on another machine: the registry keeps
+            // the package; this data dir caches it.
+            Err(e) => match self.registry.package(&id, &entry.sha256)? {
+                Some(bytes) => {
+                    self.cache_package(&path, &bytes);
+                    bytes
+                }
+                None => {
+                    return Err(Error::io(
+                        format!("reading app '{id}' from {}", path.display()),
+                        e,
+                    ));
+                }
+            },
+        };
         if hex(&Sha256::digest(&bytes)) != entry.sha256 {
             return Err(Error::InvalidPackage {
                 path,
@@ -408,6 +463,21 @@ impl Apps {
             fresh.store();
         }
         Ok(app)
+    }
+
+    /// Keep a package fetched from the registry in the data dir, written
+    /// whole under a temporary name first (the sweep removes one left by a
+    /// process that died).
+    fn cache_package(&self, path: &Path, bytes: &[u8]) {
+        let Some(dir) = path.parent() else {
+            return;
+        };
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+        let _ = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&tmp, bytes))
+            .and_then(|()| std::fs::rename(&tmp, path));
+        let _ = std::fs::remove_file(&tmp);
     }
 
     fn open_store(&self, id: &str) -> Result<Arc<dyn Store>> {

@@ -96,6 +96,16 @@ impl HostBuilder {
         self
     }
 
+    /// Keep app stores, the registry and jobs in the PostgreSQL database at
+    /// `url` (`postgres://user:password@host:port/database`), shared by
+    /// hosts on several machines, instead of SQLite files in the data dir.
+    /// At most `max_connections` connections are held.
+    pub fn postgres(mut self, url: &str, max_connections: u32) -> Self {
+        self.config.store = Some(url.to_string());
+        self.config.max_connections = max_connections.max(2);
+        self
+    }
+
     /// Commit durability.
     pub fn durability(mut self, durability: Durability) -> Self {
         self.config.durability = durability;

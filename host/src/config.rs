@@ -18,7 +18,9 @@
 //!   "outbound-allow-private": false,
 //!   "outbound-hosts": { "webhook": ["https://status.example.org"] },
 //!   "max-fetch-response-bytes": 4194304,
-//!   "max-http-body-bytes": 1048576
+//!   "max-http-body-bytes": 1048576,
+//!   "store": "postgres://hangar@db.internal/hangar",
+//!   "max-connections": 16
 //! }
 //! ```
 //! Every field is optional, the fields of `storage` too; what is missing
@@ -116,6 +118,14 @@ pub struct HostConfig {
     pub job_lease: Duration,
     /// How failed job runs are retried.
     pub job_retry: crate::storage::RetryPolicy,
+    /// Where app stores, the registry and jobs live: `None` for SQLite
+    /// files in the data dir (the embedded default), or a PostgreSQL
+    /// connection string (`postgres://user:password@host/database`) that
+    /// hosts on several machines share; the data dir then holds only
+    /// caches.
+    pub store: Option<String>,
+    /// Most connections to the PostgreSQL store this host holds at once.
+    pub max_connections: u32,
 }
 
 impl HostConfig {
@@ -145,6 +155,8 @@ impl HostConfig {
             max_http_body_bytes: 1 << 20,
             job_lease: Duration::from_secs(5),
             job_retry: crate::storage::RetryPolicy::default(),
+            store: None,
+            max_connections: 16,
         }
     }
 
@@ -233,8 +245,31 @@ impl HostConfig {
             "job-lease-ms": ms(self.job_lease),
             "job-max-attempts": self.job_retry.max_attempts,
             "job-backoff-ms": self.job_retry.backoff_ms,
+            "store": self.store.as_deref().map(crate::pg::redact).unwrap_or_else(|| "sqlite".into()),
+            "max-connections": self.max_connections,
         })
     }
+}
+
+/// Parse an operator's store: `sqlite` (the data dir's files) or a
+/// PostgreSQL connection string.
+pub(crate) fn parse_store(store: &str) -> std::result::Result<Option<String>, String> {
+    let store = store.trim();
+    if store == "sqlite" || store.is_empty() {
+        return Ok(None);
+    }
+    if store.starts_with("postgres://")
+        || store.starts_with("postgresql://")
+        || store.contains("host=")
+        || store.contains("dbname=")
+    {
+        crate::pg::PgConfig::parse(store, 2).map_err(|e| e.to_string())?;
+        return Ok(Some(store.to_string()));
+    }
+    Err(format!(
+        "'{}' is neither `sqlite` nor a PostgreSQL connection string (postgres://user:password@host:port/database)",
+        crate::pg::redact(store)
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -264,6 +299,8 @@ struct OperatorConfig {
     job_lease_ms: Option<u64>,
     job_max_attempts: Option<u32>,
     job_backoff_ms: Option<u64>,
+    store: Option<String>,
+    max_connections: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -325,6 +362,20 @@ impl OperatorConfig {
         }
         if let Some(m) = self.max_memory_bytes {
             config.instance.max_memory_bytes = m;
+        }
+        if let Some(store) = self.store {
+            config.store = parse_store(&store).map_err(|e| {
+                Error::InvalidInput(format!("{}: store: {e}", path.display()))
+            })?;
+        }
+        if let Some(n) = self.max_connections {
+            if n < 2 {
+                return Err(Error::InvalidInput(format!(
+                    "{}: max-connections must be 2 or more",
+                    path.display()
+                )));
+            }
+            config.max_connections = n;
         }
         if let Some(d) = self.durability {
             config.durability = d;

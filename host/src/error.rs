@@ -43,6 +43,10 @@ pub enum Error {
         /// printing the chain would repeat it).
         cause: rusqlite::Error,
     },
+    /// The PostgreSQL server failed or cannot be reached (the message
+    /// says which, and what to check).
+    #[error("database error: {0}")]
+    Database(String),
     /// A file-system operation failed.
     #[error("{context}: {cause}")]
     Io {
@@ -80,6 +84,12 @@ impl From<rusqlite::Error> for Error {
             context: None,
             cause: source,
         }
+    }
+}
+
+impl From<postgres::Error> for Error {
+    fn from(e: postgres::Error) -> Self {
+        Error::Database(crate::pg::describe(&e))
     }
 }
 

@@ -21,7 +21,11 @@ use crate::package::Package;
 use crate::pipeline;
 use crate::pipeline::command::Typed;
 use crate::pipeline::jobs::JobRun;
-use crate::registry::{LogEntry, Registry};
+use crate::journal::{LogStore, OpenLog};
+use crate::pg::PgConfig;
+use crate::registry::{LogEntry, Registry, SqliteLog, SqliteRegistry};
+use crate::storage::Backend;
+use crate::storage::postgres::PgBackend;
 use crate::report::{
     AppInfo, AppReport, AppSummary, CommandReport, EventReport, PreviewItem, SendReport,
 };
@@ -78,21 +82,36 @@ impl Host {
             .clone()
             .unwrap_or_else(|| dir.join("cache"));
         let runtime = Arc::new(Runtime::new(&config.instance, cache_dir)?);
-        let registry = Arc::new(Registry::open(
-            &dir.join("registry.db"),
-            config.busy_timeout,
-        )?);
+        let (registry, backend, log): (Registry, Arc<dyn Backend>, OpenLog) = match &config.store {
+            None => {
+                let path = dir.join("registry.db");
+                let registry = Registry::Sqlite(SqliteRegistry::open(&path, config.busy_timeout)?);
+                let backend = Arc::new(SqliteBackend::new(
+                    &apps_dir,
+                    config.storage,
+                    config.durability,
+                    config.busy_timeout,
+                ));
+                let log: OpenLog = Box::new(move || {
+                    SqliteLog::open(&path).map(|l| Box::new(l) as Box<dyn LogStore>)
+                });
+                (registry, backend, log)
+            }
+            Some(url) => {
+                let pg = PgConfig::parse(url, config.max_connections)?;
+                let (pool, registry) = crate::registry::postgres::open(&pg)?;
+                let backend = Arc::new(PgBackend::new(pool, config.storage));
+                let writer = registry.log_writer();
+                let log: OpenLog = Box::new(move || Some(Box::new(writer) as Box<dyn LogStore>));
+                (Registry::Postgres(registry), backend, log)
+            }
+        };
+        let registry = Arc::new(registry);
         let journal = Arc::new(
-            Journal::start(&dir.join("registry.db"), config.log_lines_per_minute)
+            Journal::start(log, config.log_lines_per_minute)
                 .map_err(|e| Error::io("starting the log writer thread", e))?,
         );
         let stats = Arc::new(Stats::new());
-        let backend = Arc::new(SqliteBackend::new(
-            &apps_dir,
-            config.storage,
-            config.durability,
-            config.busy_timeout,
-        ));
         // Leftovers of processes that crashed mid-install/update/uninstall.
         registry.sweep(&apps_dir)?;
         let apps = Arc::new(Apps::open(

@@ -5,14 +5,37 @@
 //! `info`); dropping the journal flushes it.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::error::Result;
 use crate::registry::{self, CallStats};
+
+/// Where the journal's writer keeps lines and counters: the registry, on
+/// whichever backend it lives.
+pub(crate) trait LogStore: Send {
+    /// Run `f` in one write transaction.
+    fn batch(&mut self, f: &mut dyn FnMut(&mut dyn LogTxn) -> Result<()>) -> Result<()>;
+}
+
+/// The writes of one journal batch.
+pub(crate) trait LogTxn {
+    /// Append log lines about `app` from `source`.
+    fn append(&mut self, app: &str, source: &str, lines: &[(&str, String)], time: i64) -> Result<()>;
+    /// Add call counters.
+    fn add_stats(&mut self, stats: &[(String, CallStats)]) -> Result<()>;
+    /// How many of `app`'s own lines were written since `since` (ms), by
+    /// any process.
+    fn lines_since(&mut self, app: &str, since: i64) -> Result<u64>;
+    /// Apply retention to `app`'s lines.
+    fn retain(&mut self, app: &str, now: i64) -> Result<()>;
+}
+
+/// Opens the writer's log store, on the writer's thread.
+pub(crate) type OpenLog = Box<dyn FnOnce() -> Option<Box<dyn LogStore>> + Send>;
 
 /// How often the writer runs retention for the apps it wrote lines for.
 const RETENTION_EVERY: Duration = Duration::from_secs(1);
@@ -45,18 +68,17 @@ pub(crate) struct Journal {
 }
 
 impl Journal {
-    /// Start the writer on the registry database at `path`; an app keeps
-    /// at most `lines_per_minute` of its own lines, counted over every
+    /// Start the writer on the log store `open` opens; an app keeps at
+    /// most `lines_per_minute` of its own lines, counted over every
     /// process writing to that registry.
-    pub(crate) fn start(path: &Path, lines_per_minute: u32) -> std::io::Result<Journal> {
+    pub(crate) fn start(open: OpenLog, lines_per_minute: u32) -> std::io::Result<Journal> {
         let (tx, rx) = channel();
-        let path = path.to_path_buf();
         let queued = Arc::new(AtomicUsize::new(0));
         let writer = {
             let queued = queued.clone();
             std::thread::Builder::new()
                 .name("hangar-journal".into())
-                .spawn(move || write_loop(&path, rx, lines_per_minute, &queued))?
+                .spawn(move || write_loop(open, rx, lines_per_minute, &queued))?
         };
         Ok(Journal {
             tx: Some(tx),
@@ -139,9 +161,9 @@ fn bytes_of(lines: &[(&'static str, String)]) -> usize {
     lines.iter().map(|(_, l)| l.len()).sum()
 }
 
-fn write_loop(path: &Path, rx: Receiver<Entry>, lines_per_minute: u32, queued: &AtomicUsize) {
+fn write_loop(open: OpenLog, rx: Receiver<Entry>, lines_per_minute: u32, queued: &AtomicUsize) {
     // A read-only data dir still opens; its writes fail and are dropped.
-    let Ok((conn, _)) = crate::sqlite::open_connection(path) else {
+    let Some(mut store) = open() else {
         for entry in rx {
             if let Entry::Flush(ack) = entry {
                 let _ = ack.send(());
@@ -149,7 +171,6 @@ fn write_loop(path: &Path, rx: Receiver<Entry>, lines_per_minute: u32, queued: &
         }
         return;
     };
-    let _ = conn.busy_timeout(Duration::from_secs(5));
     let mut touched: HashSet<String> = HashSet::new();
     let mut budget = Budget {
         per_minute: lines_per_minute,
@@ -175,8 +196,9 @@ fn write_loop(path: &Path, rx: Receiver<Entry>, lines_per_minute: u32, queued: &
             }
         }
         let mut acks = Vec::new();
-        let _ = crate::sqlite::immediate(&conn, |c| -> rusqlite::Result<()> {
-            for entry in batch {
+        let mut batch = Some(batch);
+        let _ = store.batch(&mut |c| {
+            for entry in batch.take().unwrap_or_default() {
                 match entry {
                     Entry::Lines {
                         app,
@@ -187,24 +209,24 @@ fn write_loop(path: &Path, rx: Receiver<Entry>, lines_per_minute: u32, queued: &
                         if source == "app" {
                             budget.apply(c, &app, &mut lines, time)?;
                         }
-                        registry::append_logs(c, &app, source, &lines, time)?;
+                        c.append(&app, source, &lines, time)?;
                         touched.insert(app);
                     }
-                    Entry::Stats(stats) => registry::add_stats(c, &stats)?,
+                    Entry::Stats(stats) => c.add_stats(&stats)?,
                     Entry::Flush(ack) => acks.push(ack),
                 }
             }
             Ok(())
         });
         if !acks.is_empty() || last_retention.elapsed() >= RETENTION_EVERY {
-            retain(&conn, &mut touched);
+            retain(store.as_mut(), &mut touched);
             last_retention = Instant::now();
         }
         for ack in acks {
             let _ = ack.send(());
         }
     }
-    retain(&conn, &mut touched);
+    retain(store.as_mut(), &mut touched);
 }
 
 /// The per-minute budget of app log lines, counted in the registry so that
@@ -218,12 +240,12 @@ struct Budget {
 impl Budget {
     fn apply(
         &mut self,
-        c: &rusqlite::Connection,
+        c: &mut dyn LogTxn,
         app: &str,
         lines: &mut Vec<(&'static str, String)>,
         time: i64,
-    ) -> rusqlite::Result<()> {
-        let used = registry::app_lines_since(c, app, time - MINUTE.as_millis() as i64)?;
+    ) -> Result<()> {
+        let used = c.lines_since(app, time - MINUTE.as_millis() as i64)?;
         let room = u64::from(self.per_minute).saturating_sub(used) as usize;
         let (dropped, noted) = self.dropped.entry(app.to_string()).or_insert((0, None));
         if lines.len() > room {
@@ -231,8 +253,7 @@ impl Budget {
             lines.truncate(room);
         }
         if *dropped > 0 && noted.is_none_or(|t| t.elapsed() >= MINUTE) {
-            registry::append_logs(
-                c,
+            c.append(
                 app,
                 "host",
                 &[(
@@ -254,14 +275,14 @@ impl Budget {
 /// The window of the log budget.
 const MINUTE: Duration = Duration::from_secs(60);
 
-fn retain(conn: &rusqlite::Connection, touched: &mut HashSet<String>) {
+fn retain(store: &mut dyn LogStore, touched: &mut HashSet<String>) {
     if touched.is_empty() {
         return;
     }
     let now = registry::now_ms() as i64;
-    let _ = crate::sqlite::immediate(conn, |c| -> rusqlite::Result<()> {
+    let _ = store.batch(&mut |c| {
         for app in touched.iter() {
-            registry::retain_logs(c, app, now)?;
+            c.retain(app, now)?;
         }
         Ok(())
     });

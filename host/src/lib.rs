@@ -77,6 +77,7 @@ mod report;
 mod rich;
 mod sandbox;
 mod sqlite;
+mod pg;
 mod stats;
 mod storage;
 mod workers;
@@ -85,6 +86,8 @@ mod workers;
 mod asynchronous;
 #[cfg(feature = "bench")]
 mod floor;
+#[cfg(any(test, feature = "testkit"))]
+pub mod test_postgres;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

@@ -145,26 +145,40 @@ impl Lifecycle {
             .backend()
             .open_staged(&id, &staging)
             .map_err(|e| Error::InvalidInput(format!("creating the store of app '{id}': {e}")))?;
-        let fresh = self.stage(&manifest, &bytes, Status::Enabled, &sha256, store, |app| {
-            if !app.handles(Export::OnInstall) {
-                return Ok(());
-            }
-            check_ok(&id, self.calls.handler(app, &OnInstall))
-        })?;
-        self.registry.insert(
-            &manifest,
-            &sha256,
-            bytes.len() as u64,
-            Status::Enabled,
-            || {
-                if dir.exists() {
-                    std::fs::remove_dir_all(&dir)
-                        .map_err(|e| Error::io(format!("clearing {}", dir.display()), e))?;
+        let installed = self
+            .stage(&manifest, &bytes, Status::Enabled, &sha256, store, |app| {
+                if !app.handles(Export::OnInstall) {
+                    return Ok(());
                 }
-                std::fs::rename(&staging, &dir)
-                    .map_err(|e| Error::io(format!("moving the app into {}", dir.display()), e))
-            },
-        )?;
+                check_ok(&id, self.calls.handler(app, &OnInstall))
+            })
+            .and_then(|fresh| {
+                self.registry.insert(
+                    &manifest,
+                    &sha256,
+                    &bytes,
+                    Status::Enabled,
+                    &staging,
+                    || {
+                        if dir.exists() {
+                            std::fs::remove_dir_all(&dir)
+                                .map_err(|e| Error::io(format!("clearing {}", dir.display()), e))?;
+                        }
+                        std::fs::rename(&staging, &dir).map_err(|e| {
+                            Error::io(format!("moving the app into {}", dir.display()), e)
+                        })
+                    },
+                )?;
+                Ok(fresh)
+            });
+        let fresh = match installed {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                // What the install hook wrote, where it is not in `staging`.
+                self.apps.backend().discard_staged(&id, &staging);
+                return Err(e);
+            }
+        };
         staged.keep();
         // Cache the compiled component only once the app is installed.
         if let Some(fresh) = fresh {
@@ -262,7 +276,7 @@ impl Lifecycle {
             },
         )?;
         self.registry
-            .replace(&manifest, &sha256, bytes.len() as u64, || {
+            .replace(&manifest, &sha256, &bytes, || {
                 std::fs::rename(&tmp, &target).map_err(|e| {
                     Error::io(format!("moving the package to {}", target.display()), e)
                 })

@@ -9,6 +9,8 @@
 //! a list when it carries all of them; order and duplicates ignored).
 //!
 //! - [`sqlite`]: one SQLite file per app, the embedded default.
+//! - [`postgres`]: shared tables in one PostgreSQL database, keyed by
+//!   app id, for hosts on several machines.
 //! - [`memory`]: records in process memory, for unit tests.
 
 use std::collections::hash_map::RandomState;
@@ -20,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(test)]
 pub(crate) mod memory;
+pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
 /// What a record is associated with.
@@ -308,6 +311,9 @@ pub trait Backend: Send + Sync {
     /// in `staging` until the lifecycle manager moves that directory into
     /// place (backends that keep no files ignore it).
     fn open_staged(&self, app: &str, staging: &std::path::Path) -> StoreResult<Arc<dyn Store>>;
+    /// Forget what a staged install wrote, when it does not commit
+    /// (backends whose staged data lives in `staging` have nothing to do).
+    fn discard_staged(&self, _app: &str, _staging: &std::path::Path) {}
 }
 
 /// Longest association id accepted.

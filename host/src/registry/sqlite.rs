@@ -1,120 +1,21 @@
-//! The host registry: which apps are installed, in what order, with what
-//! status and settings, plus their logs. One SQLite file in the data dir,
-//! shared by every host process using that dir; a version counter bumped on
-//! each change lets other processes notice and reload.
+//! The embedded registry: one SQLite file in the data dir, shared by
+//! every host process using that dir.
 
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
 
+use super::{
+    AppEntry, CallStats, LOCAL_CHANGES, LOG_MAX_AGE, LOG_RETENTION, LogEntry, Status,
+    VIEW_LIFETIME_MS, VIEWS_PER_USER, check_commands, now_ms, random_secret,
+};
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 
-/// An app's status, after the Apps-Engine's where they mean something here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Status {
-    /// Receives events.
-    Enabled,
-    /// Turned off by the operator.
-    Disabled,
-    /// Turned off because it kept failing.
-    ErrorDisabled,
-    /// Its package no longer loads (corrupt or incompatible); reinstall it.
-    Invalid,
-}
-
-impl Status {
-    /// The name shown and stored.
-    pub fn name(self) -> &'static str {
-        self.as_str()
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Status::Enabled => "enabled",
-            Status::Disabled => "disabled",
-            Status::ErrorDisabled => "error-disabled",
-            Status::Invalid => "invalid",
-        }
-    }
-    fn parse(s: &str) -> Status {
-        match s {
-            "enabled" => Status::Enabled,
-            "disabled" => Status::Disabled,
-            "error-disabled" => Status::ErrorDisabled,
-            _ => Status::Invalid,
-        }
-    }
-}
-
-/// One installed app as the registry records it.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct AppEntry {
-    /// The manifest it was installed with.
-    pub(crate) manifest: Manifest,
-    /// Install order; dispatch follows it.
-    pub(crate) order: i64,
-    /// Current status.
-    pub(crate) status: Status,
-    /// Why it has that status, when it is not enabled.
-    pub(crate) status_reason: Option<String>,
-    /// SHA-256 of the package.
-    pub(crate) sha256: String,
-    /// When it was installed (ms since the epoch).
-    pub(crate) installed_at: u64,
-    /// The package's size in bytes (unknown for apps installed by hosts
-    /// that did not record it).
-    pub(crate) size: Option<u64>,
-}
-
-/// A log line about an app: its own, or the host's about it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LogEntry {
-    /// Position in the log (increasing).
-    pub seq: i64,
-    /// The app.
-    pub app: String,
-    /// Milliseconds since the epoch.
-    pub time: u64,
-    /// debug, info, warn or error.
-    pub level: String,
-    /// "app" for the app's own lines, "host" for the host's.
-    pub source: String,
-    /// The text.
-    pub message: String,
-}
-
-/// How long a view is remembered: one opened longer ago than this is
-/// stale and refused (a week).
-pub(crate) const VIEW_LIFETIME_MS: i64 = 7 * 24 * 3600 * 1000;
-
-/// Views open at once per user; opening another closes the oldest.
-pub(crate) const VIEWS_PER_USER: usize = 20;
-
-/// Log lines kept per app; older ones are deleted.
-pub const LOG_RETENTION: u64 = 5_000;
-/// Log lines older than this are deleted.
-pub const LOG_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
-
-/// Call counters of one app handler, summed over every host process.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CallStats {
-    /// The export.
-    pub handler: String,
-    /// Calls made.
-    pub calls: u64,
-    /// Calls that failed.
-    pub errors: u64,
-    /// Total wall time, microseconds.
-    pub total_us: u64,
-}
-
-pub(crate) struct Registry {
+pub(crate) struct SqliteRegistry {
     conn: Mutex<Connection>,
     /// Its own connection for fault counts, so a fault's write never holds
     /// the connection other threads use.
@@ -171,22 +72,16 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('version', 0), ('next-seq', 1);
 ";
 
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
-}
 
-impl Registry {
-    pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<Registry> {
+impl SqliteRegistry {
+    pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<SqliteRegistry> {
         let (conn, read_only) =
             crate::sqlite::open_connection(path).map_err(|e| Error::Storage {
                 context: Some(format!("opening the registry {}", path.display())),
                 cause: e,
             })?;
         if read_only {
-            return Ok(Registry {
+            return Ok(SqliteRegistry {
                 has_size: has_size(&conn),
                 conn: Mutex::new(conn),
                 faults: Mutex::new(None),
@@ -208,7 +103,7 @@ impl Registry {
             .ok()
             .map(|(c, _)| c)
             .filter(|c| c.busy_timeout(busy_timeout).is_ok());
-        Ok(Registry {
+        Ok(SqliteRegistry {
             has_size: has_size(&conn),
             conn: Mutex::new(conn),
             faults: Mutex::new(faults),
@@ -284,13 +179,6 @@ impl Registry {
                 },
             )
             .collect()
-    }
-
-    pub(crate) fn app(&self, id: &str) -> Result<AppEntry> {
-        self.apps()?
-            .into_iter()
-            .find(|a| a.manifest.id == id)
-            .ok_or_else(|| Error::UnknownApp(id.to_string()))
     }
 
     /// Add an app; `before_commit` runs inside the transaction (the files
@@ -680,16 +568,6 @@ fn has_size(conn: &Connection) -> bool {
         .unwrap_or(false)
 }
 
-/// 32 random bytes from the operating system, as hex.
-fn random_secret() -> Result<String> {
-    use std::io::Read;
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| Error::io("reading /dev/urandom for an endpoint secret", e))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
 /// Columns added since the first registry: `apps.size`.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     crate::sqlite::immediate(conn, |c| {
@@ -701,24 +579,6 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         }
         Ok(())
     })
-}
-
-/// Refuse `manifest` if it declares a command another app in `installed`
-/// declares.
-pub(crate) fn check_commands(installed: &[Manifest], manifest: &Manifest) -> Result<()> {
-    for other in installed.iter().filter(|o| o.id != manifest.id) {
-        if let Some(c) = manifest
-            .commands
-            .iter()
-            .find(|c| other.commands.iter().any(|o| o.command == c.command))
-        {
-            return Err(Error::InvalidInput(format!(
-                "the command '/{}' belongs to the installed app '{}'; app '{}' cannot declare it too (rename the command, or uninstall '{}' first)",
-                c.command, other.id, manifest.id, other.id
-            )));
-        }
-    }
-    Ok(())
 }
 
 fn manifests(c: &Connection) -> Result<Vec<Manifest>> {
@@ -791,16 +651,7 @@ pub(crate) fn add_stats(c: &Connection, stats: &[(String, CallStats)]) -> rusqli
     Ok(())
 }
 
-/// Bumped by every registry change committed in this process.
-static LOCAL_CHANGES: AtomicU64 = AtomicU64::new(0);
-
-/// The count of registry changes committed in this process so far: when
-/// it moves, every `Host` in the process rechecks its apps.
-pub(crate) fn local_changes() -> u64 {
-    LOCAL_CHANGES.load(Ordering::Acquire)
-}
-
-impl Registry {
+impl SqliteRegistry {
     /// Under the registry's write lock (so no install or uninstall is half
     /// done), delete what no entry points at: app directories of removed
     /// apps, package files of replaced versions, and the staging
@@ -813,39 +664,7 @@ impl Registry {
                 .prepare("SELECT id, sha256 FROM apps")?
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
-            let Ok(dirs) = std::fs::read_dir(apps_dir) else {
-                return Ok(());
-            };
-            for dir in dirs.flatten() {
-                let name = dir.file_name().to_string_lossy().into_owned();
-                let path = dir.path();
-                if let Some(rest) = name.strip_prefix(".staging-") {
-                    let pid = rest.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
-                    if pid.is_some_and(|p| !process_alive(p)) {
-                        let _ = std::fs::remove_dir_all(&path);
-                    }
-                    continue;
-                }
-                match entries.iter().find(|(id, _)| *id == name) {
-                    None => {
-                        let _ = std::fs::remove_dir_all(&path);
-                    }
-                    Some((_, sha)) => {
-                        let keep = format!("{sha}.wasm");
-                        for file in std::fs::read_dir(&path).into_iter().flatten().flatten() {
-                            let f = file.file_name().to_string_lossy().into_owned();
-                            let stale_tmp = f.starts_with('.')
-                                && f.rsplit("tmp")
-                                    .next()
-                                    .and_then(|p| p.parse::<u32>().ok())
-                                    .is_some_and(|p| !process_alive(p));
-                            if (f.ends_with(".wasm") && f != keep) || stale_tmp {
-                                let _ = std::fs::remove_file(file.path());
-                            }
-                        }
-                    }
-                }
-            }
+            super::sweep_dir(&entries, apps_dir);
             Ok(())
         })();
         let _ = conn.execute_batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
@@ -853,14 +672,44 @@ impl Registry {
     }
 }
 
-/// Whether a process with this id is running (Linux; elsewhere assume yes,
-/// which only means leftovers are kept).
-fn process_alive(pid: u32) -> bool {
-    if pid == std::process::id() {
-        return true;
+/// Writes the journal's batches into `registry.db`, on a connection of
+/// its own.
+pub(crate) struct SqliteLog(Connection);
+
+impl SqliteLog {
+    /// The writer for the registry at `path`; None when it cannot be
+    /// opened (the journal then drops what it is sent).
+    pub(crate) fn open(path: &Path) -> Option<SqliteLog> {
+        let (conn, _) = crate::sqlite::open_connection(path).ok()?;
+        let _ = conn.busy_timeout(Duration::from_secs(5));
+        Some(SqliteLog(conn))
     }
-    let proc = Path::new("/proc");
-    !proc.exists() || proc.join(pid.to_string()).exists()
+}
+
+impl crate::journal::LogStore for SqliteLog {
+    fn batch(&mut self, f: &mut dyn FnMut(&mut dyn crate::journal::LogTxn) -> Result<()>) -> Result<()> {
+        crate::sqlite::immediate(&self.0, |c| f(&mut SqliteLogTxn(c)))
+    }
+}
+
+struct SqliteLogTxn<'a>(&'a Connection);
+
+impl crate::journal::LogTxn for SqliteLogTxn<'_> {
+    fn append(&mut self, app: &str, source: &str, lines: &[(&str, String)], time: i64) -> Result<()> {
+        Ok(append_logs(self.0, app, source, lines, time)?)
+    }
+
+    fn add_stats(&mut self, stats: &[(String, CallStats)]) -> Result<()> {
+        Ok(add_stats(self.0, stats)?)
+    }
+
+    fn lines_since(&mut self, app: &str, since: i64) -> Result<u64> {
+        Ok(app_lines_since(self.0, app, since)?)
+    }
+
+    fn retain(&mut self, app: &str, now: i64) -> Result<()> {
+        Ok(retain_logs(self.0, app, now)?)
+    }
 }
 
 #[cfg(test)]
@@ -870,7 +719,7 @@ mod tests {
     #[test]
     fn log_retention_is_bounded_by_count_and_age() {
         let dir = tempfile::tempdir().unwrap();
-        let reg = Registry::open(&dir.path().join("r.db"), Duration::from_secs(1)).unwrap();
+        let reg = SqliteRegistry::open(&dir.path().join("r.db"), Duration::from_secs(1)).unwrap();
         let lines: Vec<(&str, String)> = (0..LOG_RETENTION + 500)
             .map(|i| ("info", format!("line {i}")))
             .collect();
