@@ -202,7 +202,11 @@ impl Apps {
             }
             Registry::Postgres(r) => (
                 None,
-                Some((r.notified().clone(), AtomicU64::new(u64::MAX), AtomicU64::new(0))),
+                Some((
+                    r.notified().clone(),
+                    AtomicU64::new(u64::MAX),
+                    AtomicU64::new(0),
+                )),
             ),
         };
         let apps = Apps {

@@ -98,11 +98,16 @@ impl HostBuilder {
 
     /// Keep app stores, the registry and jobs in the PostgreSQL database at
     /// `url` (`postgres://user:password@host:port/database`), shared by
-    /// hosts on several machines, instead of SQLite files in the data dir.
-    /// At most `max_connections` connections are held.
-    pub fn postgres(mut self, url: &str, max_connections: u32) -> Self {
+    /// hosts on several machines, instead of SQLite files in the data dir
+    /// (which then holds only caches).
+    pub fn postgres(mut self, url: &str) -> Self {
         self.config.store = Some(url.to_string());
-        self.config.max_connections = max_connections.max(2);
+        self
+    }
+
+    /// Hold at most `n` (2 or more) connections to the PostgreSQL store.
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.config.max_connections = n.max(2);
         self
     }
 

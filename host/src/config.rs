@@ -179,6 +179,14 @@ impl HostConfig {
         Ok(config)
     }
 
+    /// Set where data lives from an operator's string: `sqlite` (files in
+    /// the data dir) or a PostgreSQL connection string. A bad string is an
+    /// error that says what to write.
+    pub fn set_store(&mut self, store: &str) -> Result<()> {
+        self.store = parse_store(store).map_err(Error::InvalidInput)?;
+        Ok(())
+    }
+
     /// The deadline of `class` for `app`.
     pub fn deadline(&self, app: &str, class: EventClass) -> Duration {
         self.app_deadlines
@@ -364,9 +372,8 @@ impl OperatorConfig {
             config.instance.max_memory_bytes = m;
         }
         if let Some(store) = self.store {
-            config.store = parse_store(&store).map_err(|e| {
-                Error::InvalidInput(format!("{}: store: {e}", path.display()))
-            })?;
+            config.store = parse_store(&store)
+                .map_err(|e| Error::InvalidInput(format!("{}: store: {e}", path.display())))?;
         }
         if let Some(n) = self.max_connections {
             if n < 2 {

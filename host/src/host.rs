@@ -15,21 +15,21 @@ use crate::engine::Runtime;
 use crate::error::{Error, Result};
 use crate::interact::{Interaction, InteractionReport};
 use crate::journal::Journal;
+use crate::journal::{LogStore, OpenLog};
 use crate::lifecycle::Lifecycle;
 use crate::manifest::ActionButtonSpec;
 use crate::package::Package;
+use crate::pg::PgConfig;
 use crate::pipeline;
 use crate::pipeline::command::Typed;
 use crate::pipeline::jobs::JobRun;
-use crate::journal::{LogStore, OpenLog};
-use crate::pg::PgConfig;
 use crate::registry::{LogEntry, Registry, SqliteLog, SqliteRegistry};
-use crate::storage::Backend;
-use crate::storage::postgres::PgBackend;
 use crate::report::{
     AppInfo, AppReport, AppSummary, CommandReport, EventReport, PreviewItem, SendReport,
 };
 use crate::stats::Stats;
+use crate::storage::Backend;
+use crate::storage::postgres::PgBackend;
 use crate::storage::sqlite::SqliteBackend;
 use crate::storage::{JobOp, JobRow, Record};
 use crate::workers::Workers;

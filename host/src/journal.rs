@@ -24,7 +24,13 @@ pub(crate) trait LogStore: Send {
 /// The writes of one journal batch.
 pub(crate) trait LogTxn {
     /// Append log lines about `app` from `source`.
-    fn append(&mut self, app: &str, source: &str, lines: &[(&str, String)], time: i64) -> Result<()>;
+    fn append(
+        &mut self,
+        app: &str,
+        source: &str,
+        lines: &[(&str, String)],
+        time: i64,
+    ) -> Result<()>;
     /// Add call counters.
     fn add_stats(&mut self, stats: &[(String, CallStats)]) -> Result<()>;
     /// How many of `app`'s own lines were written since `since` (ms), by

@@ -67,8 +67,10 @@ mod interact;
 mod journal;
 mod lifecycle;
 mod manifest;
+mod migrate;
 mod outbound;
 mod package;
+mod pg;
 mod pipeline;
 mod policy;
 mod refchat;
@@ -77,7 +79,6 @@ mod report;
 mod rich;
 mod sandbox;
 mod sqlite;
-mod pg;
 mod stats;
 mod storage;
 mod workers;
@@ -91,7 +92,10 @@ pub mod test_postgres;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use apps::CHECK_INTERVAL as REGISTRY_CHECK_INTERVAL;
+pub use apps::{
+    CHECK_INTERVAL as REGISTRY_CHECK_INTERVAL,
+    REMOTE_POLL_INTERVAL as REGISTRY_REMOTE_POLL_INTERVAL,
+};
 pub use bridge::{
     Accessory, Attachment, AttachmentField, Block, BlockKind, Bridge, Button, ButtonStyle,
     ChatEvent, Choice, Content, ContextElement, DatePicker, Effect, Element, EventKind, Image,
@@ -112,6 +116,7 @@ pub use manifest::{
     Manifest, Permission, ProcessorSpec, SUPPORTED_API_VERSIONS, SettingSpec, SettingType,
     StartupJob, validate_app_id,
 };
+pub use migrate::{MigrateReport, MigrateStatus, MigratedApp, migrate_to_postgres};
 pub use package::Package;
 pub use pipeline::jobs::{JobOutcome, JobRun};
 pub use policy::{Deadlines, ErrorDisable, EventClass};

@@ -275,12 +275,10 @@ impl Lifecycle {
                 check_ok(&id, self.calls.handler(app, &OnUpdate(&previous)))
             },
         )?;
-        self.registry
-            .replace(&manifest, &sha256, &bytes, || {
-                std::fs::rename(&tmp, &target).map_err(|e| {
-                    Error::io(format!("moving the package to {}", target.display()), e)
-                })
-            })?;
+        self.registry.replace(&manifest, &sha256, &bytes, || {
+            std::fs::rename(&tmp, &target)
+                .map_err(|e| Error::io(format!("moving the package to {}", target.display()), e))
+        })?;
         staged.keep();
         if let Some(fresh) = fresh {
             fresh.store();

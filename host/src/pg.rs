@@ -208,7 +208,10 @@ pub(crate) struct PgConn {
 
 impl PgConn {
     /// The statement for `sql`, prepared once per connection.
-    pub(crate) fn statement(&mut self, sql: &'static str) -> std::result::Result<Statement, postgres::Error> {
+    pub(crate) fn statement(
+        &mut self,
+        sql: &'static str,
+    ) -> std::result::Result<Statement, postgres::Error> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
@@ -270,11 +273,13 @@ pub(crate) fn connect(config: &PgConfig) -> Result<Pool> {
         .config
         .connect(NoTls)
         .map_err(|e| unreachable(config, &e))?;
-    setup(&mut conn).map_err(|e| Error::Database(format!(
-        "setting up the Hangar schema in {}: {}",
-        config.display(),
-        describe(&e)
-    )))?;
+    setup(&mut conn).map_err(|e| {
+        Error::Database(format!(
+            "setting up the Hangar schema in {}: {}",
+            config.display(),
+            describe(&e)
+        ))
+    })?;
     Ok(pool)
 }
 
@@ -286,10 +291,13 @@ fn setup(conn: &mut Client) -> std::result::Result<(), postgres::Error> {
     for attempt in 0.. {
         let out = setup_once(conn);
         match out {
-            Err(e) if attempt < 3 && e.code().is_some_and(|c| {
-                *c == postgres::error::SqlState::UNIQUE_VIOLATION
-                    || *c == postgres::error::SqlState::DUPLICATE_OBJECT
-            }) => {
+            Err(e)
+                if attempt < 3
+                    && e.code().is_some_and(|c| {
+                        *c == postgres::error::SqlState::UNIQUE_VIOLATION
+                            || *c == postgres::error::SqlState::DUPLICATE_OBJECT
+                    }) =>
+            {
                 let _ = conn.batch_execute("ROLLBACK");
                 continue;
             }
@@ -306,10 +314,7 @@ fn setup_once(conn: &mut Client) -> std::result::Result<(), postgres::Error> {
         &[&LOCK_SPACE, &SETUP_LOCK],
     )?;
     let current: Option<i64> = tx
-        .query_opt(
-            "SELECT value FROM hangar.meta WHERE key = 'schema'",
-            &[],
-        )
+        .query_opt("SELECT value FROM hangar.meta WHERE key = 'schema'", &[])
         .ok()
         .flatten()
         .map(|r| r.get(0));
@@ -323,7 +328,9 @@ fn setup_once(conn: &mut Client) -> std::result::Result<(), postgres::Error> {
         "SELECT pg_advisory_xact_lock($1, $2)",
         &[&LOCK_SPACE, &SETUP_LOCK],
     )?;
-    tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {SCHEMA_NAME}; {SCHEMA}"))?;
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {SCHEMA_NAME}; {SCHEMA}"
+    ))?;
     tx.batch_execute(&format!(
         "DO $$ BEGIN
             IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{RUNTIME_ROLE}') THEN

@@ -18,11 +18,43 @@ pub fn cache_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/hangar-test-cache")
 }
 
+thread_local! {
+    static STORE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Run `f` with every host this thread builds ([`host_at`], [`host_with`],
+/// [`host_configured`]) and every `hangar` process it starts
+/// ([`hangar_at`]) on the PostgreSQL database `url`: the same test, on the
+/// other backend.
+pub fn on_postgres<T>(url: &str, f: impl FnOnce() -> T) -> T {
+    let before = STORE.with(|s| s.replace(Some(url.to_string())));
+    struct Restore(Option<String>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            STORE.with(|s| *s.borrow_mut() = self.0.take());
+        }
+    }
+    let _restore = Restore(before);
+    f()
+}
+
+/// The PostgreSQL database this thread's hosts use, if any ([`on_postgres`]).
+pub fn current_store() -> Option<String> {
+    STORE.with(|s| s.borrow().clone())
+}
+
+/// `builder` on this thread's PostgreSQL database, if [`on_postgres`] set one.
+pub fn on_current_store(builder: HostBuilder) -> HostBuilder {
+    match current_store() {
+        Some(url) => builder.postgres(&url),
+        None => builder,
+    }
+}
+
 /// A host and its reference chat on `dir`.
 pub fn host_at(dir: &Path) -> (Host, Arc<RefChat>) {
     let chat = Arc::new(RefChat::open(dir).expect("open chat"));
-    let host = HostBuilder::new(dir)
-        .cache_dir(cache_dir())
+    let host = on_current_store(HostBuilder::new(dir).cache_dir(cache_dir()))
         .build(chat.clone())
         .expect("build host");
     (host, chat)
@@ -40,7 +72,7 @@ pub fn host_configured(
 ) -> (tempfile::TempDir, Host, Arc<RefChat>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let chat = Arc::new(RefChat::open(dir.path()).expect("open chat"));
-    let builder = HostBuilder::new(dir.path()).cache_dir(cache_dir());
+    let builder = on_current_store(HostBuilder::new(dir.path()).cache_dir(cache_dir()));
     let host = configure(builder).build(chat.clone()).expect("build host");
     for app in apps {
         host.install(Path::new(app)).expect("install");
@@ -136,6 +168,10 @@ pub fn probe(host: &Host, line: &str) -> serde_json::Value {
 pub fn hangar_at(dir: &Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(hangar_bin());
     cmd.arg("--data-dir").arg(dir);
+    match current_store() {
+        Some(url) => cmd.env("HANGAR_STORE", url),
+        None => cmd.env_remove("HANGAR_STORE"),
+    };
     cmd
 }
 

@@ -215,7 +215,11 @@ impl Registry {
 
     /// Remove an app's entry, settings, logs (and, on PostgreSQL, its data
     /// and packages); `before_commit` removes its files.
-    pub(crate) fn remove(&self, app: &str, before_commit: impl FnOnce() -> Result<()>) -> Result<()> {
+    pub(crate) fn remove(
+        &self,
+        app: &str,
+        before_commit: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
         either!(self, r => r.remove(app, before_commit))
     }
 
@@ -292,7 +296,12 @@ impl Registry {
 
     /// Count one fault of `app`, seen by every process sharing the
     /// registry; true when `max` faults fall within `window`.
-    pub(crate) fn record_fault(&self, app: &str, max: u32, window: std::time::Duration) -> Result<bool> {
+    pub(crate) fn record_fault(
+        &self,
+        app: &str,
+        max: u32,
+        window: std::time::Duration,
+    ) -> Result<bool> {
         either!(self, r => r.record_fault(app, max, window))
     }
 

@@ -24,7 +24,7 @@ use crate::pg::{self, CHANGES_CHANNEL, LOCK_SPACE, PgConfig, Pool, Pooled};
 use crate::storage::postgres::{adopt_app_rows, delete_app_rows, staging_key};
 
 /// Second key of the advisory lock every registry change takes.
-const CHANGE_LOCK: i32 = 2;
+pub(crate) const CHANGE_LOCK: i32 = 2;
 
 /// The registry in a PostgreSQL database.
 pub(crate) struct PgRegistry {
@@ -43,8 +43,11 @@ impl PgRegistry {
         let notified = Arc::new(AtomicU64::new(0));
         let alive = Arc::new(());
         {
-            let (notified, alive, config) =
-                (notified.clone(), Arc::downgrade(&alive), config.config.clone());
+            let (notified, alive, config) = (
+                notified.clone(),
+                Arc::downgrade(&alive),
+                config.config.clone(),
+            );
             std::thread::Builder::new()
                 .name("hangar-listen".into())
                 .spawn(move || listen(config, notified, alive))
@@ -97,8 +100,10 @@ impl PgRegistry {
 
     pub(crate) fn version(&self) -> Result<i64> {
         self.with(|c| {
-            Ok(c.query_one("SELECT value FROM hangar.meta WHERE key = 'version'", &[])?
-                .get(0))
+            Ok(
+                c.query_one("SELECT value FROM hangar.meta WHERE key = 'version'", &[])?
+                    .get(0),
+            )
         })
     }
 
@@ -220,7 +225,11 @@ impl PgRegistry {
         })
     }
 
-    pub(crate) fn remove(&self, app: &str, before_commit: impl FnOnce() -> Result<()>) -> Result<()> {
+    pub(crate) fn remove(
+        &self,
+        app: &str,
+        before_commit: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
         self.change(|tx| {
             let n = tx.execute("DELETE FROM hangar.apps WHERE id = $1", &[&app])?;
             if n == 0 {
@@ -591,8 +600,14 @@ pub(crate) struct PgLog {
 }
 
 impl crate::journal::LogStore for PgLog {
-    fn batch(&mut self, f: &mut dyn FnMut(&mut dyn crate::journal::LogTxn) -> Result<()>) -> Result<()> {
-        let mut conn = self.pool.get().map_err(|e| Error::Database(e.to_string()))?;
+    fn batch(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn crate::journal::LogTxn) -> Result<()>,
+    ) -> Result<()> {
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|e| Error::Database(e.to_string()))?;
         let mut tx = conn.client.transaction()?;
         f(&mut PgLogTxn(&mut tx))?;
         tx.commit()?;
@@ -603,7 +618,13 @@ impl crate::journal::LogStore for PgLog {
 struct PgLogTxn<'a, 'b>(&'a mut Transaction<'b>);
 
 impl crate::journal::LogTxn for PgLogTxn<'_, '_> {
-    fn append(&mut self, app: &str, source: &str, lines: &[(&str, String)], time: i64) -> Result<()> {
+    fn append(
+        &mut self,
+        app: &str,
+        source: &str,
+        lines: &[(&str, String)],
+        time: i64,
+    ) -> Result<()> {
         if lines.is_empty() {
             return Ok(());
         }

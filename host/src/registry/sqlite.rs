@@ -72,7 +72,6 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('version', 0), ('next-seq', 1);
 ";
 
-
 impl SqliteRegistry {
     pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<SqliteRegistry> {
         let (conn, read_only) =
@@ -687,7 +686,10 @@ impl SqliteLog {
 }
 
 impl crate::journal::LogStore for SqliteLog {
-    fn batch(&mut self, f: &mut dyn FnMut(&mut dyn crate::journal::LogTxn) -> Result<()>) -> Result<()> {
+    fn batch(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn crate::journal::LogTxn) -> Result<()>,
+    ) -> Result<()> {
         crate::sqlite::immediate(&self.0, |c| f(&mut SqliteLogTxn(c)))
     }
 }
@@ -695,7 +697,13 @@ impl crate::journal::LogStore for SqliteLog {
 struct SqliteLogTxn<'a>(&'a Connection);
 
 impl crate::journal::LogTxn for SqliteLogTxn<'_> {
-    fn append(&mut self, app: &str, source: &str, lines: &[(&str, String)], time: i64) -> Result<()> {
+    fn append(
+        &mut self,
+        app: &str,
+        source: &str,
+        lines: &[(&str, String)],
+        time: i64,
+    ) -> Result<()> {
         Ok(append_logs(self.0, app, source, lines, time)?)
     }
 

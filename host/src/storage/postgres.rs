@@ -22,8 +22,8 @@ use postgres::error::SqlState;
 use postgres::types::ToSql;
 
 use super::{
-    Association, Backend, Budget, ClaimedJob, JobOp, JobRow, JobStats, Limits, Mode, Model,
-    NewJob, Record, Records, RetryPolicy, Store, StoreError, StoreResult, Txn,
+    Association, Backend, Budget, ClaimedJob, JobOp, JobRow, JobStats, Limits, Mode, Model, NewJob,
+    Record, Records, RetryPolicy, Store, StoreError, StoreResult, Txn,
 };
 use crate::manifest::validate_app_id;
 use crate::pg::{self, LOCK_SPACE, Pool, Pooled, RUNTIME_ROLE};
@@ -219,12 +219,15 @@ impl Store for PgStore {
         }
         self.bookkeeping(|t| {
             let rows = t.query(
-                "UPDATE jobs SET fence = fence + 1, lease_owner = $3, lease_until = $4
-                 WHERE app_id = $1 AND id IN (
+                // A CTE is evaluated once: as an `IN (...)` subquery the
+                // planner may rescan it per row and claim past the limit.
+                "WITH picked AS (
                      SELECT id FROM jobs WHERE app_id = $1 AND NOT dead AND due <= $2
                        AND (lease_until IS NULL OR lease_until < $2)
-                     ORDER BY due LIMIT $5 FOR UPDATE SKIP LOCKED)
-                 RETURNING id, processor, data, fence, due, attempts",
+                     ORDER BY due, id LIMIT $5 FOR UPDATE SKIP LOCKED)
+                 UPDATE jobs j SET fence = j.fence + 1, lease_owner = $3, lease_until = $4
+                 FROM picked WHERE j.app_id = $1 AND j.id = picked.id
+                 RETURNING j.id, j.processor, j.data, j.fence, j.due, j.attempts",
                 &[
                     &(now as i64),
                     &owner,
@@ -407,7 +410,11 @@ pub struct PgTxn {
 
 impl PgTxn {
     fn remaining_ms(&self) -> u64 {
-        (self.deadline.saturating_duration_since(Instant::now()).as_millis() as u64).max(1)
+        (self
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis() as u64)
+            .max(1)
     }
 
     /// The connection, with the transaction begun.
@@ -603,10 +610,14 @@ impl PgTxn {
 
     /// The records matching every association, oldest first, bounded in
     /// count and bytes while they stream in.
-    fn matching(&mut self, associations: &[Association]) -> StoreResult<Vec<(i64, String, String)>> {
+    fn matching(
+        &mut self,
+        associations: &[Association],
+    ) -> StoreResult<Vec<(i64, String, String)>> {
         let wanted = super::normalize(associations)?;
         let limits = self.shared.limits;
-        let limit = i64::try_from(limits.max_records_per_call.saturating_add(1)).unwrap_or(i64::MAX);
+        let limit =
+            i64::try_from(limits.max_records_per_call.saturating_add(1)).unwrap_or(i64::MAX);
         let models: Vec<&str> = wanted.iter().map(|a| a.model.as_str()).collect();
         let keys: Vec<&str> = wanted.iter().map(|a| a.id.as_str()).collect();
         let n = wanted.len() as i64;
@@ -676,13 +687,7 @@ impl PgTxn {
     }
 
     fn cost_of(record: &Record) -> i64 {
-        RECORD_OVERHEAD
-            + (record.id.len() + record.data.len()) as i64
-            + record
-                .associations
-                .iter()
-                .map(|a| ASSOCIATION_OVERHEAD + (a.model.as_str().len() + a.id.len()) as i64)
-                .sum::<i64>()
+        record_cost(record)
     }
 
     fn find(&mut self, id: &str) -> StoreResult<Option<(i64, String)>> {
@@ -709,6 +714,17 @@ impl PgTxn {
         )?;
         self.charge(-1, -Self::cost_of(record))
     }
+}
+
+/// What `record` counts against its app's quota.
+pub(crate) fn record_cost(record: &Record) -> i64 {
+    RECORD_OVERHEAD
+        + (record.id.len() + record.data.len()) as i64
+        + record
+            .associations
+            .iter()
+            .map(|a| ASSOCIATION_OVERHEAD + (a.model.as_str().len() + a.id.len()) as i64)
+            .sum::<i64>()
 }
 
 fn lost() -> StoreError {
@@ -1044,7 +1060,10 @@ mod tests {
         }
         .transaction(Mode::Write, Instant::now() + Duration::from_secs(5));
         let seen = txn
-            .query("SELECT count(*) FROM records WHERE $1::text IS NOT NULL", &[])
+            .query(
+                "SELECT count(*) FROM records WHERE $1::text IS NOT NULL",
+                &[],
+            )
             .unwrap()[0]
             .get::<_, i64>(0);
         assert_eq!(seen, 0);
@@ -1059,5 +1078,43 @@ mod tests {
         drop(txn);
         assert_eq!(mine.all_records().unwrap().len(), 0);
         assert_eq!(theirs.all_records().unwrap().len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod job_tests {
+    use super::*;
+    use crate::test_postgres::TestPostgres;
+
+    #[test]
+    fn jobs_are_claimed_one_by_one() {
+        let Some(server) = TestPostgres::shared() else {
+            return;
+        };
+        let config = crate::pg::PgConfig::parse(&server.database(), 8).unwrap();
+        let b = PgBackend::new(crate::pg::connect(&config).unwrap(), Limits::default());
+        let store = b.open("jobs").unwrap();
+        let now = crate::registry::now_ms();
+        let mut t = store.begin(Mode::Write, Instant::now() + Duration::from_secs(5));
+        for i in 0..3 {
+            t.schedule_job(&NewJob {
+                id: format!("j{i}"),
+                processor: "p".into(),
+                data: "{}".into(),
+                due: now,
+                every_ms: None,
+                cron: None,
+            })
+            .unwrap();
+        }
+        t.commit().unwrap();
+        for i in 0..3 {
+            let c = store.claim_jobs("me", now + 10, 1000, 1).unwrap();
+            assert_eq!(c.len(), 1, "claim {i}: {:?}", store.jobs());
+            let mut t = store.begin(Mode::Write, Instant::now() + Duration::from_secs(5));
+            assert!(t.finish_job(&c[0].id, c[0].fence, now + 10, 0).unwrap());
+            t.commit().unwrap();
+        }
+        assert!(store.jobs().unwrap().is_empty());
     }
 }

@@ -13,8 +13,7 @@ use hangar_tests::{Serve, cache_dir, guests, hangar_at, patch_all};
 use serde_json::Value;
 
 fn host_at(dir: &Path) -> Host {
-    HostBuilder::new(dir)
-        .cache_dir(cache_dir())
+    hangar_tests::on_current_store(HostBuilder::new(dir).cache_dir(cache_dir()))
         .build(Arc::new(RefChat::open(dir).unwrap()))
         .unwrap()
 }
@@ -42,7 +41,7 @@ fn t(host: &Host, line: &str) -> hangar_host::CommandReport {
 }
 
 #[test]
-fn jobs_are_scheduled_in_the_handler_and_run_once() {
+pub(crate) fn jobs_are_scheduled_in_the_handler_and_run_once() {
     let dir = tempfile::tempdir().unwrap();
     let host = host_at(dir.path());
     host.install(guests::TICKER.as_ref()).unwrap();
@@ -63,7 +62,7 @@ fn jobs_are_scheduled_in_the_handler_and_run_once() {
     assert!(!ids.contains(&"never".to_string()));
 
     let runs = host.run_due_jobs("test", 16).unwrap();
-    assert_eq!(runs.len(), 4);
+    assert_eq!(runs.len(), 4, "{runs:?} {:?}", host.logs("ticker", 50));
     assert!(
         runs.iter().all(|r| r.outcome == JobOutcome::Done),
         "{runs:?}"
@@ -125,7 +124,7 @@ fn jobs_are_scheduled_in_the_handler_and_run_once() {
 }
 
 #[test]
-fn a_failing_job_backs_off_then_is_dead_lettered_and_can_be_retried() {
+pub(crate) fn a_failing_job_backs_off_then_is_dead_lettered_and_can_be_retried() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("config.json"),

@@ -15,6 +15,7 @@ mod lifecycle;
 mod packages;
 mod persistence;
 mod pipeline;
+mod postgres;
 mod serve;
 mod shared;
 mod surface;

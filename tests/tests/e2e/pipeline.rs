@@ -118,7 +118,7 @@ fn karma_counts_and_reports() {
 }
 
 #[test]
-fn karma_never_loses_an_increment_under_concurrent_dispatch() {
+pub(crate) fn karma_never_loses_an_increment_under_concurrent_dispatch() {
     let (_dir, host, _chat) = all_apps();
     let threads = 4;
     let per_thread = 15;

@@ -6,7 +6,7 @@ use hangar_tests::{guests, host_at, texts};
 use serde_json::json;
 
 #[test]
-fn changes_in_one_host_reach_another_before_its_next_dispatch() {
+pub(crate) fn changes_in_one_host_reach_another_before_its_next_dispatch() {
     let dir = tempfile::tempdir().unwrap();
     let (a, chat_a) = host_at(dir.path());
     let (b, _chat_b) = host_at(dir.path());

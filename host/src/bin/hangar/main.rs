@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use hangar_host::{Effect, Host, HostBuilder, RefChat};
+use hangar_host::{Effect, Host, HostBuilder, HostConfig, RefChat};
 
 /// `println!` for text meant for a terminal: control characters in app
 /// text (newlines, escape sequences) are shown escaped, so an app cannot
@@ -34,6 +34,7 @@ mod chat;
 mod data;
 mod demo;
 mod develop;
+mod migrate;
 mod new;
 mod serve;
 mod settings;
@@ -47,6 +48,12 @@ struct Cli {
     /// Default: $HANGAR_DATA_DIR, else ~/.local/share/hangar.
     #[arg(long, global = true, env = "HANGAR_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Where app stores, the registry and jobs live: `sqlite` (files in the
+    /// data dir, the default) or a PostgreSQL connection string
+    /// (postgres://user:password@host:port/database) that hosts on several
+    /// machines share. Overrides `store` in config.json.
+    #[arg(long, global = true, env = "HANGAR_STORE")]
+    store: Option<String>,
     /// What to do.
     #[command(subcommand)]
     command: Cmd,
@@ -290,6 +297,20 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Copy this data dir's SQLite registry and app stores into a
+    /// PostgreSQL database, so hosts on several machines can share them.
+    /// Each app moves in one transaction with its counts verified; apps
+    /// already there are left alone, so running it again is safe.
+    ///
+    /// Example: hangar --data-dir /var/lib/hangar migrate --to postgres://hangar@db/hangar
+    Migrate {
+        /// The PostgreSQL connection string (default: --store / HANGAR_STORE).
+        #[arg(long)]
+        to: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// A guided tour with the example apps, on a fresh temporary data dir.
     Demo {
         /// The example apps' workspace (default: the one in this checkout).
@@ -309,13 +330,27 @@ fn default_data_dir() -> PathBuf {
     }
 }
 
+/// The `--store` given on the command line (or `HANGAR_STORE`).
+static STORE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The host configuration of `dir`: defaults, `config.json`, `--store`.
+pub(crate) fn load_config(dir: &Path) -> Result<HostConfig> {
+    let mut config = HostConfig::load(dir)?;
+    if let Some(store) = STORE.get() {
+        config
+            .set_store(store)
+            .context("--store (or HANGAR_STORE)")?;
+    }
+    Ok(config)
+}
+
 /// Open the host and reference chat in `dir`.
 pub(crate) fn open(dir: &Path) -> Result<(Host, Arc<RefChat>)> {
     let chat = Arc::new(
         RefChat::open(dir)
             .with_context(|| format!("opening the reference chat in {}", dir.display()))?,
     );
-    let host = HostBuilder::with_operator_config(dir)?
+    let host = HostBuilder::from_config(load_config(dir)?)
         .build(chat.clone())
         .with_context(|| format!("opening the host data directory {}", dir.display()))?;
     Ok((host, chat))
@@ -398,6 +433,9 @@ pub(crate) fn describe(effect: &Effect) -> String {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    if let Some(store) = &cli.store {
+        let _ = STORE.set(store.clone());
+    }
     let dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
     let dir = dir.as_path();
     match cli.command {
@@ -456,6 +494,14 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Config { json } => settings::config(dir, json),
         Cmd::New { path, sdk } => new::run(&path, sdk),
         Cmd::Build { path, json } => develop::build(path, json),
+        Cmd::Migrate { to, json } => {
+            let Some(to) = to.or_else(|| STORE.get().cloned()) else {
+                anyhow::bail!(
+                    "say where to migrate to: hangar migrate --to postgres://user:password@host/database"
+                );
+            };
+            migrate::run(dir, &to, json)
+        }
         Cmd::Demo { apps } => demo::run(cli.data_dir, apps),
     }
 }

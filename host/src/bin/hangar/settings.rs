@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use anyhow::{Result, bail};
-use hangar_host::HostConfig;
 
 use crate::{open, print_json};
 
@@ -43,7 +42,7 @@ pub fn settings(
 
 /// Show the effective configuration.
 pub fn config(dir: &Path, json: bool) -> Result<()> {
-    let config = HostConfig::load(dir)?;
+    let config = crate::load_config(dir)?;
     let value = config.to_json();
     if json {
         return print_json(&value);
