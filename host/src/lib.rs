@@ -131,10 +131,11 @@ pub use storage::{
 };
 
 /// What the benchmarks need beyond the embedding API (feature `bench`):
-/// the bare floor and direct access to an SQLite app store.
+/// the bare floor and direct access to SQLite and PostgreSQL app stores.
 #[cfg(feature = "bench")]
 pub mod bench {
     pub use crate::floor::Floor;
+    pub use crate::storage::postgres::PgBackend;
     pub use crate::storage::sqlite::{SqliteBackend, SqliteStore, SqliteTxn};
-    pub use crate::storage::{Mode, Records};
+    pub use crate::storage::{Backend, Mode, Records, Store, Txn};
 }

@@ -23,7 +23,6 @@
 //!     assert_eq!(joined.replies(), ["Welcome to #general, alice!"]);
 //!     assert_eq!(chat.records(app.id()).len(), 1);
 //! }
-//! # greets_on_join();
 //! ```
 //!
 //! Everything here panics with a message naming what failed: it is for

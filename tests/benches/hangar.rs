@@ -629,12 +629,197 @@ fn interactions(c: &mut Criterion) {
     g.finish();
 }
 
+/// 11. PostgreSQL vs SQLite vs a raw `postgres` client doing the same
+///     statements: the write path, read-by-association at 1M records and
+///     karma throughput. Needs a PostgreSQL server (`HANGAR_TEST_POSTGRES`,
+///     or Debian's binaries for a throwaway cluster); skipped without one.
+fn postgres(c: &mut Criterion) {
+    use hangar_host::bench::{Backend, PgBackend};
+    use hangar_host::test_postgres::TestPostgres;
+    let Some(server) = TestPostgres::shared() else {
+        return;
+    };
+    let mut g = c.benchmark_group("postgres");
+
+    // The write path: a handler creating one record.
+    let url = server.database();
+    let mut raw = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let pg_dir = tempfile::tempdir().unwrap();
+    let pg_host = hangar_tests::bench::bench_host_on(pg_dir.path(), Some(&url), 1, Events::Post, 1);
+    let lite_dir = tempfile::tempdir().unwrap();
+    let lite_host = bench_host(lite_dir.path(), 1, Events::Post, 1);
+    raw.batch_execute("SET search_path TO hangar").unwrap();
+    let insert = raw
+        .prepare(
+            "WITH r AS (INSERT INTO records (app_id, id, data) VALUES ($1, $2, $3) RETURNING seq)
+             INSERT INTO associations (app_id, model, key, seq)
+             SELECT $1, w.model, w.key, r.seq FROM r, unnest($4::text[], $5::text[]) AS w(model, key)",
+        )
+        .unwrap();
+    let usage = raw
+        .prepare(
+            "INSERT INTO app_usage (app_id, records, bytes) VALUES ($1, $2, $3)
+             ON CONFLICT (app_id) DO UPDATE SET records = excluded.records, bytes = excluded.bytes",
+        )
+        .unwrap();
+    let mut n = 0i64;
+    g.bench_function(
+        "raw postgres: the same begin, lock, insert, usage, commit",
+        |b| {
+            b.iter(|| {
+                raw.simple_query(
+                    "BEGIN; SET LOCAL ROLE hangar_runtime;
+                     SELECT set_config('hangar.app_id', 'raw', true);
+                     SET LOCAL lock_timeout = 2000; SET LOCAL statement_timeout = 2000;
+                     SELECT pg_advisory_xact_lock(1212239431, hashtext('raw'));
+                     SELECT records, bytes FROM hangar.app_usage WHERE app_id = 'raw';",
+                )
+                .unwrap();
+                n += 1;
+                raw.execute(
+                    &insert,
+                    &[
+                        &"raw",
+                        &hangar_host::new_record_id(),
+                        &r#"{"n":1}"#,
+                        &vec!["misc"],
+                        &vec!["bench"],
+                    ],
+                )
+                .unwrap();
+                raw.execute(&usage, &[&"raw", &n, &(n * 100)]).unwrap();
+                raw.batch_execute("COMMIT").unwrap();
+            })
+        },
+    );
+    g.bench_function("hangar on postgres: handler creates 1 record", |b| {
+        b.iter(|| {
+            let r = pg_host.send(message("write")).unwrap();
+            assert!(r.apps[0].error.is_none(), "{:?}", r.apps[0].error);
+        })
+    });
+    g.bench_function("hangar on sqlite: handler creates 1 record", |b| {
+        b.iter(|| {
+            let r = lite_host.send(message("write")).unwrap();
+            assert!(r.apps[0].error.is_none());
+        })
+    });
+
+    // Karma: one @bob++ per iteration, through the whole pipeline.
+    let karma = |store: Option<&str>, dir: &std::path::Path| {
+        let mut builder = HostBuilder::new(dir).cache_dir(cache_dir());
+        if let Some(url) = store {
+            builder = builder.postgres(url);
+        }
+        let host = builder
+            .build(Arc::new(hangar_tests::bench::NullChat))
+            .unwrap();
+        host.install(guests::KARMA.as_ref()).unwrap();
+        host
+    };
+    let karma_pg_dir = tempfile::tempdir().unwrap();
+    let karma_pg = karma(Some(&server.database()), karma_pg_dir.path());
+    let karma_lite_dir = tempfile::tempdir().unwrap();
+    let karma_lite = karma(None, karma_lite_dir.path());
+    for (name, host) in [("postgres", &karma_pg), ("sqlite", &karma_lite)] {
+        g.bench_function(format!("karma @bob++ on {name}"), |b| {
+            b.iter(|| {
+                let r = host.send(message("@bob++")).unwrap();
+                assert!(r.apps[0].error.is_none(), "{:?}", r.apps[0].error);
+            })
+        });
+    }
+
+    // read_by_associations at 1M records: the store vs raw statements.
+    const N: i64 = 1_000_000;
+    let url = server.database();
+    let backend = PgBackend::connect(
+        &url,
+        Limits {
+            max_storage_bytes: 4 << 30,
+            ..Limits::default()
+        },
+    )
+    .unwrap();
+    let mut setup = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    setup
+        .batch_execute(&format!(
+            "INSERT INTO hangar.records (app_id, id, data)
+                 SELECT 'big', 'r' || i, '{{\"i\":' || i || '}}' FROM generate_series(0, {last}) i;
+             INSERT INTO hangar.associations (app_id, model, key, seq)
+                 SELECT 'big', m.model, m.key, r.seq FROM hangar.records r,
+                 LATERAL (VALUES ('user', 'u' || substr(r.id, 2)),
+                                 ('misc', 'm' || (substr(r.id, 2)::bigint % 10)),
+                                 ('room', 'r' || (substr(r.id, 2)::bigint % 100))) AS m(model, key)
+                 WHERE r.app_id = 'big';
+             ANALYZE;",
+            last = N - 1
+        ))
+        .unwrap();
+    let store = backend.open("big").unwrap();
+    let mut k = 0i64;
+    g.bench_function(
+        "read 1 association of 1M records: hangar on postgres",
+        |b| {
+            b.iter(|| {
+                k = (k + 7919) % N;
+                let mut t = store.begin(Mode::Read, Instant::now() + Duration::from_secs(5));
+                let got = t
+                    .read_by_associations(&[Association::new(Model::User, format!("u{k}"))])
+                    .unwrap();
+                assert_eq!(got.len(), 1);
+            })
+        },
+    );
+    setup.batch_execute("SET search_path TO hangar").unwrap();
+    let matching = setup
+        .prepare(
+            "SELECT r.seq, r.id, r.data FROM records r
+             WHERE r.app_id = $1 AND r.seq IN (
+                 SELECT a.seq FROM associations a
+                 JOIN unnest($2::text[], $3::text[]) AS w(model, key)
+                   ON a.model = w.model AND a.key = w.key
+                 WHERE a.app_id = $1
+                 GROUP BY a.seq HAVING count(*) = $4)
+             ORDER BY r.seq LIMIT $5",
+        )
+        .unwrap();
+    let associations = setup
+        .prepare(
+            "SELECT seq, model, key FROM associations WHERE app_id = $1 AND seq = ANY($2)
+             ORDER BY seq, model, key",
+        )
+        .unwrap();
+    g.bench_function("read 1 association of 1M records: raw postgres, same statements", |b| {
+        b.iter(|| {
+            k = (k + 7919) % N;
+            setup
+                .simple_query(
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL ROLE hangar_runtime;
+                     SELECT set_config('hangar.app_id', 'big', true); SET LOCAL statement_timeout = 5000;",
+                )
+                .unwrap();
+            let rows = setup
+                .query(
+                    &matching,
+                    &[&"big", &vec!["user"], &vec![format!("u{k}")], &1i64, &10_001i64],
+                )
+                .unwrap();
+            let seqs: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+            let found = setup.query(&associations, &[&"big", &seqs]).unwrap();
+            assert_eq!((rows.len(), found.len()), (1, 3));
+            setup.batch_execute("ROLLBACK").unwrap();
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(30)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = dispatch, write_path, reads, fanout, throughput, startup, api_versions, http, jobs, interactions
+    targets = dispatch, write_path, reads, fanout, throughput, startup, api_versions, http, jobs, interactions, postgres
 }
 criterion_main!(benches);

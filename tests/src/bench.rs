@@ -64,11 +64,25 @@ pub fn bench_package(index: usize, events: Events) -> Vec<u8> {
 
 /// A host on `dir` with `n` bench apps installed.
 pub fn bench_host(dir: &Path, n: usize, events: Events, workers: usize) -> Host {
-    let host = HostBuilder::new(dir)
+    bench_host_on(dir, None, n, events, workers)
+}
+
+/// [`bench_host`], with its stores and registry in the PostgreSQL
+/// database `store` when given.
+pub fn bench_host_on(
+    dir: &Path,
+    store: Option<&str>,
+    n: usize,
+    events: Events,
+    workers: usize,
+) -> Host {
+    let mut builder = HostBuilder::new(dir)
         .cache_dir(crate::cache_dir())
-        .workers(workers)
-        .build(Arc::new(NullChat))
-        .expect("host");
+        .workers(workers);
+    if let Some(url) = store {
+        builder = builder.postgres(url);
+    }
+    let host = builder.build(Arc::new(NullChat)).expect("host");
     for i in 0..n {
         let package = hangar_host::Package::from_bytes(bench_package(i, events)).expect("package");
         host.install_package(package).expect("install");

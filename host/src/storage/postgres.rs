@@ -28,6 +28,9 @@ use super::{
 use crate::manifest::validate_app_id;
 use crate::pg::{self, LOCK_SPACE, Pool, Pooled, RUNTIME_ROLE};
 
+/// A record as read: its sequence number, id and data.
+type RecordRow = (i64, String, String);
+
 /// What a record costs against the quota beyond its id and data.
 const RECORD_OVERHEAD: i64 = 64;
 /// What an association costs beyond its model and key.
@@ -46,6 +49,12 @@ struct Shared {
 }
 
 impl PgBackend {
+    /// Stores in the database at `url` (its schema created if missing).
+    pub fn connect(url: &str, limits: Limits) -> crate::Result<PgBackend> {
+        let config = pg::PgConfig::parse(url, 8)?;
+        Ok(PgBackend::new(pg::connect(&config)?, limits))
+    }
+
     pub(crate) fn new(pool: Pool, limits: Limits) -> Self {
         PgBackend {
             shared: Arc::new(Shared { pool, limits }),
@@ -610,10 +619,7 @@ impl PgTxn {
 
     /// The records matching every association, oldest first, bounded in
     /// count and bytes while they stream in.
-    fn matching(
-        &mut self,
-        associations: &[Association],
-    ) -> StoreResult<Vec<(i64, String, String)>> {
+    fn matching(&mut self, associations: &[Association]) -> StoreResult<Vec<RecordRow>> {
         let wanted = super::normalize(associations)?;
         let limits = self.shared.limits;
         let limit =
@@ -623,7 +629,7 @@ impl PgTxn {
         let n = wanted.len() as i64;
         let app = self.app.clone();
         let conn = self.conn()?;
-        let out = (|| -> Result<StoreResult<Vec<(i64, String, String)>>, postgres::Error> {
+        let out = (|| -> Result<StoreResult<Vec<RecordRow>>, postgres::Error> {
             let stmt = conn.statement(
                 "SELECT r.seq, r.id, r.data FROM records r
                  WHERE r.app_id = $1 AND r.seq IN (
