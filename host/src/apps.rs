@@ -247,11 +247,14 @@ impl Apps {
     fn check(&self, local: u64, now: u64) -> Result<()> {
         if let Some((notified, seen, polled)) = &self.watch.signal {
             self.watch.last_check.store(now, Ordering::Relaxed);
-            self.watch.local_seen.store(local, Ordering::Relaxed);
+            let local_moved = self.watch.local_seen.swap(local, Ordering::Relaxed) != local;
             let count = notified.load(Ordering::Acquire);
             let poll_due = now.saturating_sub(polled.load(Ordering::Relaxed))
                 >= REMOTE_POLL_INTERVAL.as_micros() as u64;
-            if count == seen.load(Ordering::Relaxed) && !poll_due {
+            // A change by any `Host` of this process is seen by the next
+            // event (as on SQLite), one announced by another machine once
+            // its notification arrives, any other at the next poll.
+            if !local_moved && count == seen.load(Ordering::Relaxed) && !poll_due {
                 return Ok(());
             }
             polled.store(now, Ordering::Relaxed);
@@ -454,12 +457,23 @@ impl Apps {
                 }
             },
         };
-        if hex(&Sha256::digest(&bytes)) != entry.sha256 {
-            return Err(Error::InvalidPackage {
-                path,
-                reason: "the file changed since it was installed".into(),
-            });
-        }
+        let bytes = if hex(&Sha256::digest(&bytes)) == entry.sha256 {
+            bytes
+        } else {
+            // A damaged cache: the registry's copy (PostgreSQL) replaces it.
+            match self.registry.package(&id, &entry.sha256)? {
+                Some(good) if hex(&Sha256::digest(&good)) == entry.sha256 => {
+                    self.cache_package(&path, &good);
+                    good
+                }
+                _ => {
+                    return Err(Error::InvalidPackage {
+                        path,
+                        reason: "the file changed since it was installed".into(),
+                    });
+                }
+            }
+        };
         let store = self.open_store(&id)?;
         let (app, fresh) =
             self.prepare(entry.manifest, &bytes, entry.status, entry.sha256, store)?;
@@ -477,7 +491,12 @@ impl Apps {
             return;
         };
         let name = path.file_name().unwrap_or_default().to_string_lossy();
-        let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+        static WRITERS: AtomicU64 = AtomicU64::new(0);
+        let tmp = dir.join(format!(
+            ".{name}.{}tmp{}",
+            WRITERS.fetch_add(1, Ordering::Relaxed),
+            std::process::id()
+        ));
         let _ = std::fs::create_dir_all(dir)
             .and_then(|()| std::fs::write(&tmp, bytes))
             .and_then(|()| std::fs::rename(&tmp, path));

@@ -99,7 +99,21 @@ impl Host {
             }
             Some(url) => {
                 let pg = PgConfig::parse(url, config.max_connections)?;
-                let (pool, registry) = crate::registry::postgres::open(&pg)?;
+                // A session idle in a transaction longer than any call's
+                // deadline belongs to a stuck or vanished host.
+                let longest = crate::policy::EventClass::ALL
+                    .iter()
+                    .map(|c| config.deadlines.of(*c))
+                    .chain(
+                        config
+                            .app_deadlines
+                            .values()
+                            .flat_map(|m| m.values().copied()),
+                    )
+                    .max()
+                    .unwrap_or_default();
+                let idle_ms = (longest + std::time::Duration::from_secs(30)).as_millis() as u64;
+                let (pool, registry) = crate::registry::postgres::open(&pg, idle_ms)?;
                 let backend = Arc::new(PgBackend::new(pool, config.storage));
                 let writer = registry.log_writer();
                 let log: OpenLog = Box::new(move || Some(Box::new(writer) as Box<dyn LogStore>));

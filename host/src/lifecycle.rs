@@ -128,10 +128,11 @@ impl Lifecycle {
         let sha256 = hex(&Sha256::digest(&bytes));
         let dir = self.apps.app_dir(&id);
         // Staged in a private directory; it becomes the app's only on commit.
-        let staging = self
-            .apps
-            .apps_dir()
-            .join(format!(".staging-{id}-{}", std::process::id()));
+        let staging = self.apps.apps_dir().join(format!(
+            ".staging-{id}-{}-{}",
+            &crate::storage::new_record_id()[12..20],
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&staging);
         let mut staged = Staged::new();
         let staging = staged.hold(staging).to_path_buf();

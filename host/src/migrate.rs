@@ -159,6 +159,12 @@ pub fn migrate_to_postgres(
             }
             None => {}
         }
+        let installed: Vec<crate::manifest::Manifest> = tx
+            .query("SELECT manifest FROM hangar.apps", &[])?
+            .iter()
+            .filter_map(|r| serde_json::from_str(r.get(0)).ok())
+            .collect();
+        crate::registry::check_commands(&installed, &entry.manifest)?;
         progress(&format!(
             "{id}: copying {} records and {} jobs",
             records.len(),
@@ -221,6 +227,13 @@ pub fn migrate_to_postgres(
             if (i + 1) % 10_000 == 0 {
                 progress(&format!("{id}: {} of {} records", i + 1, records.len()));
             }
+        }
+        for job in &jobs {
+            bytes_used += (64
+                + job.id.len()
+                + job.processor.len()
+                + job.data.len()
+                + job.cron.as_ref().map_or(0, String::len)) as i64;
         }
         tx.execute(
             "INSERT INTO hangar.app_usage (app_id, records, bytes) VALUES ($1, $2, $3)",

@@ -221,9 +221,14 @@ impl PgConn {
     }
 }
 
-/// Opens connections for the pool, each with `search_path` set.
+/// Opens connections for the pools, each with `search_path` set and the
+/// server told to end a session whose client vanished: an idle
+/// transaction is ended after `idle_ms` (more than any call's deadline),
+/// and TCP keepalives find a dead peer within about 25 s, so a crashed or
+/// cut-off machine never holds an app's lock for long.
 pub(crate) struct Manager {
     config: postgres::Config,
+    idle_ms: u64,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -232,7 +237,13 @@ impl r2d2::ManageConnection for Manager {
 
     fn connect(&self) -> std::result::Result<PgConn, postgres::Error> {
         let mut client = self.config.connect(NoTls)?;
-        client.batch_execute("SET search_path TO hangar")?;
+        client.batch_execute(&format!(
+            "SET search_path TO hangar;
+             SET idle_in_transaction_session_timeout = {};
+             SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5;
+             SET tcp_keepalives_count = 3;",
+            self.idle_ms
+        ))?;
         Ok(PgConn {
             client,
             statements: HashMap::new(),
@@ -255,43 +266,26 @@ pub(crate) type Pool = r2d2::Pool<Manager>;
 /// A connection taken from the pool.
 pub(crate) type Pooled = r2d2::PooledConnection<Manager>;
 
-/// Connect to `config`'s database, create or upgrade the schema, and
-/// return a pool. Fails clearly when the server is unreachable.
-pub(crate) fn connect(config: &PgConfig) -> Result<Pool> {
-    let manager = Manager {
-        config: config.config.clone(),
-    };
-    // Build lazily (no connection yet), then set up the schema on one
-    // connection: an unreachable server fails here, with its reason.
-    let pool = r2d2::Pool::builder()
-        .max_size(config.max_connections)
-        .min_idle(Some(0))
-        .connection_timeout(Duration::from_secs(5))
-        .test_on_check_out(false)
-        .build_unchecked(manager);
+/// Connect to `config`'s database once, create or upgrade the schema and
+/// check the user's rights; fails clearly when the server is unreachable
+/// or the user cannot run Hangar.
+pub(crate) fn prepare(config: &PgConfig) -> Result<()> {
     let mut conn = config
         .config
         .connect(NoTls)
         .map_err(|e| unreachable(config, &e))?;
-    setup(&mut conn).map_err(|e| {
+    let fail = |e: postgres::Error| {
         Error::Database(format!(
             "setting up the Hangar schema in {}: {}",
             config.display(),
             describe(&e)
         ))
-    })?;
-    Ok(pool)
-}
-
-/// Create the schema, role and policies if missing; several hosts may
-/// start at once, so this runs under a database-wide advisory lock (and
-/// the cluster-wide role creation is retried if another database's setup
-/// created it meanwhile).
-fn setup(conn: &mut Client) -> std::result::Result<(), postgres::Error> {
+    };
     for attempt in 0.. {
-        let out = setup_once(conn);
-        match out {
-            Err(e)
+        match setup_once(&mut conn) {
+            // Another database's setup created the (cluster-wide) role
+            // meanwhile: once more.
+            Err(Setup::Sql(e))
                 if attempt < 3
                     && e.code().is_some_and(|c| {
                         *c == postgres::error::SqlState::UNIQUE_VIOLATION
@@ -299,35 +293,100 @@ fn setup(conn: &mut Client) -> std::result::Result<(), postgres::Error> {
                     }) =>
             {
                 let _ = conn.batch_execute("ROLLBACK");
-                continue;
             }
-            other => return other,
+            Err(Setup::Sql(e)) => return Err(fail(e)),
+            Err(Setup::Refused(why)) => {
+                return Err(Error::Database(format!("{}: {why}", config.display())));
+            }
+            Ok(()) => return Ok(()),
         }
     }
     Ok(())
 }
 
-fn setup_once(conn: &mut Client) -> std::result::Result<(), postgres::Error> {
-    let mut tx = conn.transaction()?;
-    tx.execute(
-        "SELECT pg_advisory_xact_lock($1, $2)",
-        &[&LOCK_SPACE, &SETUP_LOCK],
-    )?;
-    let current: Option<i64> = tx
-        .query_opt("SELECT value FROM hangar.meta WHERE key = 'schema'", &[])
-        .ok()
-        .flatten()
-        .map(|r| r.get(0));
-    if current == Some(SCHEMA_VERSION) {
-        return tx.commit();
+/// A pool of at most `max` connections (none opened yet).
+pub(crate) fn pool(config: &PgConfig, max: u32, idle_ms: u64) -> Pool {
+    r2d2::Pool::builder()
+        .max_size(max)
+        .min_idle(Some(0))
+        .connection_timeout(Duration::from_secs(5))
+        .test_on_check_out(false)
+        .build_unchecked(Manager {
+            config: config.config.clone(),
+            idle_ms,
+        })
+}
+
+/// [`prepare`], then a pool of the configured size.
+pub(crate) fn connect(config: &PgConfig) -> Result<Pool> {
+    prepare(config)?;
+    Ok(pool(config, config.max_connections, DEFAULT_IDLE_MS))
+}
+
+/// How long a session may sit idle inside a transaction when the host did
+/// not say (longer than any default deadline).
+pub(crate) const DEFAULT_IDLE_MS: u64 = 60_000;
+
+enum Setup {
+    Sql(postgres::Error),
+    Refused(String),
+}
+
+impl From<postgres::Error> for Setup {
+    fn from(e: postgres::Error) -> Self {
+        Setup::Sql(e)
     }
-    // The probe above may have failed (no schema yet): start over clean.
-    drop(tx);
+}
+
+/// Create the schema, role and policies if missing (under a database-wide
+/// advisory lock, so several hosts starting at once do not race), refuse a
+/// schema newer than this host knows, and check that the user may switch
+/// to the runtime role and is not itself subject to the per-app policies.
+fn setup_once(conn: &mut Client) -> std::result::Result<(), Setup> {
     let mut tx = conn.transaction()?;
     tx.execute(
         "SELECT pg_advisory_xact_lock($1, $2)",
         &[&LOCK_SPACE, &SETUP_LOCK],
     )?;
+    let exists: bool = tx
+        .query_one("SELECT to_regclass('hangar.meta') IS NOT NULL", &[])?
+        .get(0);
+    let current: Option<i64> = if exists {
+        tx.query_opt("SELECT value FROM hangar.meta WHERE key = 'schema'", &[])?
+            .map(|r| r.get(0))
+    } else {
+        None
+    };
+    if current.is_some_and(|v| v > SCHEMA_VERSION) {
+        return Err(Setup::Refused(format!(
+            "the database holds Hangar schema version {}, newer than this host's {SCHEMA_VERSION}; upgrade this host",
+            current.unwrap_or_default()
+        )));
+    }
+    if current != Some(SCHEMA_VERSION) {
+        create(&mut tx)?;
+    }
+    grant_runtime_role(&mut tx)?;
+    // The registry's own statements (uninstall, adopting an install's rows,
+    // migrate) must see every app's rows.
+    let unrestricted: bool = tx
+        .query_one(
+            "SELECT r.rolsuper OR r.rolbypassrls OR pg_has_role(current_user, c.relowner, 'USAGE')
+             FROM pg_roles r, pg_class c
+             WHERE r.rolname = current_user AND c.oid = 'hangar.records'::regclass",
+            &[],
+        )?
+        .get(0);
+    if !unrestricted {
+        return Err(Setup::Refused(
+            "the user neither owns the hangar tables nor bypasses row-level security, so uninstalls could not delete app data; connect as the user that created them (their owner)".into(),
+        ));
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn create(tx: &mut postgres::Transaction<'_>) -> std::result::Result<(), postgres::Error> {
     tx.batch_execute(&format!(
         "CREATE SCHEMA IF NOT EXISTS {SCHEMA_NAME}; {SCHEMA}"
     ))?;
@@ -339,16 +398,6 @@ fn setup_once(conn: &mut Client) -> std::result::Result<(), postgres::Error> {
          END $$;
          GRANT USAGE ON SCHEMA {SCHEMA_NAME} TO {RUNTIME_ROLE};"
     ))?;
-    // Membership lets a non-superuser host switch to the role.
-    let member: bool = tx
-        .query_one(
-            "SELECT pg_has_role(current_user, $1, 'MEMBER')",
-            &[&RUNTIME_ROLE],
-        )?
-        .get(0);
-    if !member {
-        tx.batch_execute(&format!("GRANT {RUNTIME_ROLE} TO CURRENT_USER"))?;
-    }
     for table in APP_TABLES {
         tx.batch_execute(&format!(
             "GRANT SELECT, INSERT, UPDATE, DELETE ON {SCHEMA_NAME}.{table} TO {RUNTIME_ROLE};
@@ -373,7 +422,34 @@ fn setup_once(conn: &mut Client) -> std::result::Result<(), postgres::Error> {
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         &[&SCHEMA_VERSION],
     )?;
-    tx.commit()
+    Ok(())
+}
+
+/// Let the connecting user switch to the runtime role (every user that
+/// runs a host, not only the one that created the schema). From
+/// PostgreSQL 16 on, membership alone does not allow `SET ROLE`: the
+/// grant must carry the SET option.
+fn grant_runtime_role(
+    tx: &mut postgres::Transaction<'_>,
+) -> std::result::Result<(), postgres::Error> {
+    let version: i32 = tx
+        .query_one("SELECT current_setting('server_version_num')::int", &[])?
+        .get(0);
+    let privilege = if version >= 160_000 { "SET" } else { "MEMBER" };
+    let can: bool = tx
+        .query_one(
+            "SELECT pg_has_role(current_user, $1, $2)",
+            &[&RUNTIME_ROLE, &privilege],
+        )?
+        .get(0);
+    if !can {
+        tx.batch_execute(&if version >= 160_000 {
+            format!("GRANT {RUNTIME_ROLE} TO CURRENT_USER WITH SET TRUE")
+        } else {
+            format!("GRANT {RUNTIME_ROLE} TO CURRENT_USER")
+        })?;
+    }
+    Ok(())
 }
 
 /// The error for a server that cannot be reached.

@@ -42,6 +42,20 @@ pub enum EventClass {
     Interaction,
 }
 
+impl EventClass {
+    /// Every class.
+    pub const ALL: [EventClass; 8] = [
+        EventClass::PreMessage,
+        EventClass::PostMessage,
+        EventClass::Command,
+        EventClass::Lifecycle,
+        EventClass::Settings,
+        EventClass::Http,
+        EventClass::Job,
+        EventClass::Interaction,
+    ];
+}
+
 /// Per-class call deadlines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default, rename_all = "kebab-case")]

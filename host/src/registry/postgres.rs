@@ -85,10 +85,11 @@ impl PgRegistry {
     fn change<T>(&self, f: impl FnOnce(&mut Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.conn()?;
         let mut tx = conn.client.transaction()?;
-        tx.execute(
-            "SELECT pg_advisory_xact_lock($1, $2)",
-            &[&LOCK_SPACE, &CHANGE_LOCK],
-        )?;
+        // A machine that died holding the lock cannot stall every change.
+        tx.batch_execute(&format!(
+            "SET LOCAL lock_timeout = 10000; SET LOCAL statement_timeout = 30000;
+             SELECT pg_advisory_xact_lock({LOCK_SPACE}, {CHANGE_LOCK});"
+        ))?;
         let value = f(&mut tx)?;
         tx.batch_execute(&format!(
             "UPDATE hangar.meta SET value = value + 1 WHERE key = 'version'; NOTIFY {CHANGES_CHANNEL};"
@@ -169,8 +170,11 @@ impl PgRegistry {
                 ],
             )?;
             store_package(tx, &manifest.id, sha256, bytes)?;
-            // What the install hook wrote becomes the app's in this commit.
-            adopt_app_rows(tx, &staging_key(&manifest.id, staging), &manifest.id)?;
+            // What the install hook wrote becomes the app's in this commit;
+            // what other, uncommitted installs of it staged is dropped.
+            let key = staging_key(&manifest.id, staging);
+            crate::storage::postgres::delete_other_staged_rows(tx, &manifest.id, &key)?;
+            adopt_app_rows(tx, &key, &manifest.id)?;
             before_commit()
         })
     }
@@ -629,7 +633,18 @@ impl crate::journal::LogTxn for PgLogTxn<'_, '_> {
             return Ok(());
         }
         let levels: Vec<&str> = lines.iter().map(|(l, _)| *l).collect();
-        let messages: Vec<&str> = lines.iter().map(|(_, m)| m.as_str()).collect();
+        // PostgreSQL text cannot hold NUL; one such line must not lose the batch.
+        let messages: Vec<std::borrow::Cow<'_, str>> = lines
+            .iter()
+            .map(|(_, m)| {
+                if m.contains('\0') {
+                    m.replace('\0', "\u{fffd}").into()
+                } else {
+                    m.as_str().into()
+                }
+            })
+            .collect();
+        let messages: Vec<&str> = messages.iter().map(|m| m.as_ref()).collect();
         self.0.execute(
             "INSERT INTO hangar.logs (app, time, level, source, message)
              SELECT $1, $2, l, $3, m FROM unnest($4::text[], $5::text[]) WITH ORDINALITY AS u(l, m, n) ORDER BY n",
@@ -681,9 +696,15 @@ impl crate::journal::LogTxn for PgLogTxn<'_, '_> {
     }
 }
 
-/// Open the registry and app stores' shared pool for `config`.
-pub(crate) fn open(config: &PgConfig) -> Result<(Pool, PgRegistry)> {
-    let pool = pg::connect(config)?;
-    let registry = PgRegistry::open(pool.clone(), config.clone())?;
-    Ok((pool, registry))
+/// Set up `config`'s database and open the registry, with a pool for the
+/// app stores and a smaller one of its own (a handler holding a store
+/// connection may need the registry, e.g. for a view: it never waits for
+/// the stores' pool). A session idle in a transaction for `idle_ms` is
+/// ended by the server.
+pub(crate) fn open(config: &PgConfig, idle_ms: u64) -> Result<(Pool, PgRegistry)> {
+    pg::prepare(config)?;
+    let stores = pg::pool(config, config.max_connections, idle_ms);
+    let own = pg::pool(config, (config.max_connections / 4).max(4), idle_ms);
+    let registry = PgRegistry::open(own, config.clone())?;
+    Ok((stores, registry))
 }

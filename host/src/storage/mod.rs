@@ -357,6 +357,11 @@ pub(crate) fn check_associations(associations: &[Association]) -> StoreResult<()
             associations.len()
         )));
     }
+    if associations.iter().any(|a| a.id.contains('\0')) {
+        return Err(StoreError::Invalid(
+            "an association id may not contain a NUL character".into(),
+        ));
+    }
     if let Some(a) = associations
         .iter()
         .find(|a| a.id.len() > MAX_ASSOCIATION_ID)
@@ -376,6 +381,11 @@ pub(crate) fn check_id(id: &str) -> StoreResult<()> {
             "a record id must be 1 to 256 bytes, not {}",
             id.len()
         )));
+    }
+    if id.contains('\0') {
+        return Err(StoreError::Invalid(
+            "a record id may not contain a NUL character".into(),
+        ));
     }
     Ok(())
 }

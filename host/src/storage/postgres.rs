@@ -35,6 +35,21 @@ type RecordRow = (i64, String, String);
 const RECORD_OVERHEAD: i64 = 64;
 /// What an association costs beyond its model and key.
 const ASSOCIATION_OVERHEAD: i64 = 32;
+/// What a job counts against its app's quota, as SQL over its columns.
+macro_rules! job_cost {
+    () => {
+        "(64 + octet_length(id) + octet_length(processor) + octet_length(data) + coalesce(octet_length(cron), 0))::bigint"
+    };
+}
+
+/// The same for a job not stored yet.
+fn new_job_cost(job: &NewJob) -> i64 {
+    (64 + job.id.len()
+        + job.processor.len()
+        + job.data.len()
+        + job.cron.as_ref().map_or(0, String::len)) as i64
+}
+
 /// How long the runner's own bookkeeping may wait for an app's lock.
 const BOOKKEEPING_WAIT: Duration = Duration::from_secs(10);
 
@@ -50,6 +65,7 @@ struct Shared {
 
 impl PgBackend {
     /// Stores in the database at `url` (its schema created if missing).
+    #[cfg(any(test, feature = "bench"))]
     pub fn connect(url: &str, limits: Limits) -> crate::Result<PgBackend> {
         let config = pg::PgConfig::parse(url, 8)?;
         Ok(PgBackend::new(pg::connect(&config)?, limits))
@@ -109,6 +125,23 @@ pub(crate) fn delete_app_rows(
         client.execute(
             &format!("DELETE FROM hangar.{table} WHERE app_id = $1"),
             &[&key],
+        )?;
+    }
+    Ok(())
+}
+
+/// Delete the rows staged for app `app` under any key but `keep` (installs
+/// that crashed or lost the race), in the caller's transaction.
+pub(crate) fn delete_other_staged_rows(
+    client: &mut impl postgres::GenericClient,
+    app: &str,
+    keep: &str,
+) -> Result<(), postgres::Error> {
+    let prefix = format!("{app}/");
+    for table in ["records", "app_usage", "jobs", "job_marks", "job_stats"] {
+        client.execute(
+            &format!("DELETE FROM hangar.{table} WHERE left(app_id, $3) = $1 AND app_id <> $2"),
+            &[&prefix, &keep, &(prefix.len() as i32)],
         )?;
     }
     Ok(())
@@ -302,6 +335,8 @@ impl Store for PgStore {
             if n == 0 {
                 return Ok(false);
             }
+            let old = t.job_cost_of(&job.id)?;
+            t.charge(0, new_job_cost(job) - old)?;
             t.execute(
                 "INSERT INTO jobs (app_id, id, processor, data, due, every_ms, cron)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -379,7 +414,15 @@ impl Store for PgStore {
         self.bookkeeping(|t| {
             let n = match op {
                 JobOp::Cancel => {
-                    t.execute("DELETE FROM jobs WHERE app_id = $1 AND id = $2", &[&id])?
+                    let freed = t.query(
+                        concat!(
+                            "DELETE FROM jobs WHERE app_id = $1 AND id = $2 RETURNING ",
+                            job_cost!()
+                        ),
+                        &[&id],
+                    )?;
+                    t.refund_jobs(&freed)?;
+                    freed.len() as u64
                 }
                 JobOp::RunNow => t.execute(
                     "UPDATE jobs SET due = $3, dead = false, lease_owner = NULL, lease_until = NULL
@@ -441,7 +484,20 @@ impl PgTxn {
             })?;
             self.conn = Some(conn);
         }
-        if !self.begun {
+        if !self.begun
+            && let Err(e) = self.begin()
+        {
+            // A pooled connection the server closed meanwhile (it
+            // restarted): nothing was done on it yet, so one fresh try.
+            let stale = self.conn.as_ref().is_some_and(|c| c.client.is_closed());
+            if !(stale && matches!(e, StoreError::Unavailable(_))) {
+                return Err(e);
+            }
+            if let Some(mut conn) = self.conn.take() {
+                conn.broken = true;
+            }
+            let wait = Duration::from_millis(self.remaining_ms()).min(Duration::from_secs(5));
+            self.conn = Some(self.shared.pool.get_timeout(wait).map_err(|_| e)?);
             self.begin()?;
         }
         Ok(self.conn.as_mut().expect("taken above"))
@@ -555,6 +611,13 @@ impl PgTxn {
             if conn.client.batch_execute("ROLLBACK").is_err() {
                 conn.broken = true;
             }
+            if pg::is_connection_error(&e) {
+                // The server may have committed before the line went down.
+                return Err(StoreError::Unavailable(format!(
+                    "the connection to the PostgreSQL server was lost during COMMIT ({}); this call's writes may or may not be kept",
+                    pg::describe(&e)
+                )));
+            }
             return Err(store_error(&e, 0, &self.shared.limits));
         }
         Ok(())
@@ -587,8 +650,9 @@ impl PgTxn {
         }
         let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
         let found = self.query(
+            // Byte order, as SQLite returns them, whatever the database's collation.
             "SELECT seq, model, key FROM associations WHERE app_id = $1 AND seq = ANY($2)
-             ORDER BY seq, model, key",
+             ORDER BY seq, model COLLATE \"C\", key COLLATE \"C\"",
             &[&seqs],
         )?;
         let limits = self.shared.limits;
@@ -644,25 +708,31 @@ impl PgTxn {
             let mut rows = conn.client.query_raw(&stmt, params)?;
             let mut found = Vec::new();
             let mut bytes = 0;
+            let mut over = None;
             use postgres::fallible_iterator::FallibleIterator;
             while let Some(row) = rows.next()? {
+                if over.is_some() {
+                    // Read to the end (at most the row limit) and drop:
+                    // the transaction carries on, as on SQLite.
+                    continue;
+                }
                 let (seq, id, data): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
                 bytes += id.len() + data.len();
                 if let Err(e) = super::check_result_bytes(bytes, &limits) {
-                    return Ok(Err(e));
+                    over = Some(e);
+                    found.clear();
+                    continue;
                 }
                 found.push((seq, id, data));
+            }
+            if let Some(e) = over {
+                return Ok(Err(e));
             }
             Ok(Ok(found))
         })();
         let rows = match out {
             Ok(Ok(rows)) => rows,
-            Ok(Err(e)) => {
-                // The rest of the rows were never read: the connection
-                // cannot carry on with this transaction.
-                self.lost = true;
-                return Err(e);
-            }
+            Ok(Err(e)) => return Err(e),
             Err(e) => return Err(self.fail(e)),
         };
         self.returned = rows.iter().map(|r| r.1.len() + r.2.len()).sum();
@@ -694,6 +764,25 @@ impl PgTxn {
 
     fn cost_of(record: &Record) -> i64 {
         record_cost(record)
+    }
+
+    /// What job `id` counts against the quota now (0 if there is none).
+    fn job_cost_of(&mut self, id: &str) -> StoreResult<i64> {
+        let rows = self.query(
+            concat!(
+                "SELECT ",
+                job_cost!(),
+                " FROM jobs WHERE app_id = $1 AND id = $2"
+            ),
+            &[&id],
+        )?;
+        Ok(rows.first().map_or(0, |r| r.get(0)))
+    }
+
+    /// Give back the quota of the deleted jobs `freed` (each row: its cost).
+    fn refund_jobs(&mut self, freed: &[postgres::Row]) -> StoreResult<()> {
+        let bytes: i64 = freed.iter().map(|r| r.get::<_, i64>(0)).sum();
+        self.charge(0, -bytes)
     }
 
     fn find(&mut self, id: &str) -> StoreResult<Option<(i64, String)>> {
@@ -914,6 +1003,17 @@ impl Txn for PgTxn {
 
     fn schedule_job(&mut self, job: &NewJob) -> StoreResult<()> {
         self.budget.write(1, &self.shared.limits)?;
+        for text in [&job.id, &job.processor, &job.data] {
+            if text.contains('\0') {
+                return Err(StoreError::Invalid(
+                    "a job's id, processor and data may not contain a NUL character".into(),
+                ));
+            }
+        }
+        // Jobs count against the quota as records do (on SQLite they live
+        // in the app's size-capped file).
+        let old = self.job_cost_of(&job.id)?;
+        self.charge(0, new_job_cost(job) - old)?;
         self.execute(
             "INSERT INTO jobs (app_id, id, processor, data, due, every_ms, cron)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -935,12 +1035,25 @@ impl Txn for PgTxn {
 
     fn cancel_job(&mut self, id: &str) -> StoreResult<bool> {
         self.budget.write(1, &self.shared.limits)?;
-        Ok(self.execute("DELETE FROM jobs WHERE app_id = $1 AND id = $2", &[&id])? > 0)
+        let freed = self.query(
+            concat!(
+                "DELETE FROM jobs WHERE app_id = $1 AND id = $2 RETURNING ",
+                job_cost!()
+            ),
+            &[&id],
+        )?;
+        self.refund_jobs(&freed)?;
+        Ok(!freed.is_empty())
     }
 
     fn cancel_all_jobs(&mut self) -> StoreResult<u64> {
         self.budget.write(1, &self.shared.limits)?;
-        self.execute("DELETE FROM jobs WHERE app_id = $1", &[])
+        let freed = self.query(
+            concat!("DELETE FROM jobs WHERE app_id = $1 RETURNING ", job_cost!()),
+            &[],
+        )?;
+        self.refund_jobs(&freed)?;
+        Ok(freed.len() as u64)
     }
 
     fn job_fence_holds(&mut self, id: &str, fence: i64) -> StoreResult<bool> {
@@ -973,7 +1086,17 @@ impl Txn for PgTxn {
                      lease_owner = NULL, lease_until = NULL WHERE app_id = $1 AND id = $2",
                 &[&id, &(next as i64)],
             )?,
-            None => self.execute("DELETE FROM jobs WHERE app_id = $1 AND id = $2", &[&id])?,
+            None => {
+                let freed = self.query(
+                    concat!(
+                        "DELETE FROM jobs WHERE app_id = $1 AND id = $2 RETURNING ",
+                        job_cost!()
+                    ),
+                    &[&id],
+                )?;
+                self.refund_jobs(&freed)?;
+                freed.len() as u64
+            }
         };
         self.execute(
             "INSERT INTO job_stats (app_id, runs, lag_total_ms, lag_max_ms) VALUES ($1, 1, $2, $2)
@@ -1122,5 +1245,41 @@ mod job_tests {
             t.commit().unwrap();
         }
         assert!(store.jobs().unwrap().is_empty());
+    }
+
+    #[test]
+    fn jobs_count_against_the_quota_and_cancelling_frees_it() {
+        let Some(server) = TestPostgres::shared() else {
+            return;
+        };
+        let config = crate::pg::PgConfig::parse(&server.database(), 8).unwrap();
+        let limits = Limits {
+            max_storage_bytes: 64 * 1024,
+            ..Limits::default()
+        };
+        let b = PgBackend::new(crate::pg::connect(&config).unwrap(), limits);
+        let store = b.open("jobs").unwrap();
+        let job = |i: usize| NewJob {
+            id: format!("j{i}"),
+            processor: "p".into(),
+            data: format!("\"{}\"", "x".repeat(8 * 1024)),
+            due: u64::MAX / 2,
+            every_ms: None,
+            cron: None,
+        };
+        let mut t = store.begin(Mode::Write, Instant::now() + Duration::from_secs(5));
+        let err = (0..20)
+            .find_map(|i| t.schedule_job(&job(i)).err())
+            .expect("quota hit");
+        assert!(matches!(err, StoreError::QuotaExceeded(_)), "{err}");
+        // Replacing a job by id charges only the difference.
+        t.schedule_job(&job(0)).unwrap();
+        t.commit().unwrap();
+        let full = store.usage().unwrap().1;
+        let mut t = store.begin(Mode::Write, Instant::now() + Duration::from_secs(5));
+        assert!(t.cancel_all_jobs().unwrap() >= 7);
+        t.commit().unwrap();
+        assert!(full > 56 * 1024, "{full}");
+        assert_eq!(store.usage().unwrap().1, 0);
     }
 }
