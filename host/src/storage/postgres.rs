@@ -28,8 +28,58 @@ use super::{
 use crate::manifest::validate_app_id;
 use crate::pg::{self, LOCK_SPACE, Pool, Pooled, RUNTIME_ROLE};
 
-/// A record as read: its sequence number, id and data.
-type RecordRow = (i64, String, String);
+/// A record as read, with its sequence number.
+type RecordRow = (i64, Record);
+
+/// The columns every record read selects from `records r`: its sequence
+/// number, id, data and its associations' models and keys, in byte order
+/// (as SQLite returns them, whatever the database's collation), so a read
+/// is one round trip.
+macro_rules! record_columns {
+    () => {
+        "r.seq, r.id, r.data,
+         ARRAY(SELECT a.model FROM associations a WHERE a.app_id = r.app_id AND a.seq = r.seq
+               ORDER BY a.model COLLATE \"C\", a.key COLLATE \"C\"),
+         ARRAY(SELECT a.key FROM associations a WHERE a.app_id = r.app_id AND a.seq = r.seq
+               ORDER BY a.model COLLATE \"C\", a.key COLLATE \"C\")"
+    };
+}
+
+/// A row of [`record_columns`] as a record.
+fn record_of(row: &postgres::Row) -> StoreResult<RecordRow> {
+    let models: Vec<String> = row.get(3);
+    let keys: Vec<String> = row.get(4);
+    let associations = models
+        .into_iter()
+        .zip(keys)
+        .map(|(model, key)| {
+            Model::parse(&model)
+                .map(|m| Association::new(m, key))
+                .ok_or_else(|| {
+                    StoreError::Invalid(format!("unknown association model '{model}' in store"))
+                })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok((
+        row.get(0),
+        Record {
+            id: row.get(1),
+            data: row.get(2),
+            associations,
+        },
+    ))
+}
+
+/// The bytes of a record a read returns.
+fn returned_bytes(record: &Record) -> usize {
+    record.id.len()
+        + record.data.len()
+        + record
+            .associations
+            .iter()
+            .map(|a| a.id.len())
+            .sum::<usize>()
+}
 
 /// What a record costs against the quota beyond its id and data.
 const RECORD_OVERHEAD: i64 = 64;
@@ -188,7 +238,6 @@ impl PgStore {
             mode,
             deadline,
             budget: Budget::default(),
-            returned: 0,
             usage: (0, 0),
             usage_at_begin: (0, 0),
         }
@@ -216,14 +265,16 @@ impl Store for PgStore {
     fn all_records(&self) -> StoreResult<Vec<Record>> {
         self.reading(|t| {
             let rows = t.query(
-                "SELECT seq, id, data FROM records WHERE app_id = $1 ORDER BY seq",
+                concat!(
+                    "SELECT ",
+                    record_columns!(),
+                    " FROM records r WHERE r.app_id = $1 ORDER BY r.seq"
+                ),
                 &[],
             )?;
-            let rows = rows
-                .iter()
-                .map(|r| (r.get(0), r.get(1), r.get(2)))
-                .collect::<Vec<(i64, String, String)>>();
-            t.assemble(rows, false)
+            rows.iter()
+                .map(|r| record_of(r).map(|(_, rec)| rec))
+                .collect()
         })
     }
 
@@ -453,8 +504,6 @@ pub struct PgTxn {
     mode: Mode,
     deadline: Instant,
     budget: Budget,
-    /// Association bytes returned by the current operation.
-    returned: usize,
     /// Records and bytes used, as this transaction has left them.
     usage: (i64, i64),
     usage_at_begin: (i64, i64),
@@ -597,17 +646,21 @@ impl PgTxn {
         if !self.begun {
             return Ok(());
         }
-        if self.usage != self.usage_at_begin {
+        // The usage row and the commit in one round trip.
+        let commit = if self.usage != self.usage_at_begin {
             let (records, bytes) = self.usage;
-            self.execute(
-                "INSERT INTO app_usage (app_id, records, bytes) VALUES ($1, $2, $3)
-                 ON CONFLICT (app_id) DO UPDATE SET records = excluded.records, bytes = excluded.bytes",
-                &[&records, &bytes],
-            )?;
-        }
+            format!(
+                "INSERT INTO app_usage (app_id, records, bytes) VALUES ({}, {records}, {bytes})
+                 ON CONFLICT (app_id) DO UPDATE SET records = excluded.records, bytes = excluded.bytes;
+                 COMMIT",
+                pg::literal(&self.app)
+            )
+        } else {
+            "COMMIT".to_string()
+        };
         let conn = self.conn.as_mut().expect("connection present");
         self.begun = false;
-        if let Err(e) = conn.client.batch_execute("COMMIT") {
+        if let Err(e) = conn.client.batch_execute(&commit) {
             if conn.client.batch_execute("ROLLBACK").is_err() {
                 conn.broken = true;
             }
@@ -639,48 +692,6 @@ impl PgTxn {
         Ok(())
     }
 
-    /// Records with their associations, fetched in one round trip.
-    fn assemble(
-        &mut self,
-        rows: Vec<(i64, String, String)>,
-        bounded: bool,
-    ) -> StoreResult<Vec<Record>> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
-        let found = self.query(
-            // Byte order, as SQLite returns them, whatever the database's collation.
-            "SELECT seq, model, key FROM associations WHERE app_id = $1 AND seq = ANY($2)
-             ORDER BY seq, model COLLATE \"C\", key COLLATE \"C\"",
-            &[&seqs],
-        )?;
-        let limits = self.shared.limits;
-        let mut out: Vec<Record> = Vec::with_capacity(rows.len());
-        let mut assoc = found.iter().peekable();
-        for (seq, id, data) in rows {
-            let mut associations = Vec::new();
-            while let Some(row) = assoc.next_if(|r| r.get::<_, i64>(0) == seq) {
-                let model: String = row.get(1);
-                let model = Model::parse(&model).ok_or_else(|| {
-                    StoreError::Invalid(format!("unknown association model '{model}' in store"))
-                })?;
-                let key: String = row.get(2);
-                self.returned += key.len();
-                associations.push(Association::new(model, key));
-            }
-            if bounded {
-                super::check_result_bytes(self.returned, &limits)?;
-            }
-            out.push(Record {
-                id,
-                associations,
-                data,
-            });
-        }
-        Ok(out)
-    }
-
     /// The records matching every association, oldest first, bounded in
     /// count and bytes while they stream in.
     fn matching(&mut self, associations: &[Association]) -> StoreResult<Vec<RecordRow>> {
@@ -694,16 +705,18 @@ impl PgTxn {
         let app = self.app.clone();
         let conn = self.conn()?;
         let out = (|| -> Result<StoreResult<Vec<RecordRow>>, postgres::Error> {
-            let stmt = conn.statement(
-                "SELECT r.seq, r.id, r.data FROM records r
+            let stmt = conn.statement(concat!(
+                "SELECT ",
+                record_columns!(),
+                " FROM records r
                  WHERE r.app_id = $1 AND r.seq IN (
                      SELECT a.seq FROM associations a
                      JOIN unnest($2::text[], $3::text[]) AS w(model, key)
                        ON a.model = w.model AND a.key = w.key
                      WHERE a.app_id = $1
                      GROUP BY a.seq HAVING count(*) = $4)
-                 ORDER BY r.seq LIMIT $5",
-            )?;
+                 ORDER BY r.seq LIMIT $5"
+            ))?;
             let params: [&(dyn ToSql + Sync); 5] = [&app, &models, &keys, &n, &limit];
             let mut rows = conn.client.query_raw(&stmt, params)?;
             let mut found = Vec::new();
@@ -716,14 +729,20 @@ impl PgTxn {
                     // the transaction carries on, as on SQLite.
                     continue;
                 }
-                let (seq, id, data): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
-                bytes += id.len() + data.len();
+                let record = match record_of(&row) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        over = Some(e);
+                        continue;
+                    }
+                };
+                bytes += returned_bytes(&record.1);
                 if let Err(e) = super::check_result_bytes(bytes, &limits) {
                     over = Some(e);
                     found.clear();
                     continue;
                 }
-                found.push((seq, id, data));
+                found.push(record);
             }
             if let Some(e) = over {
                 return Ok(Err(e));
@@ -735,7 +754,6 @@ impl PgTxn {
             Ok(Err(e)) => return Err(e),
             Err(e) => return Err(self.fail(e)),
         };
-        self.returned = rows.iter().map(|r| r.1.len() + r.2.len()).sum();
         super::check_match_count(rows.len(), &limits)?;
         Ok(rows)
     }
@@ -783,6 +801,24 @@ impl PgTxn {
     fn refund_jobs(&mut self, freed: &[postgres::Row]) -> StoreResult<()> {
         let bytes: i64 = freed.iter().map(|r| r.get::<_, i64>(0)).sum();
         self.charge(0, -bytes)
+    }
+
+    /// Record `id` with its associations, in one round trip, bounded.
+    fn find_record(&mut self, id: &str) -> StoreResult<Option<RecordRow>> {
+        let rows = self.query(
+            concat!(
+                "SELECT ",
+                record_columns!(),
+                " FROM records r WHERE r.app_id = $1 AND r.id = $2"
+            ),
+            &[&id],
+        )?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let found = record_of(row)?;
+        super::check_result_bytes(returned_bytes(&found.1), &self.shared.limits)?;
+        Ok(Some(found))
     }
 
     fn find(&mut self, id: &str) -> StoreResult<Option<(i64, String)>> {
@@ -900,24 +936,19 @@ impl PgTxn {
         }
         self.budget.write(rows.len(), &self.shared.limits)?;
         let mut ids = Vec::with_capacity(rows.len());
-        for (seq, id, old) in rows {
-            self.set_data(seq, old.len(), data)?;
-            ids.push(id);
+        for (seq, old) in rows {
+            self.set_data(seq, old.data.len(), data)?;
+            ids.push(old.id);
         }
         Ok(ids)
     }
 
     fn remove_inner(&mut self, id: &str) -> StoreResult<Option<Record>> {
-        self.returned = 0;
         super::check_id(id)?;
-        let Some((seq, data)) = self.find(id)? else {
+        let Some((seq, record)) = self.find_record(id)? else {
             return Ok(None);
         };
         self.budget.write(1, &self.shared.limits)?;
-        let record = self
-            .assemble(vec![(seq, id.to_string(), data)], true)?
-            .pop()
-            .expect("one record");
         self.delete(seq, &record)?;
         Ok(Some(record))
     }
@@ -929,7 +960,7 @@ impl PgTxn {
         let rows = self.matching(associations)?;
         self.budget.write(rows.len(), &self.shared.limits)?;
         let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
-        let removed = self.assemble(rows, true)?;
+        let removed: Vec<Record> = rows.into_iter().map(|(_, r)| r).collect();
         if !seqs.is_empty() {
             self.execute(
                 "DELETE FROM records WHERE app_id = $1 AND seq = ANY($2)",
@@ -942,22 +973,19 @@ impl PgTxn {
     }
 
     fn read_inner(&mut self, id: &str) -> StoreResult<Option<Record>> {
-        self.returned = 0;
         super::check_id(id)?;
-        match self.find(id)? {
-            Some((seq, data)) => Ok(self
-                .assemble(vec![(seq, id.to_string(), data)], true)?
-                .pop()),
-            None => Ok(None),
-        }
+        Ok(self.find_record(id)?.map(|(_, r)| r))
     }
 
     fn read_by_associations_inner(
         &mut self,
         associations: &[Association],
     ) -> StoreResult<Vec<Record>> {
-        let rows = self.matching(associations)?;
-        self.assemble(rows, true)
+        Ok(self
+            .matching(associations)?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect())
     }
 }
 
