@@ -25,6 +25,11 @@
 //! }
 //! ```
 //!
+//! `HANGAR_TESTKIT_STORE=postgres cargo test` runs the same tests with
+//! the app's store on PostgreSQL (each chat on a fresh database of a
+//! throwaway cluster from Debian's `postgresql`, or of the server named by
+//! `HANGAR_TEST_POSTGRES`).
+//!
 //! Everything here panics with a message naming what failed: it is for
 //! tests. The app is built in release mode for `wasm32-wasip2` into
 //! `<target>/hangar-testkit` (apart from the test's own build, so the two
@@ -152,7 +157,14 @@ impl TestChat {
             .unwrap_or_else(std::env::temp_dir)
             .join("hangar-testkit-cache");
         let chat = Arc::new(ok("opening the chat", RefChat::open(dir.path())));
-        let builder = HostBuilder::new(dir.path()).cache_dir(cache);
+        let mut builder = HostBuilder::new(dir.path()).cache_dir(cache);
+        // The same tests on the server database: each chat gets a fresh one.
+        if std::env::var("HANGAR_TESTKIT_STORE").is_ok_and(|v| v == "postgres") {
+            let server = crate::test_postgres::TestPostgres::shared().expect(
+                "HANGAR_TESTKIT_STORE=postgres needs HANGAR_TEST_POSTGRES or Debian's postgresql",
+            );
+            builder = builder.postgres(&server.database());
+        }
         let host = ok("starting the host", configure(builder).build(chat.clone()));
         let chat = TestChat {
             driver: Driver::new(host, chat),

@@ -313,7 +313,7 @@ impl PgRegistry {
         let n = self.with(|c| {
             Ok(c.execute(
                 "UPDATE hangar.views SET submitting_since = $2 WHERE id = $1 AND closed_at IS NULL
-                 AND (submitting_since IS NULL OR submitting_since < $2 - 60000)",
+                 AND (submitting_since IS NULL OR submitting_since < $2::bigint - 60000)",
                 &[&id, &now],
             )?)
         })?;

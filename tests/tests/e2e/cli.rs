@@ -363,11 +363,17 @@ fn a_missing_permission_is_named_in_send_json_and_in_logs() {
 /// build's target dir (its compiled host crates are reused; cargo runs
 /// builds there one at a time). Whether it passed, and its output.
 fn cargo_test(manifest: &Path) -> (bool, String) {
+    cargo_test_with(manifest, &[])
+}
+
+/// [`cargo_test`] with `env` set for the tests.
+pub(crate) fn cargo_test_with(manifest: &Path, env: &[(&str, &str)]) -> (bool, String) {
     let target = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
         .args(["test", "--manifest-path"])
         .arg(manifest)
+        .envs(env.iter().copied())
         .env("CARGO_TARGET_DIR", &target)
         .env_remove("RUSTC_WORKSPACE_WRAPPER")
         .env_remove("RUSTFLAGS")
@@ -390,21 +396,24 @@ fn the_example_apps_pass_their_own_tests() {
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../example-apps/Cargo.toml");
     let (ok, log) = cargo_test(&manifest);
     assert!(ok, "cargo test of the example apps failed:\n{log}");
-    for test in [
-        "a_person_is_welcomed_once_in_a_direct_room",
-        "posts_a_summary_in_a_thread_then_edits_it_in_place",
-        "counts_karma_and_reports_it",
-        "stores_feedback_and_lists_it",
-        "masks_then_blocks_and_counts_strikes",
-        "an_event_is_stored_and_posted_once",
-        "a_reminder_comes_once_when_due",
-    ] {
+    for test in EXAMPLE_TESTS {
         assert!(
             log.contains(&format!("test {test} ... ok")),
             "{test} did not pass:\n{log}"
         );
     }
 }
+
+/// Tests the example apps' own suites must run and pass.
+pub(crate) const EXAMPLE_TESTS: [&str; 7] = [
+    "a_person_is_welcomed_once_in_a_direct_room",
+    "posts_a_summary_in_a_thread_then_edits_it_in_place",
+    "counts_karma_and_reports_it",
+    "stores_feedback_and_lists_it",
+    "masks_then_blocks_and_counts_strikes",
+    "an_event_is_stored_and_posted_once",
+    "a_reminder_comes_once_when_due",
+];
 
 #[test]
 fn new_then_build_then_install_works_unchanged() {

@@ -62,7 +62,7 @@ fn section_text(view: &View) -> String {
 }
 
 #[test]
-fn every_element_of_a_view_reaches_its_app_and_nothing_forged_does() {
+pub(crate) fn every_element_of_a_view_reaches_its_app_and_nothing_forged_does() {
     let (_dir, host, chat) = host_with(&[guests::PANEL, guests::POLL]);
     for user in ["alice", "bob"] {
         chat.ensure("general", user).unwrap();
@@ -183,7 +183,7 @@ fn every_element_of_a_view_reaches_its_app_and_nothing_forged_does() {
 }
 
 #[test]
-fn triggers_open_one_view_in_their_own_call_and_apps_keep_to_their_views() {
+pub(crate) fn triggers_open_one_view_in_their_own_call_and_apps_keep_to_their_views() {
     let (_dir, host, chat) = host_with(&[guests::PANEL, guests::POLL]);
     chat.ensure("general", "alice").unwrap();
     assert!(panel(&host, "alice", "bar")["ok"].is_string());
@@ -283,7 +283,7 @@ fn triggers_open_one_view_in_their_own_call_and_apps_keep_to_their_views() {
 }
 
 #[test]
-fn an_app_cannot_plant_buttons_in_another_apps_message() {
+pub(crate) fn an_app_cannot_plant_buttons_in_another_apps_message() {
     let (_dir, host, chat) = host_with(&[guests::PANEL, guests::POLL]);
     for user in ["alice", "bob"] {
         chat.ensure("general", user).unwrap();
@@ -314,7 +314,7 @@ fn an_app_cannot_plant_buttons_in_another_apps_message() {
 }
 
 #[test]
-fn action_buttons_are_checked_against_the_manifest_and_the_room() {
+pub(crate) fn action_buttons_are_checked_against_the_manifest_and_the_room() {
     let (_dir, host, chat) = host_with(&[guests::PANEL, guests::POLL]);
     chat.ensure("general", "alice").unwrap();
     chat.ensure("elsewhere", "mallory").unwrap();
@@ -396,7 +396,7 @@ fn action_buttons_are_checked_against_the_manifest_and_the_room() {
 /// Apps built for API 0.2 when it was frozen (`tests/fixtures/0.2.0/`,
 /// kept as binaries): later hosts must keep running them unchanged.
 #[test]
-fn the_example_apps_built_for_api_0_2_keep_behaving() {
+pub(crate) fn the_example_apps_built_for_api_0_2_keep_behaving() {
     let fixture = |name: &str| format!("{}/fixtures/0.2.0/{name}.wasm", env!("CARGO_MANIFEST_DIR"));
     let (_dir, host, chat) = host_with(&[&fixture("karma"), &fixture("poll")]);
     for user in ["carol", "dave"] {

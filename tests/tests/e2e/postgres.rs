@@ -78,6 +78,26 @@ fn the_sqlite_suite_passes_unchanged_on_postgres() {
             crate::shared::changes_in_one_host_reach_another_before_its_next_dispatch,
         ),
         (
+            "views and interactions",
+            crate::interact::every_element_of_a_view_reaches_its_app_and_nothing_forged_does,
+        ),
+        (
+            "view triggers",
+            crate::interact::triggers_open_one_view_in_their_own_call_and_apps_keep_to_their_views,
+        ),
+        (
+            "foreign buttons",
+            crate::interact::an_app_cannot_plant_buttons_in_another_apps_message,
+        ),
+        (
+            "action buttons",
+            crate::interact::action_buttons_are_checked_against_the_manifest_and_the_room,
+        ),
+        (
+            "0.2 packages",
+            crate::interact::the_example_apps_built_for_api_0_2_keep_behaving,
+        ),
+        (
             "jobs",
             crate::jobs::jobs_are_scheduled_in_the_handler_and_run_once,
         ),
@@ -92,6 +112,29 @@ fn the_sqlite_suite_passes_unchanged_on_postgres() {
         };
         println!("on PostgreSQL: {name}");
         on_postgres(&url, test);
+    }
+}
+
+/// The example apps' own test-kit suites, unchanged, with their stores on
+/// PostgreSQL (`HANGAR_TESTKIT_STORE=postgres`): what an app developer's
+/// checks see on the server database.
+#[test]
+fn the_example_apps_pass_their_own_tests_on_postgres() {
+    if TestPostgres::shared().is_none() {
+        return;
+    }
+    let manifest =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../example-apps/Cargo.toml");
+    let (ok, log) = crate::cli::cargo_test_with(&manifest, &[("HANGAR_TESTKIT_STORE", "postgres")]);
+    assert!(
+        ok,
+        "cargo test of the example apps on PostgreSQL failed:\n{log}"
+    );
+    for test in crate::cli::EXAMPLE_TESTS {
+        assert!(
+            log.contains(&format!("test {test} ... ok")),
+            "{test} did not pass on PostgreSQL:\n{log}"
+        );
     }
 }
 

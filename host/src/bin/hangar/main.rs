@@ -346,11 +346,13 @@ pub(crate) fn load_config(dir: &Path) -> Result<HostConfig> {
 
 /// Open the host and reference chat in `dir`.
 pub(crate) fn open(dir: &Path) -> Result<(Host, Arc<RefChat>)> {
+    // A bad configuration is refused before anything is created.
+    let config = load_config(dir)?;
     let chat = Arc::new(
         RefChat::open(dir)
             .with_context(|| format!("opening the reference chat in {}", dir.display()))?,
     );
-    let host = HostBuilder::from_config(load_config(dir)?)
+    let host = HostBuilder::from_config(config)
         .build(chat.clone())
         .with_context(|| format!("opening the host data directory {}", dir.display()))?;
     Ok((host, chat))
