@@ -89,7 +89,13 @@ impl From<rusqlite::Error> for Error {
 
 impl From<postgres::Error> for Error {
     fn from(e: postgres::Error) -> Self {
-        Error::Database(crate::pg::describe(&e))
+        if crate::pg::is_connection_error(&e) {
+            return Error::Database(format!(
+                "lost the connection to the PostgreSQL server ({}); calls fail until it is back",
+                crate::pg::describe(&e)
+            ));
+        }
+        Error::Database(format!("PostgreSQL: {}", crate::pg::describe(&e)))
     }
 }
 

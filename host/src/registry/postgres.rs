@@ -25,6 +25,8 @@ use crate::storage::postgres::{adopt_app_rows, delete_app_rows, staging_key};
 
 /// Second key of the advisory lock every registry change takes.
 pub(crate) const CHANGE_LOCK: i32 = 2;
+/// Second key of the lock journal batches that count app lines take.
+const LOG_LOCK: i32 = 3;
 
 /// The registry in a PostgreSQL database.
 pub(crate) struct PgRegistry {
@@ -285,6 +287,12 @@ impl PgRegistry {
             return Ok((n == 1, Vec::new()));
         }
         let mut tx = conn.client.transaction()?;
+        // One user's views open one at a time on every machine, so the
+        // per-user cap holds exactly.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext('views:' || $2))",
+            &[&LOCK_SPACE, &view.user],
+        )?;
         tx.execute(
             "DELETE FROM hangar.views WHERE opened_at < $1",
             &[&(now - VIEW_LIFETIME_MS)],
@@ -672,6 +680,14 @@ impl crate::journal::LogTxn for PgLogTxn<'_, '_> {
     }
 
     fn lines_since(&mut self, app: &str, since: i64) -> Result<u64> {
+        // Held to the batch's commit: the count and the append that uses
+        // it are one step for every machine, so the budget holds exactly.
+        // One lock for all apps (taken again in the same batch, it is
+        // already held): batches of several apps cannot deadlock.
+        self.0.execute(
+            "SELECT pg_advisory_xact_lock($1, $2)",
+            &[&LOCK_SPACE, &LOG_LOCK],
+        )?;
         let n: i64 = self
             .0
             .query_one(
