@@ -204,17 +204,7 @@ impl HostConfig {
     /// The configuration as operator JSON (what `hangar config` prints).
     pub fn to_json(&self) -> serde_json::Value {
         let ms = |d: Duration| d.as_millis() as u64;
-        let classes = [
-            EventClass::PreMessage,
-            EventClass::PostMessage,
-            EventClass::Command,
-            EventClass::Lifecycle,
-            EventClass::Settings,
-            EventClass::Http,
-            EventClass::Job,
-            EventClass::Interaction,
-        ];
-        let deadlines: serde_json::Map<String, serde_json::Value> = classes
+        let deadlines: serde_json::Map<String, serde_json::Value> = EventClass::ALL
             .iter()
             .map(|c| (c.name().to_string(), ms(self.deadlines.of(*c)).into()))
             .collect();

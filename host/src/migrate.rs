@@ -159,40 +159,21 @@ pub fn migrate_to_postgres(
             }
             None => {}
         }
-        let installed: Vec<crate::manifest::Manifest> = tx
-            .query("SELECT manifest FROM hangar.apps", &[])?
-            .iter()
-            .filter_map(|r| serde_json::from_str(r.get(0)).ok())
-            .collect();
+        let installed = crate::registry::postgres::manifests(&mut tx)?;
         crate::registry::check_commands(&installed, &entry.manifest)?;
         progress(&format!(
             "{id}: copying {} records and {} jobs",
             records.len(),
             jobs.len()
         ));
-        let seq: i64 = tx
-            .query_one(
-                "UPDATE hangar.meta SET value = value + 1 WHERE key = 'next-seq' RETURNING value - 1",
-                &[],
-            )?
-            .get(0);
-        tx.execute(
-            "INSERT INTO hangar.apps (id, seq, manifest, sha256, status, status_reason, installed_at, size)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[
-                &id,
-                &seq,
-                &serde_json::to_string(&entry.manifest).expect("manifest serializes"),
-                &entry.sha256,
-                &entry.status.as_str(),
-                &entry.status_reason,
-                &(entry.installed_at as i64),
-                &(bytes.len() as i64),
-            ],
-        )?;
-        tx.execute(
-            "INSERT INTO hangar.packages (app, sha256, bytes) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            &[&id, &entry.sha256, &bytes],
+        crate::registry::postgres::add_app(
+            &mut tx,
+            &entry.manifest,
+            &entry.sha256,
+            entry.status,
+            entry.status_reason.as_deref(),
+            entry.installed_at,
+            &bytes,
         )?;
         for (key, value) in &settings {
             tx.execute(

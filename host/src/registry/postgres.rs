@@ -152,26 +152,7 @@ impl PgRegistry {
                 return Err(Error::AlreadyInstalled(manifest.id.clone()));
             }
             check_commands(&manifests(tx)?, manifest)?;
-            let seq: i64 = tx
-                .query_one(
-                    "UPDATE hangar.meta SET value = value + 1 WHERE key = 'next-seq' RETURNING value - 1",
-                    &[],
-                )?
-                .get(0);
-            tx.execute(
-                "INSERT INTO hangar.apps (id, seq, manifest, sha256, status, status_reason, installed_at, size)
-                 VALUES ($1, $2, $3, $4, $5, NULL, $6, $7)",
-                &[
-                    &manifest.id,
-                    &seq,
-                    &serde_json::to_string(manifest).expect("manifest serializes"),
-                    &sha256,
-                    &status.as_str(),
-                    &(now_ms() as i64),
-                    &(bytes.len() as i64),
-                ],
-            )?;
-            store_package(tx, &manifest.id, sha256, bytes)?;
+            add_app(tx, manifest, sha256, status, None, now_ms(), bytes)?;
             // What the install hook wrote becomes the app's in this commit;
             // what other, uncommitted installs of it staged is dropped.
             let key = staging_key(&manifest.id, staging);
@@ -549,7 +530,42 @@ impl PgRegistry {
     }
 }
 
-fn manifests(tx: &mut Transaction<'_>) -> Result<Vec<Manifest>> {
+/// Add app `manifest`'s entry with the next install order, and its
+/// package (in the caller's transaction: an install, or a migration).
+pub(crate) fn add_app(
+    tx: &mut Transaction<'_>,
+    manifest: &Manifest,
+    sha256: &str,
+    status: Status,
+    status_reason: Option<&str>,
+    installed_at: u64,
+    bytes: &[u8],
+) -> Result<()> {
+    let seq: i64 = tx
+        .query_one(
+            "UPDATE hangar.meta SET value = value + 1 WHERE key = 'next-seq' RETURNING value - 1",
+            &[],
+        )?
+        .get(0);
+    tx.execute(
+        "INSERT INTO hangar.apps (id, seq, manifest, sha256, status, status_reason, installed_at, size)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            &manifest.id,
+            &seq,
+            &serde_json::to_string(manifest).expect("manifest serializes"),
+            &sha256,
+            &status.as_str(),
+            &status_reason,
+            &(installed_at as i64),
+            &(bytes.len() as i64),
+        ],
+    )?;
+    store_package(tx, &manifest.id, sha256, bytes)
+}
+
+/// Every installed app's manifest.
+pub(crate) fn manifests(tx: &mut Transaction<'_>) -> Result<Vec<Manifest>> {
     tx.query("SELECT manifest FROM hangar.apps", &[])?
         .iter()
         .map(|r| {
