@@ -47,6 +47,34 @@ pub(crate) struct CallEngine {
         std::sync::Mutex<std::collections::HashMap<String, Arc<std::sync::Mutex<()>>>>,
 }
 
+/// How long a delivery's mark is kept: a chat that repeats a delivery
+/// later than this (a homeserver retrying after a week's outage) has it
+/// handled again.
+pub(crate) const ONCE_RETENTION_MS: u64 = 7 * 24 * 3600 * 1000;
+
+/// A delivery the chat may repeat, such as a Matrix event that a
+/// homeserver sends again after a crash. Its mark sorts by time, so old
+/// marks are dropped by range.
+#[derive(Debug, Clone)]
+pub(crate) struct Once {
+    pub(crate) key: String,
+}
+
+impl Once {
+    /// The mark of delivery `id` of the chat, made at `at_ms`.
+    pub(crate) fn new(id: &str, at_ms: u64) -> Once {
+        Once {
+            key: format!("once:{at_ms:013}:{id}"),
+        }
+    }
+
+    /// The range of marks old enough to drop.
+    fn expired(&self) -> (&'static str, String) {
+        let cutoff = crate::registry::now_ms().saturating_sub(ONCE_RETENTION_MS);
+        ("once:", format!("once:{cutoff:013}"))
+    }
+}
+
 /// A call ready to run.
 struct Prepared {
     store: Store<CallState>,
@@ -97,6 +125,30 @@ impl CallEngine {
             call.invoke(i, s, Accessors::new())
         });
         self.settle(app, call.export(), prepared, result, check)
+    }
+
+    /// [`CallEngine::handler_triggered`] for a delivery the chat may
+    /// repeat: `None` (nothing runs) when `once` was committed before;
+    /// otherwise its mark commits with the handler's writes.
+    pub(crate) fn handler_once<C: HandlerCall>(
+        &self,
+        app: &LoadedApp,
+        call: &C,
+        trigger: Option<crate::interact::Trigger>,
+        once: Option<&Once>,
+    ) -> Option<CallOutcome<C::Output>> {
+        if let Some(once) = once
+            && app.store.marked(&once.key).unwrap_or(false)
+        {
+            return None;
+        }
+        let mut prepared = self.prepare(app, call.export(), Mode::Write);
+        prepared.store.data_mut().trigger = trigger;
+        prepared.store.data_mut().once = once.cloned();
+        let result = invoke(&mut prepared, app, true, |i, s| {
+            call.invoke(i, s, Accessors::new())
+        });
+        Some(self.settle(app, call.export(), prepared, result, |_| Ok(())))
     }
 
     /// [`CallEngine::handler`], with `step` run on the call's transaction
@@ -453,7 +505,30 @@ fn end<T>(
 
 /// Commit the call's transaction (a no-op for a read-only call or one that
 /// never touched its store) and release its effects.
-fn commit<T>(state: CallState, value: T) -> Result<(T, Vec<Effect>), Failure> {
+fn commit<T>(mut state: CallState, value: T) -> Result<(T, Vec<Effect>), Failure> {
+    if let Some(once) = state.once.take() {
+        let (from, to) = once.expired();
+        match state.txn.mark_once(&once.key, (from, &to)) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err((
+                    FailureKind::Host,
+                    format!(
+                        "this delivery ({}) was handled already; this run's writes and effects were dropped",
+                        once.key
+                    ),
+                    None,
+                ));
+            }
+            Err(e) => {
+                return Err((
+                    FailureKind::Host,
+                    format!("marking the delivery handled: {e}"),
+                    None,
+                ));
+            }
+        }
+    }
     match state.txn.commit() {
         Ok(()) => Ok((value, state.effects)),
         Err(e) => Err((

@@ -289,34 +289,7 @@ impl Host {
     /// hands the host.
     pub fn send(&self, message: Message) -> Result<SendReport> {
         let s = &self.inner;
-        let max = s.config.max_argument_bytes;
-        let fields = serde_json::to_string(&message.custom_fields).map_or(0, |f| f.len());
-        crate::rich::check(
-            &message.content(),
-            message.alias.as_deref(),
-            message.avatar.as_deref(),
-            max,
-        )
-        .map_err(|r| Error::InvalidInput(r.into()))?;
-        if message.sender.starts_with("app:") {
-            return Err(Error::InvalidInput(format!(
-                "'{}' is an app's bot user: apps send through their modifier, never as a chat user",
-                message.sender.chars().take(100).collect::<String>()
-            )));
-        }
-        for (what, len) in [
-            ("text", message.text.len()),
-            ("room", message.room.len()),
-            ("sender", message.sender.len()),
-            ("thread", message.thread.as_ref().map_or(0, String::len)),
-            ("custom fields", fields),
-        ] {
-            if len > max {
-                return Err(Error::InvalidInput(format!(
-                    "the message's {what} is {len} bytes, over the limit of {max}"
-                )));
-            }
-        }
+        check_message(&message, s.config.max_argument_bytes)?;
         let set = s.apps.current()?;
         pipeline::message::send(&s.calls, &set, &s.workers, message)
     }
@@ -466,7 +439,82 @@ impl Host {
         let s = &self.inner;
         check_event(event, s.config.max_argument_bytes)?;
         let set = s.apps.current()?;
-        Ok(pipeline::event::post(&s.calls, &set, &s.workers, event))
+        Ok(pipeline::event::post(
+            &s.calls, &set, &s.workers, event, None,
+        ))
+    }
+
+    /// [`Host::post_event`] for a chat that may deliver the same event
+    /// again (a Matrix homeserver retries a transaction until it is
+    /// acknowledged): each app's handler commits at most once per
+    /// `delivery`, because its mark commits in the handler's own
+    /// transaction. Apps that handled it before are skipped (no report).
+    pub fn post_event_once(&self, event: &ChatEvent, delivery: &Delivery) -> Result<EventReport> {
+        let s = &self.inner;
+        check_event(event, s.config.max_argument_bytes)?;
+        let once = delivery.once(s.config.max_argument_bytes)?;
+        let set = s.apps.current()?;
+        Ok(pipeline::event::post(
+            &s.calls,
+            &set,
+            &s.workers,
+            event,
+            Some(once),
+        ))
+    }
+
+    /// Run `message` through prevent, extend and modify without storing
+    /// it, for a chat that stores messages itself (a homeserver's
+    /// pre-send hook): the report says `prevented` (with the app and
+    /// reason) or `checked`, with the message as the apps left it. Store
+    /// that, then call [`Host::post_message`].
+    pub fn check_message(&self, message: Message) -> Result<SendReport> {
+        let s = &self.inner;
+        check_message(&message, s.config.max_argument_bytes)?;
+        let set = s.apps.current()?;
+        Ok(pipeline::message::check(&s.calls, &set, message))
+    }
+
+    /// The post-send stage of a message the chat stored itself (its id
+    /// set): the apps that handle sent messages run, fanned out, each at
+    /// most once per `delivery` when given.
+    pub fn post_message(
+        &self,
+        message: Message,
+        delivery: Option<&Delivery>,
+    ) -> Result<SendReport> {
+        let s = &self.inner;
+        check_message(&message, s.config.max_argument_bytes)?;
+        let once = match delivery {
+            Some(d) => Some(d.once(s.config.max_argument_bytes)?),
+            None => None,
+        };
+        let set = s.apps.current()?;
+        Ok(pipeline::message::post_stored(
+            &s.calls, &set, &s.workers, message, once,
+        ))
+    }
+
+    /// [`Host::command_in_thread`] for a chat that may deliver the same
+    /// command again: `None` when its app handled `delivery` before.
+    pub fn command_once(
+        &self,
+        room: &str,
+        thread: Option<&str>,
+        sender: &str,
+        line: &str,
+        delivery: &Delivery,
+    ) -> Result<Option<CommandReport>> {
+        let s = &self.inner;
+        let once = delivery.once(s.config.max_argument_bytes)?;
+        let set = s.apps.current()?;
+        let at = Typed {
+            room,
+            thread,
+            sender,
+            line,
+        };
+        pipeline::command::run_once(&s.calls, &set, &at, Some(&once))
     }
 
     /// Handle an interaction a chat client reports: checked against what
@@ -541,6 +589,65 @@ impl Host {
     pub(crate) fn runtime(&self) -> &Runtime {
         &self.inner.calls.runtime
     }
+}
+
+/// A delivery the chat may repeat, named by the chat: each app handles it
+/// at most once ([`Host::post_message`], [`Host::post_event_once`],
+/// [`Host::command_once`]). Its mark is kept a week, so `at_ms` (when the
+/// chat made the event, stable across retries) must be the same every
+/// time it is delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The chat's id of the event (a Matrix event id), at most 512 bytes.
+    pub id: String,
+    /// When the chat made it, in milliseconds since the epoch.
+    pub at_ms: u64,
+}
+
+impl Delivery {
+    fn once(&self, max: usize) -> Result<crate::call::Once> {
+        let limit = max.min(512);
+        if self.id.is_empty() || self.id.len() > limit || self.id.contains('\0') {
+            return Err(Error::InvalidInput(format!(
+                "a delivery id must be 1 to {limit} bytes without NUL characters"
+            )));
+        }
+        Ok(crate::call::Once::new(&self.id, self.at_ms))
+    }
+}
+
+/// Bound a message the chat hands the host: rich content, sender (never
+/// an app's bot user) and sizes.
+fn check_message(message: &Message, max: usize) -> Result<()> {
+    let fields = serde_json::to_string(&message.custom_fields).map_or(0, |f| f.len());
+    crate::rich::check(
+        &message.content(),
+        message.alias.as_deref(),
+        message.avatar.as_deref(),
+        max,
+    )
+    .map_err(|r| Error::InvalidInput(r.into()))?;
+    if message.sender.starts_with("app:") {
+        return Err(Error::InvalidInput(format!(
+            "'{}' is an app's bot user: apps send through their modifier, never as a chat user",
+            message.sender.chars().take(100).collect::<String>()
+        )));
+    }
+    for (what, len) in [
+        ("text", message.text.len()),
+        ("room", message.room.len()),
+        ("sender", message.sender.len()),
+        ("id", message.id.len()),
+        ("thread", message.thread.as_ref().map_or(0, String::len)),
+        ("custom fields", fields),
+    ] {
+        if len > max {
+            return Err(Error::InvalidInput(format!(
+                "the message's {what} is {len} bytes, over the limit of {max}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Bound an event an embedder raises like a message it sends: each

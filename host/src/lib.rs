@@ -109,7 +109,7 @@ pub use driver::{Done, Driver};
 pub use endpoint::{EndpointOutcome, HttpRequest, HttpResponse};
 pub use engine::InstanceLimits;
 pub use error::{Error, Result};
-pub use host::Host;
+pub use host::{Delivery, Host};
 pub use interact::{FieldError, InputValue, Interaction, InteractionReport};
 pub use manifest::{
     API_VERSION, ActionButtonSpec, ButtonContext, CommandSpec, EndpointAuth, EndpointSpec, Event,

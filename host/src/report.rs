@@ -107,6 +107,9 @@ pub enum SendStatus {
     Sent,
     /// An app vetoed it; it was not stored.
     Prevented,
+    /// It passed prevent, extend and modify; the chat stores it itself
+    /// ([`Host::check_message`](crate::Host::check_message)).
+    Checked,
 }
 
 /// What happened to a message pushed through the pipeline.

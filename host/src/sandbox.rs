@@ -90,6 +90,9 @@ pub(crate) struct CallState {
     /// In an interaction's (or command's) handler: the trigger a view may
     /// be opened with.
     pub(crate) trigger: Option<crate::interact::Trigger>,
+    /// A delivery the chat may repeat: marked in this call's transaction,
+    /// so the handler's writes commit once.
+    pub(crate) once: Option<crate::call::Once>,
     /// Where open views are known, for update-view and close-view.
     pub(crate) views: Option<Arc<crate::registry::Registry>>,
 }
@@ -142,6 +145,7 @@ impl CallState {
             running_job: None,
             own_job_touched: false,
             trigger: None,
+            once: None,
             views: None,
         }
     }

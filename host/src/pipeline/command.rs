@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::apps::{AppSet, LoadedApp};
 use crate::bindings::{CommandArg, CommandLine, PreviewItemArg};
-use crate::call::CallEngine;
+use crate::call::{CallEngine, Once};
 use crate::error::{Error, Result};
 use crate::exports::{ExecuteCommand, Export, PickedItem, PreviewCommand};
 use crate::report::{AppReport, CommandReport, FailureKind, Outcome, PreviewItem};
@@ -85,19 +85,33 @@ pub(crate) struct Typed<'a> {
 
 /// Run a slash command line such as `/karma bob`.
 pub(crate) fn run(calls: &CallEngine, set: &AppSet, at: &Typed<'_>) -> Result<CommandReport> {
+    // Without a delivery mark the handler always runs.
+    Ok(run_once(calls, set, at, None)?.expect("a command without a mark runs"))
+}
+
+/// [`run`] for a delivery the chat may repeat: `None` when the command's
+/// app handled `once` before.
+pub(crate) fn run_once(
+    calls: &CallEngine,
+    set: &AppSet,
+    at: &Typed<'_>,
+    once: Option<&Once>,
+) -> Result<Option<CommandReport>> {
     let (app, arg) = target(calls, set, at)?;
     let trigger = crate::interact::Trigger {
         id: arg.v0_2.trigger.clone(),
         user: at.sender.to_string(),
         used: false,
     };
-    let out = calls.handler_triggered(&app, &ExecuteCommand(&arg), Some(trigger), |_| Ok(()));
-    Ok(CommandReport {
+    let Some(out) = calls.handler_once(&app, &ExecuteCommand(&arg), Some(trigger), once) else {
+        return Ok(None);
+    };
+    Ok(Some(CommandReport {
         app: app.id().to_string(),
         command: arg.command().to_string(),
         report: out.report,
         effects: out.effects,
-    })
+    }))
 }
 
 /// Ask the command's app for a preview (read-only).

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::apps::{AppSet, LoadedApp};
 use crate::bindings::EventArg;
 use crate::bridge::{ChatEvent, Effect};
-use crate::call::{CallEngine, CallOutcome};
+use crate::call::{CallEngine, CallOutcome, Once};
 use crate::exports::{CheckPostEvent, CheckPreEvent, Export, PostEvent, PreventEvent};
 use crate::pipeline::{Done, fan_out};
 use crate::policy::{EventClass, blocks};
@@ -94,6 +94,7 @@ pub(crate) fn post(
     set: &AppSet,
     workers: &Workers,
     event: &ChatEvent,
+    once: Option<Once>,
 ) -> EventReport {
     let kind = event.kind();
     let mut report = EventReport {
@@ -108,16 +109,18 @@ pub(crate) fn post(
     if apps.is_empty() {
         return report;
     }
-    for mut done in fan_out(calls, apps, workers, EventArg::new(event), one) {
+    for mut done in fan_out(calls, apps, workers, (EventArg::new(event), once), one) {
         report.apps.append(&mut done.reports);
         report.effects.append(&mut done.effects);
     }
     report
 }
 
-fn one(calls: &CallEngine, app: &LoadedApp, arg: &EventArg) -> Done {
+fn one(calls: &CallEngine, app: &LoadedApp, (arg, once): &(EventArg, Option<Once>)) -> Done {
     let check = app
         .handles(Export::CheckPostEvent)
         .then_some(|| calls.read_only(app, &CheckPostEvent(arg)));
-    Done::checked(check, || calls.handler(app, &PostEvent(arg)))
+    Done::checked_once(check, || {
+        calls.handler_once(app, &PostEvent(arg), None, once.as_ref())
+    })
 }

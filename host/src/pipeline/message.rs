@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::apps::{AppSet, LoadedApp};
 use crate::bindings::MessageArg;
 use crate::bridge::{Effect, Message};
-use crate::call::{CallEngine, CallOutcome};
+use crate::call::{CallEngine, CallOutcome, Once};
 use crate::error::{Error, Result};
 use crate::exports::{CheckPost, CheckPrevent, Export, Extend, Modify, PostMessageSent, Prevent};
 use crate::pipeline::{Done, fan_out};
@@ -194,13 +194,8 @@ fn fail(report: &mut AppReport, error: String) {
     report.error = Some(error);
 }
 
-/// Push `message` through the whole pipeline.
-pub(crate) fn send(
-    calls: &Arc<CallEngine>,
-    set: &AppSet,
-    workers: &Workers,
-    message: Message,
-) -> Result<SendReport> {
+/// Run `message` through prevent, extend and modify.
+fn pre<'a>(calls: &'a CallEngine, set: &'a AppSet, message: Message) -> (Run<'a>, Option<Stop>) {
     let mut run = Run {
         calls,
         set,
@@ -209,18 +204,76 @@ pub(crate) fn send(
         reports: Vec::new(),
         effects: Vec::new(),
     };
-    let pre = run
+    let stop = run
         .prevent()
         .and_then(|()| run.extend())
-        .and_then(|()| run.modify());
-    if let Err(stop) = pre {
-        return Ok(run.report(SendStatus::Prevented, Some(stop)));
+        .and_then(|()| run.modify())
+        .err();
+    (run, stop)
+}
+
+/// Push `message` through the whole pipeline.
+pub(crate) fn send(
+    calls: &Arc<CallEngine>,
+    set: &AppSet,
+    workers: &Workers,
+    message: Message,
+) -> Result<SendReport> {
+    let (mut run, stop) = pre(calls, set, message);
+    if stop.is_some() {
+        return Ok(run.report(SendStatus::Prevented, stop));
     }
     run.message.id = calls
         .bridge
         .store_message(&run.message)
         .map_err(|e| Error::InvalidInput(format!("the chat refused the message: {e}")))?;
-    let arg = MessageArg::new(&run.message);
+    let (effects, reports) = post_all(calls, set, workers, &run.message, None);
+    run.effects.extend(effects);
+    run.reports.extend(reports);
+    Ok(run.report(SendStatus::Sent, None))
+}
+
+/// The pre-send stages alone, for a chat that stores messages itself:
+/// prevented, or checked (with the message as the apps left it).
+pub(crate) fn check(calls: &CallEngine, set: &AppSet, message: Message) -> SendReport {
+    let (run, stop) = pre(calls, set, message);
+    let status = if stop.is_some() {
+        SendStatus::Prevented
+    } else {
+        SendStatus::Checked
+    };
+    run.report(status, stop)
+}
+
+/// The post-send stage of a message the chat stored: each app handles
+/// it once per `once` when given.
+pub(crate) fn post_stored(
+    calls: &Arc<CallEngine>,
+    set: &AppSet,
+    workers: &Workers,
+    message: Message,
+    once: Option<Once>,
+) -> SendReport {
+    let (effects, apps) = post_all(calls, set, workers, &message, once);
+    SendReport {
+        status: SendStatus::Sent,
+        prevented_by: None,
+        reason: None,
+        message,
+        apps,
+        effects,
+    }
+}
+
+fn post_all(
+    calls: &Arc<CallEngine>,
+    set: &AppSet,
+    workers: &Workers,
+    message: &Message,
+    once: Option<Once>,
+) -> (Vec<Effect>, Vec<AppReport>) {
+    let (mut effects, mut reports) = (Vec::new(), Vec::new());
+    let arg = (MessageArg::new(message), once);
     for mut done in fan_out(
         calls,
         set.handling(Export::PostMessageSent),
@@ -228,16 +281,18 @@ pub(crate) fn send(
         arg,
         post,
     ) {
-        run.effects.append(&mut done.effects);
-        run.reports.append(&mut done.reports);
+        effects.append(&mut done.effects);
+        reports.append(&mut done.reports);
     }
-    Ok(run.report(SendStatus::Sent, None))
+    (effects, reports)
 }
 
 /// One app's post-send stage: its check first when it has one.
-fn post(calls: &CallEngine, app: &LoadedApp, arg: &MessageArg) -> Done {
+fn post(calls: &CallEngine, app: &LoadedApp, (arg, once): &(MessageArg, Option<Once>)) -> Done {
     let check = app
         .handles(Export::CheckPostMessageSent)
         .then_some(|| calls.read_only(app, &CheckPost(arg)));
-    Done::checked(check, || calls.handler(app, &PostMessageSent(arg)))
+    Done::checked_once(check, || {
+        calls.handler_once(app, &PostMessageSent(arg), None, once.as_ref())
+    })
 }

@@ -28,10 +28,11 @@ pub(crate) struct Done {
 
 impl Done {
     /// Run `check` (a read-only filter) when given, then `handler` if the
-    /// check let it through.
-    pub(crate) fn checked(
+    /// check let it through. A handler that found its delivery handled
+    /// before (`None`) adds no report.
+    pub(crate) fn checked_once(
         check: Option<impl FnOnce() -> CallOutcome<bool>>,
-        handler: impl FnOnce() -> CallOutcome<()>,
+        handler: impl FnOnce() -> Option<CallOutcome<()>>,
     ) -> Done {
         let mut reports = Vec::new();
         if let Some(check) = check {
@@ -45,12 +46,12 @@ impl Done {
                 };
             }
         }
-        let out = handler();
-        reports.push(out.report);
-        Done {
-            reports,
-            effects: out.effects,
+        let mut effects = Vec::new();
+        if let Some(out) = handler() {
+            reports.push(out.report);
+            effects = out.effects;
         }
+        Done { reports, effects }
     }
 }
 

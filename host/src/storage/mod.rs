@@ -244,6 +244,12 @@ pub trait Txn: Records + Send {
     fn finish_job(&mut self, _id: &str, _fence: i64, _now: u64, _lag_ms: u64) -> StoreResult<bool> {
         Err(no_jobs())
     }
+    /// Record delivery mark `key` in this transaction, so it commits with
+    /// the handler's writes or not at all: false (nothing changed) when it
+    /// was recorded before. Marks in `expired` (a key range) are dropped.
+    fn mark_once(&mut self, _key: &str, _expired: (&str, &str)) -> StoreResult<bool> {
+        Err(no_jobs())
+    }
 }
 
 fn no_jobs() -> StoreError {
@@ -287,6 +293,10 @@ pub trait Store: Send + Sync {
     /// exists, so a restart never schedules it again.
     fn ensure_job(&self, _job: &NewJob, _mark: &str) -> StoreResult<bool> {
         Err(no_jobs())
+    }
+    /// Whether delivery mark `key` was committed (see [`Txn::mark_once`]).
+    fn marked(&self, _key: &str) -> StoreResult<bool> {
+        Ok(false)
     }
     /// Every job, by due time.
     fn jobs(&self) -> StoreResult<Vec<JobRow>> {

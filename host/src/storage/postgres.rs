@@ -406,6 +406,16 @@ impl Store for PgStore {
         })
     }
 
+    fn marked(&self, key: &str) -> StoreResult<bool> {
+        self.reading(|t| {
+            let rows = t.query(
+                "SELECT 1 FROM job_marks WHERE app_id = $1 AND key = $2",
+                &[&key],
+            )?;
+            Ok(!rows.is_empty())
+        })
+    }
+
     fn jobs(&self) -> StoreResult<Vec<JobRow>> {
         self.reading(|t| {
             let rows = t.query(
@@ -1082,6 +1092,17 @@ impl Txn for PgTxn {
         )?;
         self.refund_jobs(&freed)?;
         Ok(freed.len() as u64)
+    }
+
+    fn mark_once(&mut self, key: &str, expired: (&str, &str)) -> StoreResult<bool> {
+        self.execute(
+            "DELETE FROM job_marks WHERE app_id = $1 AND key >= $2 AND key < $3",
+            &[&expired.0, &expired.1],
+        )?;
+        Ok(self.execute(
+            "INSERT INTO job_marks (app_id, key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&key],
+        )? == 1)
     }
 
     fn job_fence_holds(&mut self, id: &str, fence: i64) -> StoreResult<bool> {

@@ -342,6 +342,14 @@ impl Store for SqliteStore {
         })
     }
 
+    fn marked(&self, key: &str) -> StoreResult<bool> {
+        let mut txn = self.transaction(Mode::Read, None);
+        let conn = txn.conn()?;
+        Ok(conn
+            .prepare_cached("SELECT 1 FROM job_marks WHERE key = ?1")?
+            .exists([key])?)
+    }
+
     fn jobs(&self) -> StoreResult<Vec<JobRow>> {
         let mut txn = self.transaction(Mode::Read, None);
         let conn = txn.conn()?;
@@ -832,6 +840,19 @@ impl Txn for SqliteTxn {
             self.budget.write(1, &self.store.limits)?;
             let conn = self.conn()?;
             Ok(conn.prepare_cached("DELETE FROM jobs")?.execute([])? as u64)
+        })();
+        self.check(r)
+    }
+
+    fn mark_once(&mut self, key: &str, expired: (&str, &str)) -> StoreResult<bool> {
+        let r = (|| {
+            let conn = self.conn()?;
+            conn.prepare_cached("DELETE FROM job_marks WHERE key >= ?1 AND key < ?2")?
+                .execute(params![expired.0, expired.1])?;
+            Ok(conn
+                .prepare_cached("INSERT OR IGNORE INTO job_marks (key) VALUES (?1)")?
+                .execute([key])?
+                == 1)
         })();
         self.check(r)
     }

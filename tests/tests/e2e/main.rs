@@ -6,6 +6,7 @@ mod audit;
 mod cli;
 mod crash;
 mod declared;
+mod delivery;
 mod disk;
 mod embedding;
 mod hostile;

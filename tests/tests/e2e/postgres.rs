@@ -102,6 +102,10 @@ fn the_sqlite_suite_passes_unchanged_on_postgres() {
             crate::jobs::jobs_are_scheduled_in_the_handler_and_run_once,
         ),
         (
+            "repeated deliveries",
+            crate::delivery::a_repeated_delivery_commits_once_per_app,
+        ),
+        (
             "job retries",
             crate::jobs::a_failing_job_backs_off_then_is_dead_lettered_and_can_be_retried,
         ),

@@ -43,7 +43,9 @@ pub fn send(
         return print_json(&report);
     }
     match report.status {
-        SendStatus::Sent => say!("sent {}: {}", report.message.id, report.message.text),
+        SendStatus::Sent | SendStatus::Checked => {
+            say!("sent {}: {}", report.message.id, report.message.text)
+        }
         SendStatus::Prevented => say!(
             "prevented ({}): {}",
             report.reason.as_deref().unwrap_or("?"),

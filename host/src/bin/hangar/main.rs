@@ -34,6 +34,7 @@ mod chat;
 mod data;
 mod demo;
 mod develop;
+mod matrix;
 mod migrate;
 mod new;
 mod serve;
@@ -82,6 +83,35 @@ enum JobsCmd {
         app: String,
         /// Job id.
         job: String,
+    },
+}
+
+/// `hangar matrix ...`.
+#[derive(Debug, Subcommand)]
+enum MatrixCmd {
+    /// Write the app service registration, the Synapse pre-send module and
+    /// the lines to add to homeserver.yaml.
+    Init {
+        /// The homeserver's server name (the part after ':' in user ids).
+        #[arg(long, default_value = "localhost")]
+        server_name: String,
+        /// The homeserver's Client-Server API.
+        #[arg(long, default_value = "http://127.0.0.1:8008")]
+        homeserver: String,
+        /// Where `hangar serve --matrix` will listen, as the homeserver
+        /// reaches it.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Directory to write to (default: `matrix` in the data dir).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace an existing registration (new tokens: restart the
+        /// homeserver after).
+        #[arg(long)]
+        force: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -153,7 +183,15 @@ enum Cmd {
         /// anyone who can reach it).
         #[arg(long)]
         public: bool,
+        /// Serve as a Matrix application service with this registration
+        /// (written by `hangar matrix init`) instead of the reference chat:
+        /// apps answer in the homeserver's rooms.
+        #[arg(long, value_name = "REGISTRATION")]
+        matrix: Option<PathBuf>,
     },
+    /// Connect Hangar to a Matrix homeserver (Synapse).
+    #[command(subcommand)]
+    Matrix(MatrixCmd),
     /// Show an app's HTTP endpoints and the secret callers must send.
     Endpoints {
         /// App id.
@@ -476,7 +514,34 @@ fn run(cli: Cli) -> Result<()> {
             chat::command(dir, room, user, line, mode, json)
         }
         Cmd::Chat { op } => chat::chat(dir, op),
-        Cmd::Serve { addr, public } => serve::serve(dir, &addr, public),
+        Cmd::Serve {
+            addr,
+            public,
+            matrix: Some(registration),
+        } => {
+            serve::check_address(
+                &addr,
+                public,
+                "the app service's pre-send hook and endpoints",
+            )?;
+            matrix::serve(dir, &addr, &registration)
+        }
+        Cmd::Serve {
+            addr,
+            public,
+            matrix: None,
+        } => serve::serve(dir, &addr, public),
+        Cmd::Matrix(MatrixCmd::Init {
+            server_name,
+            homeserver,
+            url,
+            out,
+            force,
+            json,
+        }) => {
+            let out = out.unwrap_or_else(|| dir.join("matrix"));
+            matrix::init(&out, &server_name, &homeserver, &url, force, json)
+        }
         Cmd::Jobs { app, json, op } => apps::jobs(dir, app, json, op),
         Cmd::Endpoints { app, rotate, json } => apps::endpoints(dir, app, rotate, json),
         Cmd::History { room, lines, json } => chat::history(dir, room, lines, json),

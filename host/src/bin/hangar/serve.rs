@@ -39,15 +39,11 @@ struct Service {
 /// caller act as any user, so an address other than loopback needs
 /// `public`.
 pub fn serve(dir: &Path, addr: &str, public: bool) -> Result<()> {
-    let loopback = addr
-        .parse::<SocketAddr>()
-        .map(|a| a.ip().is_loopback())
-        .unwrap_or_else(|_| addr.starts_with("localhost:"));
-    if !loopback && !public {
-        anyhow::bail!(
-            "{addr} is not a loopback address; the reference chat's /api routes let any caller act as any user, so serving beyond this machine needs --public"
-        );
-    }
+    check_address(
+        addr,
+        public,
+        "the reference chat's /api routes, which let any caller act as any user,",
+    )?;
     let (host, chat) = open(dir)?;
     let max_body = host.config().max_http_body_bytes;
     let service = Service {
@@ -60,7 +56,7 @@ pub fn serve(dir: &Path, addr: &str, public: bool) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let runner = jobs_runner(service.driver.clone(), stop.clone());
+    let runner = jobs_runner(service.driver.host().clone(), stop.clone());
     let (tx, changes) = tokio::sync::watch::channel(crate::web::Changes::default());
     let web = crate::web::Web {
         driver: service.driver.clone(),
@@ -77,21 +73,36 @@ pub fn serve(dir: &Path, addr: &str, public: bool) -> Result<()> {
     served
 }
 
+/// Refuse an address beyond loopback unless `public` says so: `what`
+/// would answer anyone who reaches it.
+pub(crate) fn check_address(addr: &str, public: bool, what: &str) -> Result<()> {
+    let loopback = addr
+        .parse::<SocketAddr>()
+        .map(|a| a.ip().is_loopback())
+        .unwrap_or_else(|_| addr.starts_with("localhost:"));
+    if !loopback && !public {
+        anyhow::bail!(
+            "{addr} is not a loopback address; {what} would answer anyone who reaches it, so serving beyond this machine needs --public"
+        );
+    }
+    Ok(())
+}
+
 /// How often the runner looks for due jobs.
 const JOBS_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The scheduler's runner: a thread that runs due jobs until `stop`. Every
 /// `serve` on the data dir runs one; leases and fences keep each job's
 /// commit to one.
-fn jobs_runner(
-    driver: Arc<Driver>,
+pub(crate) fn jobs_runner(
+    host: hangar_host::Host,
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     let owner = format!("serve:{}", std::process::id());
     std::thread::spawn(move || {
         while !stop.load(std::sync::atomic::Ordering::SeqCst) {
             // One job per app per pass, so a stop is seen between claims.
-            match driver.host().run_due_jobs(&owner, 1) {
+            match host.run_due_jobs(&owner, 1) {
                 Ok(runs) => {
                     for r in &runs {
                         eprintln!(
@@ -133,9 +144,9 @@ async fn run(
         .route("/api/send", post(send))
         .route("/api/command", post(command))
         .route("/api/rooms/{room}/messages", get(messages))
-        .route("/apps/{app}", any(endpoint_root))
-        .route("/apps/{app}/", any(endpoint_root))
-        .route("/apps/{app}/{*path}", any(endpoint))
+        .route("/apps/{app}", any(endpoint_root_of::<Service>))
+        .route("/apps/{app}/", any(endpoint_root_of::<Service>))
+        .route("/apps/{app}/{*path}", any(endpoint_of::<Service>))
         .with_state(service)
         .merge(crate::web::routes(web.clone()))
         .layer(axum::middleware::from_fn_with_state(
@@ -166,7 +177,7 @@ async fn run(
 }
 
 /// Resolve on SIGTERM or Ctrl-C.
-async fn shutdown() {
+pub(crate) async fn shutdown() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -189,7 +200,7 @@ async fn shutdown() {
 }
 
 /// One JSON line per request: method, path, status, milliseconds.
-async fn log(request: Request, next: axum::middleware::Next) -> Response {
+pub(crate) async fn log(request: Request, next: axum::middleware::Next) -> Response {
     let start = Instant::now();
     let method = request.method().to_string();
     let path = request.uri().path().to_string();
@@ -331,16 +342,33 @@ async fn messages(
     .await
 }
 
-async fn endpoint_root(
-    State(s): State<Service>,
+/// A server state that serves apps' endpoints.
+pub(crate) trait Endpoints: Clone + Send + Sync + 'static {
+    /// The host.
+    fn host(&self) -> hangar_host::Host;
+    /// Most bytes of a request body.
+    fn max_body(&self) -> usize;
+}
+
+impl Endpoints for Service {
+    fn host(&self) -> hangar_host::Host {
+        self.driver.host().clone()
+    }
+    fn max_body(&self) -> usize {
+        self.max_body
+    }
+}
+
+pub(crate) async fn endpoint_root_of<S: Endpoints>(
+    State(s): State<S>,
     UrlPath(app): UrlPath<String>,
     request: Request,
 ) -> Response {
     dispatch(s, app, "/".to_string(), request).await
 }
 
-async fn endpoint(
-    State(s): State<Service>,
+pub(crate) async fn endpoint_of<S: Endpoints>(
+    State(s): State<S>,
     UrlPath((app, path)): UrlPath<(String, String)>,
     request: Request,
 ) -> Response {
@@ -349,20 +377,21 @@ async fn endpoint(
 
 /// An app endpoint: the body read within its limit (413 past it), then the
 /// host's checks and the app's handler on the blocking pool.
-async fn dispatch(s: Service, app: String, path: String, request: Request) -> Response {
+async fn dispatch<S: Endpoints>(s: S, app: String, path: String, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    let max_body = s.max_body();
     let too_large = || {
         to_response(HttpResponse::refusal(
             413,
-            &format!("the body is over the limit of {} bytes", s.max_body),
+            &format!("the body is over the limit of {max_body} bytes"),
         ))
     };
     // Read a little past the limit (bounded), so a client that sent a
     // slightly larger body reads the 413 rather than a broken pipe.
-    let Ok(body) = axum::body::to_bytes(body, s.max_body.saturating_mul(2)).await else {
+    let Ok(body) = axum::body::to_bytes(body, max_body.saturating_mul(2)).await else {
         return too_large();
     };
-    if body.len() > s.max_body {
+    if body.len() > max_body {
         return too_large();
     }
     let query = parts
@@ -381,8 +410,8 @@ async fn dispatch(s: Service, app: String, path: String, request: Request) -> Re
         headers: headers(&parts.headers),
         body: body.to_vec(),
     };
-    let d = s.driver.clone();
-    match tokio::task::spawn_blocking(move || d.host().http(&app, &request)).await {
+    let host = s.host();
+    match tokio::task::spawn_blocking(move || host.http(&app, &request)).await {
         Ok(outcome) => to_response(outcome.response),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }

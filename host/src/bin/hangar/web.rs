@@ -367,6 +367,30 @@ async fn stream(
 
 // ---- the operator's API ----
 
+/// Whether `given` is the (non-empty) secret `want`, compared in constant
+/// time.
+pub(crate) fn same_secret(given: &str, want: &str) -> bool {
+    let want = want.as_bytes();
+    !want.is_empty()
+        && given.len() == want.len()
+        && given
+            .bytes()
+            .zip(want)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// `n` random bytes from the operating system, as hex, for `what`.
+pub(crate) fn random_hex(n: usize, what: &str) -> anyhow::Result<String> {
+    use anyhow::Context;
+    use std::io::Read;
+    let mut bytes = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .with_context(|| format!("reading /dev/urandom for {what}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// The bearer token, compared in constant time.
 fn authorized(w: &Web, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let given = headers
@@ -374,15 +398,7 @@ fn authorized(w: &Web, headers: &HeaderMap) -> Result<(), Box<Response>> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    let want = w.token.as_bytes();
-    let same = !want.is_empty()
-        && given.len() == want.len()
-        && given
-            .bytes()
-            .zip(want)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if same {
+    if same_secret(given, &w.token) {
         Ok(())
     } else {
         Err(Box::new(error(
@@ -544,12 +560,7 @@ pub(crate) fn operator_token(dir: &std::path::Path) -> anyhow::Result<String> {
         std::fs::remove_file(&path)
             .with_context(|| format!("replacing the unusable token in {}", path.display()))?;
     }
-    let mut bytes = [0u8; 24];
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("reading /dev/urandom for the operator token")?;
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let token = random_hex(24, "the operator token")?;
     // Written aside and linked into place: of two servers starting at
     // once, one token wins and both use it.
     use std::os::unix::fs::OpenOptionsExt;
