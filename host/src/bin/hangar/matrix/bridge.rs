@@ -102,12 +102,14 @@ impl MatrixBridge {
         db.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
-             CREATE TABLE IF NOT EXISTS txns (id TEXT PRIMARY KEY, at INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS txns (id TEXT PRIMARY KEY, events TEXT NOT NULL,
+                 at INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, room TEXT NOT NULL,
                  at INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS sent (id TEXT PRIMARY KEY, event TEXT NOT NULL,
                  room TEXT NOT NULL, at INTEGER NOT NULL);
-             CREATE INDEX IF NOT EXISTS sent_event ON sent (event);",
+             CREATE INDEX IF NOT EXISTS sent_event ON sent (event);
+             CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
         )?;
         let agent = ureq::AgentBuilder::new()
             .timeout(HTTP_TIMEOUT)
@@ -129,20 +131,49 @@ impl MatrixBridge {
         self.db.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether transaction `id` was handled before.
-    pub(crate) fn txn_done(&self, id: &str) -> anyhow::Result<bool> {
+    /// Whether transaction `id` with these `events` (a digest of their
+    /// ids) was handled before. The id alone is not enough: Synapse on
+    /// SQLite numbers transactions from the highest one still pending, so
+    /// after a restart it reuses ids of transactions already handled.
+    pub(crate) fn txn_done(&self, id: &str, events: &str) -> anyhow::Result<bool> {
         Ok(self
             .db()
-            .prepare_cached("SELECT 1 FROM txns WHERE id = ?1")?
-            .exists([id])?)
+            .prepare_cached("SELECT 1 FROM txns WHERE id = ?1 AND events = ?2")?
+            .exists([id, events])?)
+    }
+
+    /// The id of the last transaction handled.
+    pub(crate) fn last_txn(&self) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .db()
+            .prepare_cached("SELECT value FROM state WHERE key = 'last_txn'")?
+            .query_row([], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// The rooms with events seen since `since_ms`, with the newest
+    /// event's time in each.
+    pub(crate) fn recent_rooms(&self, since_ms: u64) -> anyhow::Result<Vec<(String, u64)>> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(
+            "SELECT room, max(at) FROM events WHERE at >= ?1 GROUP BY room ORDER BY 2 DESC LIMIT 100",
+        )?;
+        let rows = stmt
+            .query_map([since_ms as i64], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
     }
 
     /// Remember transaction `id` as handled (and forget old ones).
-    pub(crate) fn finish_txn(&self, id: &str) -> anyhow::Result<()> {
+    pub(crate) fn finish_txn(&self, id: &str, events: &str) -> anyhow::Result<()> {
         let now = now_ms();
         let db = self.db();
-        db.prepare_cached("INSERT OR IGNORE INTO txns (id, at) VALUES (?1, ?2)")?
-            .execute(params![id, now as i64])?;
+        db.prepare_cached("INSERT OR REPLACE INTO txns (id, events, at) VALUES (?1, ?2, ?3)")?
+            .execute(params![id, events, now as i64])?;
+        db.prepare_cached("INSERT OR REPLACE INTO state (key, value) VALUES ('last_txn', ?1)")?
+            .execute([id])?;
         let old = now.saturating_sub(KEEP_MS) as i64;
         db.prepare_cached("DELETE FROM txns WHERE at < ?1")?
             .execute([old])?;
@@ -151,12 +182,13 @@ impl MatrixBridge {
         Ok(())
     }
 
-    /// Remember which room event `id` is in, for message lookups.
-    pub(crate) fn saw_event(&self, id: &str, room: &str) {
+    /// Remember which room event `id` (made at `at_ms`) is in, for
+    /// message lookups and catching up.
+    pub(crate) fn saw_event(&self, id: &str, room: &str, at_ms: u64) {
         let _ = self
             .db()
             .prepare_cached("INSERT OR IGNORE INTO events (id, room, at) VALUES (?1, ?2, ?3)")
-            .and_then(|mut s| s.execute(params![id, room, now_ms() as i64]));
+            .and_then(|mut s| s.execute(params![id, room, at_ms.min(now_ms()) as i64]));
     }
 
     /// The Matrix event id and room of message `id` (an event id, or the

@@ -50,7 +50,7 @@ const MAX_TXN_ID: usize = 255;
 /// not know).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Registration {
-    id: String,
+    pub(crate) id: String,
     #[serde(default)]
     url: Option<String>,
     pub(crate) as_token: String,
@@ -166,10 +166,11 @@ namespaces:
     - exclusive: true
       regex: \"@hangar_.*:{server}\"
   aliases: []
-  # Hangar sees the events of every room on this server.
+  # Hangar sees the events of every room (room ids of room version 12
+  # carry no server name, so the pattern cannot name the server).
   rooms:
     - exclusive: false
-      regex: \"!.*:{server}\"
+      regex: \"!.*\"
 # Hangar's own settings (the homeserver ignores them).
 hangar:
   homeserver: \"{homeserver}\"
@@ -260,6 +261,8 @@ struct Service {
     /// One transaction at a time (Synapse sends them in order; a retry
     /// that overtakes a slow first try waits for it).
     txns: Arc<tokio::sync::Mutex<()>>,
+    /// Transactions refused once because their id did not follow.
+    gaps: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     max_body: usize,
 }
 
@@ -284,6 +287,7 @@ pub(crate) fn serve(dir: &Path, addr: &str, registration: &Path) -> Result<()> {
         host: host.clone(),
         bridge,
         txns: Default::default(),
+        gaps: Default::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -338,6 +342,23 @@ async fn run(service: Service, addr: &str) -> Result<()> {
         service.bridge.reg.sender_localpart,
         service.bridge.reg.hangar.server_name
     );
+    // Ask the homeserver to ping back: a homeserver that held
+    // transactions while Hangar was down sends them at once rather than
+    // at its next backoff step.
+    let bridge = service.bridge.clone();
+    tokio::task::spawn_blocking(move || {
+        let path = format!(
+            "/_matrix/client/v1/appservice/{}/ping",
+            bridge::enc(&bridge.reg.id)
+        );
+        let body = json!({"transaction_id": format!("hangar-start-{}", bridge::now_ms())});
+        if let Err(e) = bridge.call("POST", &path, None, Some(&body)) {
+            eprintln!(
+                "{}",
+                json!({"event": "matrix-ping-failed", "error": e.to_string(), "note": "the homeserver will retry on its own schedule"})
+            );
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(crate::serve::shutdown())
         .await
@@ -510,8 +531,42 @@ async fn transaction(
 /// error the host cannot get past (its storage is down) fails the
 /// transaction, so the homeserver sends it again.
 fn handle(s: &Service, txn: &str, events: Vec<Value>) -> Result<usize> {
-    if s.bridge.txn_done(txn)? {
+    let digest = {
+        use sha2::Digest;
+        let mut hash = sha2::Sha256::new();
+        for e in &events {
+            hash.update(e["event_id"].as_str().unwrap_or("").as_bytes());
+            hash.update([0]);
+        }
+        hash.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    if s.bridge.txn_done(txn, &digest)? {
         return Ok(0);
+    }
+    if let Some(last) = s.bridge.last_txn()?
+        && !follows(&last, txn)
+        && s.gaps
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(txn.to_string())
+    {
+        // The homeserver restarted (or skipped ids): events it had queued
+        // may never come, and a transaction it stored but did not send
+        // waits until it thinks Hangar was down. Read the rooms' recent
+        // history (each app's marks skip what it handled), then refuse
+        // this transaction once, so the homeserver resends every pending
+        // one, oldest first.
+        let caught = catch_up(s);
+        eprintln!(
+            "{}",
+            json!({"event": "matrix-catch-up", "after": last, "got": txn, "dispatched": caught})
+        );
+        anyhow::bail!(
+            "transaction {txn} does not follow {last}: caught up from the rooms' history; send the pending transactions again"
+        );
     }
     if let Ok(apps) = s.host.list() {
         let mut names = s.bridge.app_names.lock().unwrap_or_else(|p| p.into_inner());
@@ -531,8 +586,60 @@ fn handle(s: &Service, txn: &str, events: Vec<Value>) -> Result<usize> {
             ),
         }
     }
-    s.bridge.finish_txn(txn)?;
+    s.bridge.finish_txn(txn, &digest)?;
     Ok(dispatched)
+}
+
+/// Whether transaction id `next` follows `last` (Synapse numbers them).
+/// Ids that are not numbers are taken as they come.
+fn follows(last: &str, next: &str) -> bool {
+    match (last.parse::<u64>(), next.parse::<u64>()) {
+        (Ok(l), Ok(n)) => n == l + 1,
+        _ => true,
+    }
+}
+
+/// How far back a catch-up reads each room.
+const CATCH_UP_WINDOW_MS: u64 = 10 * 60 * 1000;
+
+/// Dispatch the recent events of the rooms seen lately, oldest first;
+/// apps that handled an event before skip it. How many reached apps.
+fn catch_up(s: &Service) -> usize {
+    let now = bridge::now_ms();
+    let Ok(rooms) = s
+        .bridge
+        .recent_rooms(now.saturating_sub(CATCH_UP_WINDOW_MS))
+    else {
+        return 0;
+    };
+    let mut dispatched = 0;
+    for (room, newest) in rooms {
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=500",
+            bridge::enc(&room)
+        );
+        let page = match s.bridge.call("GET", &path, None, None) {
+            Err(e) if e.code == "M_FORBIDDEN" && s.bridge.join(&room, None).is_ok() => {
+                s.bridge.call("GET", &path, None, None)
+            }
+            other => other,
+        };
+        let Ok(page) = page else { continue };
+        let since = newest.saturating_sub(CATCH_UP_WINDOW_MS);
+        let mut events: Vec<&Value> = page["chunk"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["origin_server_ts"].as_u64().is_some_and(|t| t >= since))
+            .collect();
+        events.reverse();
+        for event in events {
+            if let Ok(true) = dispatch(s, event) {
+                dispatched += 1;
+            }
+        }
+    }
+    dispatched
 }
 
 /// Errors worth the homeserver's retry: the host's own storage failing,
@@ -554,11 +661,11 @@ fn dispatch(s: &Service, event: &Value) -> hangar_host::Result<bool> {
     ) else {
         return Ok(false);
     };
-    s.bridge.saw_event(id, room);
     let delivery = Delivery {
         id: id.to_string(),
         at_ms: event["origin_server_ts"].as_u64().unwrap_or(0),
     };
+    s.bridge.saw_event(id, room, delivery.at_ms);
     let bridge = &s.bridge;
     if kind == "m.room.member" {
         return member(s, event, room, &delivery);
@@ -815,10 +922,9 @@ async fn check(State(s): State<Service>, headers: HeaderMap, body: axum::body::B
     {
         message.custom_fields = fields.clone();
     }
-    if p.content["m.relates_to"]["rel_type"] == "m.thread" {
-        message.thread = p.content["m.relates_to"]["event_id"]
-            .as_str()
-            .map(|t| s.bridge.host_id(t));
+    let relates = p.content.get("m.relates_to").unwrap_or(&Value::Null);
+    if relates["rel_type"] == "m.thread" {
+        message.thread = relates["event_id"].as_str().map(|t| s.bridge.host_id(t));
     }
     let before = message.clone();
     let host = s.host.clone();
