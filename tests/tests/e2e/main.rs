@@ -13,6 +13,7 @@ mod hostile;
 mod interact;
 mod jobs;
 mod lifecycle;
+mod matrix;
 mod packages;
 mod persistence;
 mod pipeline;
