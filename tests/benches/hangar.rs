@@ -811,12 +811,70 @@ fn postgres(c: &mut Criterion) {
     g.finish();
 }
 
+/// 12. A chat that stores messages itself and may deliver twice (Matrix):
+///     karma's `@bob++` through `send` (the reference chat stores it) vs
+///     `post_message` without a delivery, with a fresh delivery (its mark
+///     commits with the handler's writes), and a repeated one (skipped).
+fn deliveries(c: &mut Criterion) {
+    let mut g = c.benchmark_group("deliveries");
+    let dir = tempfile::tempdir().unwrap();
+    let chat = Arc::new(hangar_host::RefChat::open(dir.path()).unwrap());
+    let host = HostBuilder::new(dir.path())
+        .cache_dir(cache_dir())
+        .build(chat)
+        .unwrap();
+    host.install(guests::KARMA.as_ref()).unwrap();
+    let stored = |id: String| hangar_host::Message {
+        id,
+        room: "!room:example.org".into(),
+        sender: "@alice:example.org".into(),
+        text: "@bob++".into(),
+        timestamp: 1_700_000_000_000,
+        ..Default::default()
+    };
+    g.bench_function("send (reference chat stores)", |b| {
+        b.iter(|| host.send_message("general", "alice", "@bob++").unwrap())
+    });
+    let mut n = 0u64;
+    g.bench_function("post_message, no delivery", |b| {
+        b.iter(|| {
+            n += 1;
+            host.post_message(stored(format!("$n{n}")), None).unwrap()
+        })
+    });
+    g.bench_function("post_message, fresh delivery", |b| {
+        b.iter(|| {
+            n += 1;
+            let d = hangar_host::Delivery {
+                id: format!("$d{n}"),
+                at_ms: 1_700_000_000_000 + n,
+            };
+            host.post_message(stored(d.id.clone()), Some(&d)).unwrap()
+        })
+    });
+    let repeated = hangar_host::Delivery {
+        id: "$repeated".into(),
+        at_ms: 1_700_000_000_000,
+    };
+    host.post_message(stored("$repeated".into()), Some(&repeated))
+        .unwrap();
+    g.bench_function("post_message, repeated delivery (skipped)", |b| {
+        b.iter(|| {
+            let r = host
+                .post_message(stored("$repeated".into()), Some(&repeated))
+                .unwrap();
+            assert!(r.apps.is_empty());
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(30)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = dispatch, write_path, reads, fanout, throughput, startup, api_versions, http, jobs, interactions, postgres
+    targets = dispatch, write_path, reads, fanout, throughput, startup, api_versions, http, jobs, interactions, postgres, deliveries
 }
 criterion_main!(benches);
