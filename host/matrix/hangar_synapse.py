@@ -67,6 +67,25 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class Prevented(Exception):
+    """Hangar's apps prevented the message, saying why."""
+
+    def __init__(self, reason: Any):
+        super().__init__(reason)
+        self.reason = reason if isinstance(reason, str) and reason else "a Hangar app prevented it"
+
+
+def _refuse(reason: str) -> "tuple[bool, Optional[dict]]":
+    """Refuse the event. Under Synapse the client gets 403 M_FORBIDDEN with
+    the apps' reason (a SynapseError passes through the module API as is);
+    without Synapse (the tests' plain Python) the plain refusal."""
+    try:
+        from synapse.api.errors import Codes, SynapseError
+    except ImportError:
+        return False, None
+    raise SynapseError(403, "Message not sent: %.300s" % (reason,), Codes.FORBIDDEN)
+
+
 class BadAnswer(Exception):
     """Hangar answered, but not with something this module understands."""
 
@@ -149,6 +168,8 @@ class HangarPreSend:
         try:
             answer = await self._post(self._config.url, body, self._headers, self._config.timeout_ms / 1000.0)
             return self._verdict(answer, event)
+        except Prevented as p:
+            return _refuse(p.reason)
         except Exception as e:
             return self._fail(e)
 
@@ -161,7 +182,7 @@ class HangarPreSend:
             return True, None
         if action == "prevent":
             logger.info("Hangar prevented %s: %s", event.event_id, answer.get("reason"))
-            return False, None
+            raise Prevented(answer.get("reason"))
         if action == "modify":
             content = answer.get("content")
             if not isinstance(content, dict):

@@ -160,7 +160,16 @@ class VerdictTest(unittest.TestCase):
 
     def test_prevent(self):
         module, _ = make({"action": "prevent", "reason": "forbidden word"})
-        self.assertEqual(run(module, FakeEvent()), (False, None))
+        try:
+            from synapse.api.errors import SynapseError
+        except ImportError:
+            self.assertEqual(run(module, FakeEvent()), (False, None))
+            return
+        # Under Synapse the client reads the apps' reason with its 403.
+        with self.assertRaises(SynapseError) as refused:
+            run(module, FakeEvent())
+        self.assertEqual((refused.exception.code, refused.exception.errcode), (403, "M_FORBIDDEN"))
+        self.assertIn("forbidden word", refused.exception.msg)
 
     def test_modify(self):
         new = {"msgtype": "m.text", "body": "d**n it", CUSTOM: {"word-filter": {"masked": 1}}}
@@ -203,8 +212,8 @@ class VerdictTest(unittest.TestCase):
     def test_sent_when_not_matching_skip_or_edit(self):
         for event in (FakeEvent(sender="@hangarfan:localhost"),
                       FakeEvent({"body": "> quote", "m.relates_to": {"m.in_reply_to": {"event_id": "$x"}}})):
-            module, _ = make({"action": "prevent"}, skip_senders="^@hangar(_.*)?:localhost$")
-            self.assertEqual(run(module, event), (False, None))
+            module, _ = make({"action": "allow"}, skip_senders="^@hangar(_.*)?:localhost$")
+            self.assertEqual(run(module, event), (True, None))
             self.assertEqual(len(module._post.calls), 1)
 
     def test_failures(self):
@@ -368,7 +377,10 @@ class RealHttpTest(unittest.TestCase):
                                            "type": "m.room.message", "content": {"msgtype": "m.text", "body": "darn"}})
 
     def test_prevent_and_modify(self):
-        self.assertEqual(self.check("/prevent"), (False, None))
+        from synapse.api.errors import SynapseError
+        with self.assertRaises(SynapseError) as refused:
+            self.check("/prevent")
+        self.assertEqual(refused.exception.errcode, "M_FORBIDDEN")
         ok, new = self.check("/modify")
         self.assertTrue(ok)
         self.assertEqual(new["content"], {"body": "d**n", CUSTOM: {"f": 1}})

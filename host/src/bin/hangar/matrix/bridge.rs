@@ -56,6 +56,13 @@ impl<T: Clone> Cache<T> {
     }
 }
 
+/// An event the bridge saw: its type, and what it relates to.
+pub(crate) struct Seen {
+    pub(crate) kind: String,
+    pub(crate) target: Option<String>,
+    pub(crate) key: Option<String>,
+}
+
 /// A Client-Server API failure: the HTTP status (0 when none came back)
 /// and Matrix's error code.
 #[derive(Debug)]
@@ -105,11 +112,17 @@ impl MatrixBridge {
              CREATE TABLE IF NOT EXISTS txns (id TEXT PRIMARY KEY, events TEXT NOT NULL,
                  at INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, room TEXT NOT NULL,
-                 at INTEGER NOT NULL);
+                 at INTEGER NOT NULL, kind TEXT NOT NULL DEFAULT '', target TEXT, key TEXT);
+             CREATE INDEX IF NOT EXISTS events_at ON events (at);
+             CREATE INDEX IF NOT EXISTS txns_at ON txns (at);
              CREATE TABLE IF NOT EXISTS sent (id TEXT PRIMARY KEY, event TEXT NOT NULL,
                  room TEXT NOT NULL, at INTEGER NOT NULL);
              CREATE INDEX IF NOT EXISTS sent_event ON sent (event);
-             CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+             CREATE INDEX IF NOT EXISTS sent_at ON sent (at);
+             CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS rooms (id TEXT PRIMARY KEY, matrix TEXT NOT NULL,
+                 direct TEXT);
+             CREATE INDEX IF NOT EXISTS rooms_direct ON rooms (direct);",
         )?;
         let agent = ureq::AgentBuilder::new()
             .timeout(HTTP_TIMEOUT)
@@ -179,16 +192,70 @@ impl MatrixBridge {
             .execute([old])?;
         db.prepare_cached("DELETE FROM events WHERE at < ?1")?
             .execute([old])?;
+        // Apps edit their messages for a while; a month is plenty.
+        db.prepare_cached("DELETE FROM sent WHERE at < ?1")?
+            .execute([now.saturating_sub(4 * KEEP_MS) as i64])?;
         Ok(())
     }
 
-    /// Remember which room event `id` (made at `at_ms`) is in, for
-    /// message lookups and catching up.
-    pub(crate) fn saw_event(&self, id: &str, room: &str, at_ms: u64) {
-        let _ = self
+    /// Remember event `id` (made at `at_ms`): its room, for message
+    /// lookups and catching up, and its type and relation, so a redaction
+    /// of a reaction can be told from a deleted message.
+    pub(crate) fn saw_event(
+        &self,
+        id: &str,
+        room: &str,
+        at_ms: u64,
+        kind: &str,
+        target: Option<&str>,
+        key: Option<&str>,
+    ) {
+        let saved = self
             .db()
-            .prepare_cached("INSERT OR IGNORE INTO events (id, room, at) VALUES (?1, ?2, ?3)")
-            .and_then(|mut s| s.execute(params![id, room, at_ms.min(now_ms()) as i64]));
+            .prepare_cached(
+                "INSERT OR IGNORE INTO events (id, room, at, kind, target, key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    id,
+                    room,
+                    at_ms.min(now_ms()) as i64,
+                    kind,
+                    target,
+                    key
+                ])
+            });
+        if let Err(e) = saved {
+            eprintln!(
+                "{}",
+                json!({"event": "matrix-db-error", "doing": "remembering an event", "error": e.to_string()})
+            );
+        }
+    }
+
+    /// What the bridge saw of event `id`.
+    pub(crate) fn seen(&self, id: &str) -> Option<Seen> {
+        self.db()
+            .prepare_cached("SELECT kind, target, key FROM events WHERE id = ?1")
+            .and_then(|mut s| {
+                s.query_row([id], |r| {
+                    Ok(Seen {
+                        kind: r.get(0)?,
+                        target: r.get(1)?,
+                        key: r.get(2)?,
+                    })
+                })
+                .optional()
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// Whether `user` belongs to this homeserver.
+    pub(crate) fn is_local(&self, user: &str) -> bool {
+        user.strip_suffix(self.reg.hangar.server_name.as_str())
+            .is_some_and(|u| u.starts_with('@') && u.ends_with(':'))
     }
 
     /// The Matrix event id and room of message `id` (an event id, or the
@@ -289,12 +356,28 @@ impl MatrixBridge {
         };
         let mut text = String::new();
         use std::io::Read;
-        let _ = response
+        let read = response
             .into_reader()
-            .take(MAX_ANSWER)
+            .take(MAX_ANSWER + 1)
             .read_to_string(&mut text);
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if (200..300).contains(&status) {
+            if let Err(e) = read {
+                return Err(CsError {
+                    status,
+                    code: String::new(),
+                    message: format!("reading the answer: {e}"),
+                });
+            }
+            if text.len() as u64 > MAX_ANSWER || (value.is_null() && !text.trim().is_empty()) {
+                return Err(CsError {
+                    status,
+                    code: String::new(),
+                    message: format!(
+                        "the answer is over {MAX_ANSWER} bytes or not JSON; nothing of it was used"
+                    ),
+                });
+            }
             return Ok(value);
         }
         Err(CsError {
@@ -310,7 +393,7 @@ impl MatrixBridge {
     }
 
     /// Register app `app`'s puppet once and name it after the app.
-    fn ensure_puppet(&self, app: &str) -> Result<String, String> {
+    pub(crate) fn ensure_puppet(&self, app: &str) -> Result<String, String> {
         let user = self.puppet(app);
         if self
             .puppets
@@ -325,7 +408,7 @@ impl MatrixBridge {
             "POST",
             "/_matrix/client/v3/register",
             None,
-            Some(&json!({"type": "m.login.application_service", "username": local})),
+            Some(&json!({"type": "m.login.application_service", "username": local, "inhibit_login": true})),
         ) {
             Ok(_) => {
                 let name = self
@@ -369,6 +452,8 @@ impl MatrixBridge {
         txn: &str,
         content: &Value,
     ) -> Result<String, String> {
+        let matrix = self.matrix_room(room);
+        let room = matrix.as_str();
         let path = format!(
             "/_matrix/client/v3/rooms/{}/send/{kind}/{}",
             enc(room),
@@ -377,7 +462,9 @@ impl MatrixBridge {
         let sent = match self.call("PUT", &path, Some(user), Some(content)) {
             Err(e) if e.code == "M_FORBIDDEN" => {
                 self.join(room, Some(user))
-                    .map_err(|j| format!("{user} cannot speak in {room} ({e}) nor join it: {j}"))?;
+                    .map_err(|j| {
+                format!("{user} cannot speak in {room} ({e}) nor join it ({j}); invite {user} to the room")
+            })?;
                 self.call("PUT", &path, Some(user), Some(content))
             }
             other => other,
@@ -470,14 +557,38 @@ impl MatrixBridge {
             "name": room.name, "preset": preset, "invite": invite,
             "is_direct": room.kind == RoomKind::Direct,
         });
-        self.call(
-            "POST",
-            "/_matrix/client/v3/createRoom",
-            Some(&user),
-            Some(&body),
-        )
-        .map(|_| ())
-        .map_err(|e| format!("creating room {}: {e}", room.name))
+        let made = self
+            .call(
+                "POST",
+                "/_matrix/client/v3/createRoom",
+                Some(&user),
+                Some(&body),
+            )
+            .map_err(|e| format!("creating room {}: {e}", room.name))?;
+        let Some(matrix) = made["room_id"].as_str() else {
+            return Err(format!(
+                "creating room {}: the homeserver named no room",
+                room.name
+            ));
+        };
+        // The app holds the id the host chose: later effects and lookups
+        // name the room by it.
+        let direct = (room.kind == RoomKind::Direct).then(|| members.join("\n"));
+        self.db()
+            .prepare_cached("INSERT OR REPLACE INTO rooms (id, matrix, direct) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![room.id, matrix, direct]))
+            .map_err(|e| format!("remembering room {}: {e}", room.name))?;
+        Ok(())
+    }
+
+    /// The Matrix id of room `id` (an app's room keeps the host's id).
+    pub(crate) fn matrix_room(&self, id: &str) -> String {
+        self.db()
+            .prepare_cached("SELECT matrix FROM rooms WHERE id = ?1")
+            .and_then(|mut s| s.query_row([id], |r| r.get::<_, String>(0)).optional())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| id.to_string())
     }
 
     /// A room from its state.
@@ -607,7 +718,10 @@ impl Bridge for MatrixBridge {
         if let Some(r) = self.rooms.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
             return Ok(r);
         }
-        let room = self.fetch_room(id)?;
+        let room = self.fetch_room(&self.matrix_room(id))?.map(|mut r| {
+            r.id = id.to_string();
+            r
+        });
         self.rooms
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -665,7 +779,7 @@ impl Bridge for MatrixBridge {
         let members = match cached {
             Some(m) => m,
             None => {
-                let m = self.fetch_members(room)?;
+                let m = self.fetch_members(&self.matrix_room(room))?;
                 self.members
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -674,6 +788,20 @@ impl Bridge for MatrixBridge {
             }
         };
         Ok(members.into_iter().take(limit).collect())
+    }
+
+    fn direct_room(&self, users: &[String]) -> Result<Option<Room>, String> {
+        let found: Option<String> = self
+            .db()
+            .prepare_cached("SELECT id FROM rooms WHERE direct = ?1")
+            .and_then(|mut s| s.query_row([users.join("\n")], |r| r.get(0)).optional())
+            .map_err(|e| e.to_string())?;
+        Ok(found.map(|id| Room {
+            name: users.join(", "),
+            kind: RoomKind::Direct,
+            creator: String::new(),
+            id,
+        }))
     }
 
     fn user_by_username(&self, username: &str) -> Result<Option<User>, String> {

@@ -261,8 +261,8 @@ struct Service {
     /// One transaction at a time (Synapse sends them in order; a retry
     /// that overtakes a slow first try waits for it).
     txns: Arc<tokio::sync::Mutex<()>>,
-    /// Transactions refused once because their id did not follow.
-    gaps: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Tries of transactions whose apps' storage failed.
+    tries: Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
     max_body: usize,
 }
 
@@ -277,6 +277,12 @@ pub(crate) fn serve(dir: &Path, addr: &str, registration: &Path) -> Result<()> {
             json!({"event": "warning", "note": format!("the registration's url is {url} but this server listens on {addr}: the homeserver pushes events to the url")})
         );
     }
+    if reg.hangar.pre_send_secret.as_deref().unwrap_or("").len() < 16 {
+        eprintln!(
+            "{}",
+            json!({"event": "warning", "note": "the registration has no hangar.pre_send_secret (16 characters or more): the pre-send hook refuses every call, so with fail_closed: false messages pass unchecked; `hangar matrix init --force` writes one"})
+        );
+    }
     let config = crate::load_config(dir)?;
     let bridge = Arc::new(MatrixBridge::open(reg, dir)?);
     let host = HostBuilder::from_config(config)
@@ -287,7 +293,7 @@ pub(crate) fn serve(dir: &Path, addr: &str, registration: &Path) -> Result<()> {
         host: host.clone(),
         bridge,
         txns: Default::default(),
-        gaps: Default::default(),
+        tries: Default::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -306,8 +312,8 @@ async fn run(service: Service, addr: &str) -> Result<()> {
         .await
         .with_context(|| format!("listening on {addr} (is another server using it?)"))?;
     let local: SocketAddr = listener.local_addr()?;
-    let app = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+    // The homeserver's routes check its token before a body is read.
+    let homeserver = Router::new()
         .route(
             "/_matrix/app/v1/transactions/{txn}",
             put(transaction).layer(DefaultBodyLimit::max(MAX_TXN_BYTES)),
@@ -319,6 +325,13 @@ async fn run(service: Service, addr: &str) -> Result<()> {
         .route("/_matrix/app/v1/ping", post(ping))
         .route("/_matrix/app/v1/users/{user}", get(query_user))
         .route("/_matrix/app/v1/rooms/{alias}", get(query_room))
+        .route_layer(axum::middleware::from_fn_with_state(
+            service.clone(),
+            homeserver_only,
+        ));
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(homeserver)
         .route("/_hangar/pre-send", post(pre_send))
         .route(
             "/apps/{app}",
@@ -342,9 +355,9 @@ async fn run(service: Service, addr: &str) -> Result<()> {
         service.bridge.reg.sender_localpart,
         service.bridge.reg.hangar.server_name
     );
-    // Ask the homeserver to ping back: a homeserver that held
-    // transactions while Hangar was down sends them at once rather than
-    // at its next backoff step.
+    // Ask the homeserver to ping back: this checks both directions at
+    // start (the tokens and the registration's url), and the log says
+    // what is wrong.
     let bridge = service.bridge.clone();
     tokio::task::spawn_blocking(move || {
         let path = format!(
@@ -416,22 +429,26 @@ fn homeserver_authorized(
     }
 }
 
-async fn ping(State(s): State<Service>, headers: HeaderMap, Query(q): Query<Token>) -> Response {
-    if let Err(r) = homeserver_authorized(&s, &headers, &q) {
+/// The homeserver's token, checked before anything of the request is
+/// read.
+async fn homeserver_only(
+    State(s): State<Service>,
+    Query(q): Query<Token>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Err(r) = homeserver_authorized(&s, request.headers(), &q) {
         return *r;
     }
+    next.run(request).await
+}
+
+async fn ping() -> Response {
     reply(StatusCode::OK, &json!({}))
 }
 
 /// Hangar makes no users or rooms on demand.
-async fn query_user(
-    State(s): State<Service>,
-    headers: HeaderMap,
-    Query(q): Query<Token>,
-) -> Response {
-    if let Err(r) = homeserver_authorized(&s, &headers, &q) {
-        return *r;
-    }
+async fn query_user() -> Response {
     matrix_error(
         StatusCode::NOT_FOUND,
         "M_NOT_FOUND",
@@ -439,14 +456,7 @@ async fn query_user(
     )
 }
 
-async fn query_room(
-    State(s): State<Service>,
-    headers: HeaderMap,
-    Query(q): Query<Token>,
-) -> Response {
-    if let Err(r) = homeserver_authorized(&s, &headers, &q) {
-        return *r;
-    }
+async fn query_room() -> Response {
     matrix_error(
         StatusCode::NOT_FOUND,
         "M_NOT_FOUND",
@@ -465,13 +475,8 @@ struct Transaction {
 async fn transaction(
     State(s): State<Service>,
     UrlPath(txn): UrlPath<String>,
-    headers: HeaderMap,
-    Query(q): Query<Token>,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(r) = homeserver_authorized(&s, &headers, &q) {
-        return *r;
-    }
     if txn.is_empty() || txn.len() > MAX_TXN_ID {
         return matrix_error(
             StatusCode::BAD_REQUEST,
@@ -499,11 +504,17 @@ async fn transaction(
             ),
         );
     }
-    let txns = s.txns.clone();
-    let _one_at_a_time = txns.lock().await;
+    // Held by the blocking work itself: if the homeserver gives up
+    // waiting and retries, the retry waits for this one to finish.
+    let one_at_a_time = s.txns.clone().lock_owned().await;
     let started = std::time::Instant::now();
     let count = t.events.len();
-    let handled = tokio::task::spawn_blocking(move || handle(&s, &txn, t.events)).await;
+    let handled = tokio::task::spawn_blocking(move || {
+        let handled = handle(&s, &txn, t.events);
+        drop(one_at_a_time);
+        handled
+    })
+    .await;
     match handled {
         Ok(Ok(done)) => {
             eprintln!(
@@ -547,25 +558,17 @@ fn handle(s: &Service, txn: &str, events: Vec<Value>) -> Result<usize> {
         return Ok(0);
     }
     if let Some(last) = s.bridge.last_txn()?
-        && !follows(&last, txn)
-        && s.gaps
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(txn.to_string())
+        && went_back(&last, txn)
     {
-        // The homeserver restarted (or skipped ids): events it had queued
-        // may never come, and a transaction it stored but did not send
-        // waits until it thinks Hangar was down. Read the rooms' recent
-        // history (each app's marks skip what it handled), then refuse
-        // this transaction once, so the homeserver resends every pending
-        // one, oldest first.
+        // Synapse on SQLite numbers transactions anew after a restart:
+        // events it had queued before may never come, and a transaction
+        // it stored but never sent waits until it next thinks Hangar was
+        // down. Read the rooms' recent history (each app's marks skip
+        // what it handled before).
         let caught = catch_up(s);
         eprintln!(
             "{}",
             json!({"event": "matrix-catch-up", "after": last, "got": txn, "dispatched": caught})
-        );
-        anyhow::bail!(
-            "transaction {txn} does not follow {last}: caught up from the rooms' history; send the pending transactions again"
         );
     }
     if let Ok(apps) = s.host.list() {
@@ -575,27 +578,85 @@ fn handle(s: &Service, txn: &str, events: Vec<Value>) -> Result<usize> {
         }
     }
     let mut dispatched = 0;
+    let mut failed = Vec::new();
     for event in &events {
         match dispatch(s, event) {
-            Ok(true) => dispatched += 1,
-            Ok(false) => {}
-            Err(e) if retryable(&e) => return Err(e.into()),
+            Ok(Dispatched::Skipped) => {}
+            Ok(Dispatched::Done { store_failed }) => {
+                dispatched += 1;
+                if store_failed {
+                    failed.push(event["event_id"].clone());
+                }
+            }
+            Err(e) if retryable(&e) => failed.push(event["event_id"].clone()),
             Err(e) => eprintln!(
                 "{}",
                 json!({"event": "matrix-event-refused", "event_id": event["event_id"], "error": e.to_string()})
             ),
         }
     }
+    if !failed.is_empty() {
+        // The apps whose storage failed did not commit (nor mark) the
+        // event: the homeserver's retry brings it to them alone. A
+        // transaction that keeps failing is given up after a few tries,
+        // so one bad event cannot hold the queue forever.
+        let mut tries = s.tries.lock().unwrap_or_else(|p| p.into_inner());
+        let n = tries.entry(txn.to_string()).or_insert(0);
+        *n += 1;
+        if *n < MAX_TRIES {
+            anyhow::bail!(
+                "storage failed for events {failed:?} (try {n} of {MAX_TRIES}); the homeserver will send the transaction again"
+            );
+        }
+        eprintln!(
+            "{}",
+            json!({"event": "matrix-gave-up", "transaction": txn, "events": failed,
+                   "note": format!("apps' storage failed {MAX_TRIES} times; see `hangar logs <app>`")})
+        );
+        tries.remove(txn);
+    }
     s.bridge.finish_txn(txn, &digest)?;
     Ok(dispatched)
 }
 
-/// Whether transaction id `next` follows `last` (Synapse numbers them).
-/// Ids that are not numbers are taken as they come.
-fn follows(last: &str, next: &str) -> bool {
+/// Tries of a transaction whose apps' storage failed before it is
+/// acknowledged anyway.
+const MAX_TRIES: u32 = 5;
+
+/// What one event did.
+enum Dispatched {
+    /// Not for apps (or not understood).
+    Skipped,
+    /// Handed to the apps; `store_failed` when an app's storage failed
+    /// (so it neither committed nor marked the event).
+    Done { store_failed: bool },
+}
+
+impl Dispatched {
+    fn of(reports: &[hangar_host::AppReport]) -> Dispatched {
+        Dispatched::Done {
+            store_failed: reports.iter().any(store_failed),
+        }
+    }
+}
+
+/// Whether an app's call failed because its storage did: the commit or
+/// the delivery mark, or a store call whose error the app passed on.
+fn store_failed(r: &hangar_host::AppReport) -> bool {
+    let error = r.error.as_deref().unwrap_or("");
+    (r.failure == Some(hangar_host::FailureKind::Host)
+        && (error.starts_with("committing") || error.starts_with("marking the delivery")))
+        || r.error_kind == Some(hangar_host::ErrorKind::Host)
+}
+
+/// Whether transaction id `next` is below `last`: Synapse numbers
+/// transactions, counting anew after a restart on SQLite. (Ids skip ahead
+/// when the homeserver has other application services: they share the
+/// counter.) Ids that are not numbers say nothing.
+fn went_back(last: &str, next: &str) -> bool {
     match (last.parse::<u64>(), next.parse::<u64>()) {
-        (Ok(l), Ok(n)) => n == l + 1,
-        _ => true,
+        (Ok(l), Ok(n)) => n <= l,
+        _ => false,
     }
 }
 
@@ -615,7 +676,7 @@ fn catch_up(s: &Service) -> usize {
     let mut dispatched = 0;
     for (room, newest) in rooms {
         let path = format!(
-            "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=500",
+            "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=100",
             bridge::enc(&room)
         );
         let page = match s.bridge.call("GET", &path, None, None) {
@@ -634,8 +695,13 @@ fn catch_up(s: &Service) -> usize {
             .collect();
         events.reverse();
         for event in events {
-            if let Ok(true) = dispatch(s, event) {
-                dispatched += 1;
+            match dispatch(s, event) {
+                Ok(Dispatched::Done { .. }) => dispatched += 1,
+                Ok(Dispatched::Skipped) => {}
+                Err(e) => eprintln!(
+                    "{}",
+                    json!({"event": "matrix-catch-up-error", "event_id": event["event_id"], "error": e.to_string()})
+                ),
             }
         }
     }
@@ -651,45 +717,56 @@ fn retryable(e: &HostError) -> bool {
     )
 }
 
-/// One event to the apps; whether any app was asked.
-fn dispatch(s: &Service, event: &Value) -> hangar_host::Result<bool> {
+/// One event to the apps.
+fn dispatch(s: &Service, event: &Value) -> hangar_host::Result<Dispatched> {
     let (Some(id), Some(room), Some(sender), Some(kind)) = (
         event["event_id"].as_str(),
         event["room_id"].as_str(),
         event["sender"].as_str(),
         event["type"].as_str(),
     ) else {
-        return Ok(false);
+        return Ok(Dispatched::Skipped);
     };
     let delivery = Delivery {
         id: id.to_string(),
         at_ms: event["origin_server_ts"].as_u64().unwrap_or(0),
     };
-    s.bridge.saw_event(id, room, delivery.at_ms);
+    let content = &event["content"];
+    let relates = &content["m.relates_to"];
+    s.bridge.saw_event(
+        id,
+        room,
+        delivery.at_ms,
+        kind,
+        relates["event_id"].as_str(),
+        relates["key"].as_str(),
+    );
     let bridge = &s.bridge;
     if kind == "m.room.member" {
         return member(s, event, room, &delivery);
     }
     // What the apps' puppets do is theirs, not the chat's.
     if bridge.is_ours(sender) {
-        return Ok(false);
+        return Ok(Dispatched::Skipped);
     }
-    let content = &event["content"];
-    let relates = &content["m.relates_to"];
     let chat_event = match kind {
         "m.room.message" if relates["rel_type"] == "m.replace" => {
-            let Some(message) = render::message_of(event, bridge) else {
-                return Ok(false);
+            let (Some(mut message), Some(original)) = (
+                render::message_of(event, bridge),
+                relates["event_id"].as_str(),
+            ) else {
+                return Ok(Dispatched::Skipped);
             };
-            let Some(original) = relates["event_id"].as_str() else {
-                return Ok(false);
-            };
-            let mut message = message;
             message.id = bridge.host_id(original);
             let previous = hangar_host::Bridge::message(bridge.as_ref(), original)
                 .ok()
-                .flatten()
-                .unwrap_or_else(|| message.clone());
+                .flatten();
+            // Only the sender of a message may edit it (clients ignore
+            // other edits, and so do apps).
+            if previous.as_ref().is_some_and(|p| p.sender != sender) {
+                return Ok(Dispatched::Skipped);
+            }
+            let previous = previous.unwrap_or_else(|| message.clone());
             ChatEvent::MessageUpdated {
                 message,
                 previous,
@@ -698,7 +775,7 @@ fn dispatch(s: &Service, event: &Value) -> hangar_host::Result<bool> {
         }
         "m.room.message" => {
             let Some(message) = render::message_of(event, bridge) else {
-                return Ok(false);
+                return Ok(Dispatched::Skipped);
             };
             let text = message.text.trim_start();
             if let Some(line) = text.strip_prefix('!').or_else(|| text.strip_prefix('/'))
@@ -709,23 +786,29 @@ fn dispatch(s: &Service, event: &Value) -> hangar_host::Result<bool> {
                     .host
                     .command_once(room, message.thread.as_deref(), sender, &line, &delivery)
                 {
-                    Ok(_) => return Ok(true),
+                    Ok(report) => {
+                        return Ok(Dispatched::of(
+                            report
+                                .as_ref()
+                                .map(|r| std::slice::from_ref(&r.report))
+                                .unwrap_or(&[]),
+                        ));
+                    }
                     // Not a command of any app: an ordinary message.
                     Err(HostError::UnknownCommand(_)) => {}
                     Err(e) => return Err(e),
                 }
             }
-            s.host.post_message(message, Some(&delivery))?;
-            return Ok(true);
+            let report = s.host.post_message(message, Some(&delivery))?;
+            return Ok(Dispatched::of(&report.apps));
         }
         "m.reaction" if relates["rel_type"] == "m.annotation" => {
             let (Some(target), Some(key)) = (relates["event_id"].as_str(), relates["key"].as_str())
             else {
-                return Ok(false);
+                return Ok(Dispatched::Skipped);
             };
-            let message = lookup(s, target, room);
             ChatEvent::MessageReacted {
-                message,
+                message: lookup(s, target, room),
                 user: sender.to_string(),
                 reaction: key.to_string(),
                 added: true,
@@ -736,50 +819,61 @@ fn dispatch(s: &Service, event: &Value) -> hangar_host::Result<bool> {
                 .as_str()
                 .or_else(|| content["redacts"].as_str())
             else {
-                return Ok(false);
+                return Ok(Dispatched::Skipped);
             };
-            ChatEvent::MessageDeleted {
-                message: lookup(s, target, room),
-                by: sender.to_string(),
+            match bridge.seen(target) {
+                // Taking a reaction back.
+                Some(seen) if seen.kind == "m.reaction" => {
+                    let (Some(on), Some(key)) = (seen.target, seen.key) else {
+                        return Ok(Dispatched::Skipped);
+                    };
+                    ChatEvent::MessageReacted {
+                        message: lookup(s, &on, room),
+                        user: sender.to_string(),
+                        reaction: key,
+                        added: false,
+                    }
+                }
+                Some(seen) if seen.kind != "m.room.message" => return Ok(Dispatched::Skipped),
+                _ => ChatEvent::MessageDeleted {
+                    message: lookup(s, target, room),
+                    by: sender.to_string(),
+                },
             }
         }
         "m.room.create" => ChatEvent::RoomCreated {
             room: room_of(s, room),
             by: sender.to_string(),
         },
-        _ => return Ok(false),
+        _ => return Ok(Dispatched::Skipped),
     };
     bridge.invalidate(&chat_event);
-    s.host.post_event_once(&chat_event, &delivery)?;
-    Ok(true)
+    let report = s.host.post_event_once(&chat_event, &delivery)?;
+    Ok(Dispatched::of(&report.apps))
 }
 
-/// A membership change: joins and leaves reach apps; an invite of the
-/// app service's users is accepted.
+/// A membership change: joins and leaves reach apps; an invite of an
+/// installed app's puppet (or the app service's user) by a user of this
+/// server is accepted.
 fn member(
     s: &Service,
     event: &Value,
     room: &str,
     delivery: &Delivery,
-) -> hangar_host::Result<bool> {
+) -> hangar_host::Result<Dispatched> {
     let Some(target) = event["state_key"].as_str() else {
-        return Ok(false);
+        return Ok(Dispatched::Skipped);
     };
     let membership = event["content"]["membership"].as_str().unwrap_or("");
     let before = event["unsigned"]["prev_content"]["membership"]
         .as_str()
         .unwrap_or("");
     if s.bridge.is_ours(target) {
-        if membership == "invite" {
-            let as_user = s.bridge.app_of(target).map(|_| target);
-            if let Err(e) = s.bridge.join(room, as_user) {
-                eprintln!(
-                    "{}",
-                    json!({"event": "matrix-join-failed", "room": room, "user": target, "error": e.to_string()})
-                );
-            }
+        let inviter = event["sender"].as_str().unwrap_or("");
+        if membership == "invite" && s.bridge.is_local(inviter) {
+            accept_invite(s, room, target);
         }
-        return Ok(false);
+        return Ok(Dispatched::Skipped);
     }
     let user = User {
         id: target.to_string(),
@@ -803,11 +897,40 @@ fn member(
             room: room_of(s, room),
             user,
         },
-        _ => return Ok(false),
+        _ => return Ok(Dispatched::Skipped),
     };
     s.bridge.invalidate(&chat_event);
-    s.host.post_event_once(&chat_event, delivery)?;
-    Ok(true)
+    let report = s.host.post_event_once(&chat_event, delivery)?;
+    Ok(Dispatched::of(&report.apps))
+}
+
+/// Join `room` as `user` (an installed app's puppet, registered first, or
+/// the app service's own user) after an invite.
+fn accept_invite(s: &Service, room: &str, user: &str) {
+    let joined = match s.bridge.app_of(user) {
+        Some(app) => {
+            let installed = s
+                .bridge
+                .app_names
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(&app);
+            if !installed {
+                return;
+            }
+            s.bridge
+                .ensure_puppet(&app)
+                .map_err(|e| e.to_string())
+                .and_then(|u| s.bridge.join(room, Some(&u)).map_err(|e| e.to_string()))
+        }
+        None => s.bridge.join(room, None).map_err(|e| e.to_string()),
+    };
+    if let Err(e) = joined {
+        eprintln!(
+            "{}",
+            json!({"event": "matrix-join-failed", "room": room, "user": user, "error": e})
+        );
+    }
 }
 
 /// A message for an event, as far as the homeserver still shows it.
@@ -894,19 +1017,8 @@ async fn check(State(s): State<Service>, headers: HeaderMap, body: axum::body::B
     if p.kind != "m.room.message" || s.bridge.is_ours(&p.sender) {
         return allow();
     }
-    // Commands are not messages: they run when the event arrives.
-    let trimmed = text.trim_start();
-    if let Some(word) = trimmed
-        .strip_prefix('!')
-        .or_else(|| trimmed.strip_prefix('/'))
-        && let Some(name) = word.split_whitespace().next()
-        && s.host.list().is_ok_and(|apps| {
-            apps.iter()
-                .any(|a| a.commands.iter().any(|c| c.as_str() == name))
-        })
-    {
-        return allow();
-    }
+    // A command's line is a message everyone in the room sees, so it is
+    // checked like any other; the command runs on the text stored.
     let mut message = hangar_host::Message {
         id: p.event_id.clone().unwrap_or_default(),
         room: p.room_id.clone(),
@@ -915,13 +1027,8 @@ async fn check(State(s): State<Service>, headers: HeaderMap, body: axum::body::B
         timestamp: bridge::now_ms(),
         ..Default::default()
     };
-    if let Some(fields) = p
-        .content
-        .get(render::CUSTOM_FIELDS)
-        .and_then(Value::as_object)
-    {
-        message.custom_fields = fields.clone();
-    }
+    // Custom fields are the apps' to set: a client's own are dropped.
+    let forged = p.content.contains_key(render::CUSTOM_FIELDS);
     let relates = p.content.get("m.relates_to").unwrap_or(&Value::Null);
     if relates["rel_type"] == "m.thread" {
         message.thread = relates["event_id"].as_str().map(|t| s.bridge.host_id(t));
@@ -940,7 +1047,7 @@ async fn check(State(s): State<Service>, headers: HeaderMap, body: axum::body::B
         );
     }
     let after = report.message;
-    if after.text == before.text && after.custom_fields == before.custom_fields {
+    if after.text == before.text && after.custom_fields == before.custom_fields && !forged {
         return allow();
     }
     let mut content = p.content;

@@ -204,11 +204,15 @@ pub(crate) fn message_of(event: &Value, bridge: &MatrixBridge) -> Option<Message
         content
     };
     let id = event["event_id"].as_str()?;
+    let mut text = shown["body"].as_str().unwrap_or("");
+    if !content["m.relates_to"]["m.in_reply_to"].is_null() {
+        text = strip_reply_fallback(text);
+    }
     let mut message = Message {
         id: bridge.host_id(id),
         room: event["room_id"].as_str()?.to_string(),
         sender: sender_of(event, bridge),
-        text: shown["body"].as_str().unwrap_or("").to_string(),
+        text: text.to_string(),
         timestamp: event["origin_server_ts"].as_u64().unwrap_or(0),
         ..Message::default()
     };
@@ -221,6 +225,25 @@ pub(crate) fn message_of(event: &Value, bridge: &MatrixBridge) -> Option<Message
         message.custom_fields = fields.clone();
     }
     Some(message)
+}
+
+/// A reply's own text: clients quote the message replied to in `> `
+/// lines first, which apps must not read as the sender's words.
+fn strip_reply_fallback(body: &str) -> &str {
+    if !body.starts_with("> ") {
+        return body;
+    }
+    let mut rest = body;
+    while let Some(line_end) = rest.find('\n') {
+        if !rest.starts_with('>') {
+            break;
+        }
+        rest = &rest[line_end + 1..];
+    }
+    if rest.starts_with('>') {
+        return "";
+    }
+    rest.trim_start_matches('\n')
 }
 
 /// Who sent `event`, as apps know users: an app's puppet is its bot user.
@@ -243,6 +266,16 @@ mod tests {
             "<strong>bob</strong> has &lt;b&gt;5&lt;/b&gt; <em>karma</em> <code>x</code>"
         );
         assert_eq!(inline("a * b"), "a * b");
+    }
+
+    #[test]
+    fn reply_fallbacks_are_not_the_senders_words() {
+        assert_eq!(
+            strip_reply_fallback("> <@a:x> @bob++\n> more\n\nthanks"),
+            "thanks"
+        );
+        assert_eq!(strip_reply_fallback("no quote"), "no quote");
+        assert_eq!(strip_reply_fallback("> only a quote"), "");
     }
 
     #[test]
