@@ -553,10 +553,15 @@ impl MatrixBridge {
             RoomKind::PrivateGroup => "private_chat",
             RoomKind::Direct => "trusted_private_chat",
         };
-        let body = json!({
-            "name": room.name, "preset": preset, "invite": invite,
+        // A direct room is named by its members in every client; the
+        // host's name for it lists internal ids.
+        let mut body = json!({
+            "preset": preset, "invite": invite,
             "is_direct": room.kind == RoomKind::Direct,
         });
+        if room.kind != RoomKind::Direct {
+            body["name"] = json!(room.name);
+        }
         let made = self
             .call(
                 "POST",
@@ -596,14 +601,15 @@ impl MatrixBridge {
         let path = format!("/_matrix/client/v3/rooms/{}/state", enc(id));
         let state = match self.call("GET", &path, None, None) {
             Ok(s) => s,
+            // Hangar's user reads the rooms it was invited to; it does not
+            // push into others. The room exists (its events come here).
             Err(e) if e.code == "M_FORBIDDEN" => {
-                // The app service's sender reads rooms it is in; public
-                // rooms it may join.
-                if self.join(id, None).is_err() {
-                    return Ok(None);
-                }
-                self.call("GET", &path, None, None)
-                    .map_err(|e| e.to_string())?
+                return Ok(Some(Room {
+                    id: id.to_string(),
+                    name: id.to_string(),
+                    kind: RoomKind::PrivateGroup,
+                    creator: String::new(),
+                }));
             }
             Err(e) if e.status == 404 => return Ok(None),
             Err(e) => return Err(e.to_string()),
@@ -661,9 +667,12 @@ impl MatrixBridge {
         let path = format!("/_matrix/client/v3/rooms/{}/joined_members", enc(room));
         let answer = match self.call("GET", &path, None, None) {
             Ok(a) => a,
-            Err(e) if e.code == "M_FORBIDDEN" && self.join(room, None).is_ok() => self
-                .call("GET", &path, None, None)
-                .map_err(|e| e.to_string())?,
+            Err(e) if e.code == "M_FORBIDDEN" => {
+                return Err(format!(
+                    "Hangar's user is not in room {room}: invite @{}:{} to let apps read its members",
+                    self.reg.sender_localpart, self.reg.hangar.server_name
+                ));
+            }
             Err(e) => return Err(e.to_string()),
         };
         let joined = answer["joined"].as_object().cloned().unwrap_or_default();
@@ -704,10 +713,10 @@ impl MatrixBridge {
                 m
             })),
             Err(e) if e.status == 404 => Ok(None),
-            Err(e) if e.code == "M_FORBIDDEN" && self.join(&room, None).is_ok() => self
-                .call("GET", &path, None, None)
-                .map(|e| render::message_of(&e, self))
-                .map_err(|e| e.to_string()),
+            Err(e) if e.code == "M_FORBIDDEN" => Err(format!(
+                "Hangar's user is not in room {room}: invite @{}:{} to let apps read its messages",
+                self.reg.sender_localpart, self.reg.hangar.server_name
+            )),
             Err(e) => Err(e.to_string()),
         }
     }

@@ -182,7 +182,8 @@ hangar:
     let module = out.join("hangar_synapse.py");
     let snippet = out.join("homeserver-snippet.yaml");
     let snippet_text = format!(
-        "# Add these to homeserver.yaml, and start Synapse with PYTHONPATH={dir}
+        "
+# Add these to homeserver.yaml, and start Synapse with PYTHONPATH={dir}
 # so it finds the module.
 app_service_config_files:
   - \"{reg}\"
@@ -227,8 +228,9 @@ modules:
         "  2. start the homeserver with PYTHONPATH={}",
         out.display()
     );
+    say!("  3. install apps: hangar install <app>.wasm (`hangar build <crate>` makes one)");
     say!(
-        "  3. hangar serve --addr {} --matrix {}",
+        "  4. hangar serve --addr {} --matrix {}",
         url.trim_start_matches("http://")
             .trim_start_matches("https://")
             .trim_end_matches('/'),
@@ -261,6 +263,8 @@ struct Service {
     /// One transaction at a time (Synapse sends them in order; a retry
     /// that overtakes a slow first try waits for it).
     txns: Arc<tokio::sync::Mutex<()>>,
+    /// The catch-up after transaction ids that do not follow.
+    catch_up: Arc<std::sync::Mutex<CatchUp>>,
     /// Tries of transactions whose apps' storage failed.
     tries: Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
     max_body: usize,
@@ -294,6 +298,7 @@ pub(crate) fn serve(dir: &Path, addr: &str, registration: &Path) -> Result<()> {
         bridge,
         txns: Default::default(),
         tries: Default::default(),
+        catch_up: Default::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -331,6 +336,7 @@ async fn run(service: Service, addr: &str) -> Result<()> {
         ));
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
         .merge(homeserver)
         .route("/_hangar/pre-send", post(pre_send))
         .route(
@@ -389,6 +395,16 @@ impl crate::serve::Endpoints for Service {
     }
     fn max_body(&self) -> usize {
         self.max_body
+    }
+}
+
+/// Ready once the host answers: the registry reads.
+async fn ready(State(s): State<Service>) -> Response {
+    let host = s.host.clone();
+    match tokio::task::spawn_blocking(move || host.list()).await {
+        Ok(Ok(apps)) => reply(StatusCode::OK, &json!({"ready": true, "apps": apps.len()})),
+        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     }
 }
 
@@ -557,14 +573,28 @@ fn handle(s: &Service, txn: &str, events: Vec<Value>) -> Result<usize> {
     if s.bridge.txn_done(txn, &digest)? {
         return Ok(0);
     }
-    if let Some(last) = s.bridge.last_txn()?
-        && went_back(&last, txn)
+    let last = s.bridge.last_txn()?;
+    if let Some(last) = &last
+        && !follows(last, txn)
     {
-        // Synapse on SQLite numbers transactions anew after a restart:
-        // events it had queued before may never come, and a transaction
-        // it stored but never sent waits until it next thinks Hangar was
-        // down. Read the rooms' recent history (each app's marks skip
-        // what it handled before).
+        s.catch_up.lock().unwrap_or_else(|p| p.into_inner()).due = true;
+    }
+    let run_now = {
+        let mut c = s.catch_up.lock().unwrap_or_else(|p| p.into_inner());
+        let now = c.due && c.last.is_none_or(|t| t.elapsed() >= CATCH_UP_EVERY);
+        if now {
+            c.due = false;
+            c.last = Some(std::time::Instant::now());
+        }
+        now
+    };
+    if run_now {
+        // Ids that do not follow: Synapse restarted (on SQLite it numbers
+        // anew; queued events may be lost and a transaction it stored but
+        // never sent waits until it next thinks Hangar was down), or it
+        // skipped one it parked, or another application service took ids.
+        // Read the rooms' recent history first; each app's marks skip what
+        // it handled before.
         let caught = catch_up(s);
         eprintln!(
             "{}",
@@ -633,7 +663,16 @@ enum Dispatched {
 }
 
 impl Dispatched {
+    /// What the apps' reports say; each failure is logged (the app's own
+    /// log has it too: `hangar logs <app>`).
     fn of(reports: &[hangar_host::AppReport]) -> Dispatched {
+        for r in reports.iter().filter(|r| r.error.is_some()) {
+            eprintln!(
+                "{}",
+                json!({"event": "matrix-app-failed", "app": r.app, "handler": r.handler,
+                       "error": r.error})
+            );
+        }
         Dispatched::Done {
             store_failed: reports.iter().any(store_failed),
         }
@@ -649,15 +688,25 @@ fn store_failed(r: &hangar_host::AppReport) -> bool {
         || r.error_kind == Some(hangar_host::ErrorKind::Host)
 }
 
-/// Whether transaction id `next` is below `last`: Synapse numbers
-/// transactions, counting anew after a restart on SQLite. (Ids skip ahead
-/// when the homeserver has other application services: they share the
-/// counter.) Ids that are not numbers say nothing.
-fn went_back(last: &str, next: &str) -> bool {
+/// Whether transaction id `next` follows `last`: Synapse numbers
+/// transactions (ids that are not numbers say nothing).
+fn follows(last: &str, next: &str) -> bool {
     match (last.parse::<u64>(), next.parse::<u64>()) {
-        (Ok(l), Ok(n)) => n <= l,
-        _ => false,
+        (Ok(l), Ok(n)) => n == l + 1,
+        _ => true,
     }
+}
+
+/// Catch-ups run at most this often. Ids skip on every transaction when
+/// other application services share the homeserver's counter; a catch-up
+/// due meanwhile runs with the first transaction after the pause.
+const CATCH_UP_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether a catch-up is due, and when the last one ran.
+#[derive(Default)]
+struct CatchUp {
+    due: bool,
+    last: Option<std::time::Instant>,
 }
 
 /// How far back a catch-up reads each room.
@@ -1041,6 +1090,11 @@ async fn check(State(s): State<Service>, headers: HeaderMap, body: axum::body::B
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
     if report.status == hangar_host::SendStatus::Prevented {
+        eprintln!(
+            "{}",
+            json!({"event": "matrix-pre-send", "action": "prevent", "room": p.room_id,
+                   "sender": p.sender, "app": report.prevented_by, "reason": report.reason})
+        );
         return reply(
             StatusCode::OK,
             &json!({"action": "prevent", "reason": report.reason, "app": report.prevented_by}),
@@ -1065,6 +1119,17 @@ async fn check(State(s): State<Service>, headers: HeaderMap, body: axum::body::B
             Value::Object(after.custom_fields),
         );
     }
+    let changed_by: Vec<&str> = report
+        .apps
+        .iter()
+        .filter(|a| a.outcome == hangar_host::Outcome::Modified)
+        .map(|a| a.app.as_str())
+        .collect();
+    eprintln!(
+        "{}",
+        json!({"event": "matrix-pre-send", "action": "modify", "room": p.room_id,
+               "sender": p.sender, "apps": changed_by})
+    );
     reply(
         StatusCode::OK,
         &json!({"action": "modify", "content": content}),
