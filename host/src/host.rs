@@ -308,15 +308,10 @@ impl Host {
         sender: &str,
         line: &str,
     ) -> Result<CommandReport> {
-        let s = &self.inner;
-        let set = s.apps.current()?;
-        let at = Typed {
-            room,
-            thread,
-            sender,
-            line,
-        };
-        pipeline::command::run(&s.calls, &set, &at)
+        // Without a delivery mark the handler always runs.
+        Ok(self
+            .typed_command(room, thread, sender, line, None)?
+            .expect("a command without a mark runs"))
     }
 
     /// Ask for a command's preview (read-only).
@@ -505,8 +500,20 @@ impl Host {
         line: &str,
         delivery: &Delivery,
     ) -> Result<Option<CommandReport>> {
+        let once = delivery.once(self.inner.config.max_argument_bytes)?;
+        self.typed_command(room, thread, sender, line, Some(&once))
+    }
+
+    /// A typed command line, run once per `once` when given.
+    fn typed_command(
+        &self,
+        room: &str,
+        thread: Option<&str>,
+        sender: &str,
+        line: &str,
+        once: Option<&crate::call::Once>,
+    ) -> Result<Option<CommandReport>> {
         let s = &self.inner;
-        let once = delivery.once(s.config.max_argument_bytes)?;
         let set = s.apps.current()?;
         let at = Typed {
             room,
@@ -514,7 +521,7 @@ impl Host {
             sender,
             line,
         };
-        pipeline::command::run_once(&s.calls, &set, &at, Some(&once))
+        pipeline::command::run(&s.calls, &set, &at, once)
     }
 
     /// Handle an interaction a chat client reports: checked against what

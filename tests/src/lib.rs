@@ -164,6 +164,18 @@ pub fn probe(host: &Host, line: &str) -> serde_json::Value {
     serde_json::from_str(&texts[0]).expect("probe replies JSON")
 }
 
+/// Run `hangar args` on the data directory `dir`; its stdout (it must
+/// succeed, or the test fails with its stderr).
+pub fn hangar_ok(dir: &Path, args: &[&str]) -> String {
+    let out = hangar_at(dir).args(args).output().expect("run hangar");
+    assert!(
+        out.status.success(),
+        "hangar {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A `hangar` command on the data directory `dir`.
 pub fn hangar_at(dir: &Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(hangar_bin());

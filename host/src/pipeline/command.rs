@@ -83,15 +83,9 @@ pub(crate) struct Typed<'a> {
     pub(crate) line: &'a str,
 }
 
-/// Run a slash command line such as `/karma bob`.
-pub(crate) fn run(calls: &CallEngine, set: &AppSet, at: &Typed<'_>) -> Result<CommandReport> {
-    // Without a delivery mark the handler always runs.
-    Ok(run_once(calls, set, at, None)?.expect("a command without a mark runs"))
-}
-
-/// [`run`] for a delivery the chat may repeat: `None` when the command's
-/// app handled `once` before.
-pub(crate) fn run_once(
+/// Run a slash command line such as `/karma bob`; with `once`, a delivery
+/// the chat may repeat, `None` when the command's app handled it before.
+pub(crate) fn run(
     calls: &CallEngine,
     set: &AppSet,
     at: &Typed<'_>,

@@ -207,13 +207,7 @@ fn concurrent_processes_never_lose_a_karma_increment() {
 }
 
 fn run(dir: &Path, args: &[&str]) -> String {
-    let out = hangar(dir, args);
-    assert!(
-        out.status.success(),
-        "hangar {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    hangar_tests::hangar_ok(dir, args)
 }
 
 fn fails(dir: &Path, args: &[&str]) -> String {

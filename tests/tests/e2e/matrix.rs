@@ -27,13 +27,7 @@ fn hangar(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn run(dir: &Path, args: &[&str]) -> String {
-    let out = hangar(dir, args);
-    assert!(
-        out.status.success(),
-        "hangar {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    hangar_tests::hangar_ok(dir, args)
 }
 
 fn ok_json(dir: &Path, args: &[&str]) -> Value {

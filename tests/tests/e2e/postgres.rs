@@ -24,13 +24,7 @@ fn database() -> Option<String> {
 }
 
 fn run(dir: &Path, args: &[&str]) -> String {
-    let out = hangar_at(dir).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "hangar {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    hangar_tests::hangar_ok(dir, args)
 }
 
 #[test]

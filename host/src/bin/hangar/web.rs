@@ -367,6 +367,14 @@ async fn stream(
 
 // ---- the operator's API ----
 
+/// The token of an `Authorization: Bearer <token>` header.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
 /// Whether `given` is the (non-empty) secret `want`, compared in constant
 /// time.
 pub(crate) fn same_secret(given: &str, want: &str) -> bool {
@@ -393,12 +401,7 @@ pub(crate) fn random_hex(n: usize, what: &str) -> anyhow::Result<String> {
 
 /// The bearer token, compared in constant time.
 fn authorized(w: &Web, headers: &HeaderMap) -> Result<(), Box<Response>> {
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if same_secret(given, &w.token) {
+    if same_secret(bearer(headers).unwrap_or(""), &w.token) {
         Ok(())
     } else {
         Err(Box::new(error(

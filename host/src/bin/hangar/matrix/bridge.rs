@@ -56,6 +56,22 @@ impl<T: Clone> Cache<T> {
     }
 }
 
+/// The cached value of `key`, or `fetch`ed and cached (the lock is not
+/// held while fetching).
+fn cached<T: Clone>(
+    cache: &Mutex<Cache<T>>,
+    key: &str,
+    fetch: impl FnOnce() -> Result<T, String>,
+) -> Result<T, String> {
+    let lock = || cache.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(v) = lock().get(key) {
+        return Ok(v);
+    }
+    let value = fetch()?;
+    lock().put(key, value.clone());
+    Ok(value)
+}
+
 /// An event the bridge saw: its type, and what it relates to.
 pub(crate) struct Seen {
     pub(crate) kind: String,
@@ -724,30 +740,16 @@ impl MatrixBridge {
 
 impl Bridge for MatrixBridge {
     fn room(&self, id: &str) -> Result<Option<Room>, String> {
-        if let Some(r) = self.rooms.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
-            return Ok(r);
-        }
-        let room = self.fetch_room(&self.matrix_room(id))?.map(|mut r| {
-            r.id = id.to_string();
-            r
-        });
-        self.rooms
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .put(id, room.clone());
-        Ok(room)
+        cached(&self.rooms, id, || {
+            Ok(self.fetch_room(&self.matrix_room(id))?.map(|mut r| {
+                r.id = id.to_string();
+                r
+            }))
+        })
     }
 
     fn user(&self, id: &str) -> Result<Option<User>, String> {
-        if let Some(u) = self.users.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
-            return Ok(u);
-        }
-        let user = self.fetch_user(id)?;
-        self.users
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .put(id, user.clone());
-        Ok(user)
+        cached(&self.users, id, || self.fetch_user(id))
     }
 
     fn message(&self, id: &str) -> Result<Option<Message>, String> {
@@ -780,22 +782,9 @@ impl Bridge for MatrixBridge {
     }
 
     fn room_members(&self, room: &str, limit: usize) -> Result<Vec<User>, String> {
-        let cached = self
-            .members
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(room);
-        let members = match cached {
-            Some(m) => m,
-            None => {
-                let m = self.fetch_members(&self.matrix_room(room))?;
-                self.members
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .put(room, m.clone());
-                m
-            }
-        };
+        let members = cached(&self.members, room, || {
+            self.fetch_members(&self.matrix_room(room))
+        })?;
         Ok(members.into_iter().take(limit).collect())
     }
 

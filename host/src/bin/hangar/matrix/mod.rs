@@ -425,11 +425,7 @@ fn homeserver_authorized(
     headers: &HeaderMap,
     query: &Token,
 ) -> Result<(), Box<Response>> {
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .or(query.access_token.as_deref());
+    let given = crate::web::bearer(headers).or(query.access_token.as_deref());
     match given {
         None => Err(Box::new(matrix_error(
             StatusCode::UNAUTHORIZED,
@@ -1032,13 +1028,8 @@ async fn pre_send(state: State<Service>, headers: HeaderMap, body: axum::body::B
 }
 
 async fn check(State(s): State<Service>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
     let want = s.bridge.reg.hangar.pre_send_secret.as_deref().unwrap_or("");
-    if !crate::web::same_secret(given, want) {
+    if !crate::web::same_secret(crate::web::bearer(&headers).unwrap_or(""), want) {
         return error(
             StatusCode::UNAUTHORIZED,
             "the pre-send hook needs 'Authorization: Bearer <hangar.pre_send_secret of the registration>'",
@@ -1050,15 +1041,11 @@ async fn check(State(s): State<Service>, headers: HeaderMap, body: axum::body::B
             &format!("the event is over the limit of {} bytes", s.max_body),
         );
     }
-    let p: PreSend = match serde_json::from_slice(&body) {
-        Ok(p) => p,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                &format!("expected {{\"room_id\", \"sender\", \"type\", \"content\"}}: {e}"),
-            );
-        }
-    };
+    let p: PreSend =
+        match crate::serve::parse(&body, "{\"room_id\", \"sender\", \"type\", \"content\"}") {
+            Ok(p) => p,
+            Err(r) => return *r,
+        };
     let allow = || reply(StatusCode::OK, &json!({"action": "allow"}));
     let Some(text) = p.content.get("body").and_then(Value::as_str) else {
         return allow();
